@@ -1,0 +1,30 @@
+# ainkit: two commands do everything.
+#   make reproduce   set up (.venv, packages), then regenerate figures/ and reports/
+#   make test        set up, then run the test suite
+# Extra: make lab (JupyterLab on the kit's kernel), make bench, make clean.
+# Pass options through: make reproduce ARGS="--only 06 -p extra_scores my.json"
+
+PYTHON ?= python3
+VENV   := .venv
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup reproduce test lab bench clean
+
+setup:
+	@$(PYTHON) ainkit/bootstrap.py
+
+reproduce: setup
+	$(VENV)/bin/ainkit reproduce $(ARGS)
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(VENV)/bin/python $$f; done
+
+clean:
+	rm -rf figures/fig* figures/tab* reports/notebooks reports/results reports/tables reports/REPRODUCTION.md reports/manifest.json

@@ -1,0 +1,141 @@
+"""Set-up of the kit: Debian packages, the .venv, the Python packages, the kit itself, the kernel.
+
+    python3 ainkit/bootstrap.py          # what `make reproduce` and `make test` run first
+
+Standard library only (it runs before the venv exists). Idempotent: each step checks
+first and skips what is done; the pip step re-runs only when requirements.txt or
+pyproject.toml changed (a hash kept in .venv/ainkit-setup.json). Debian packages are
+installed when running as root; otherwise each missing one is named with the command
+that installs it, and the set-up goes on with the rest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+STAMP = VENV / "ainkit-setup.json"
+LOG = VENV / "ainkit-setup.log"
+APT_LIST = ROOT / "configs" / "apt-packages.txt"
+
+
+def say(step: str, message: str) -> None:
+    print(f"[setup] {step:<9} {message}", flush=True)
+
+
+def run_logged(cmd: list[str], step: str) -> None:
+    """Run a command, its output appended to the set-up log; on failure show the log's tail and exit."""
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOG, "a", encoding="utf-8") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    if proc.returncode != 0:
+        tail = [l for l in LOG.read_text(encoding="utf-8", errors="replace").splitlines() if "is ignored: it is neither" not in l]
+        print("\n".join(tail[-30:]), file=sys.stderr)
+        sys.exit(f"[setup] {step}: `{' '.join(cmd)}` failed (exit {proc.returncode}); full log: {LOG}")
+
+
+def apt_packages() -> list[str]:
+    """Package names from configs/apt-packages.txt (comments and blank lines skipped)."""
+    names = []
+    for line in APT_LIST.read_text(encoding="utf-8").splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name:
+            names.append(name)
+    return names
+
+
+def dpkg_installed(name: str) -> bool:
+    if not shutil.which("dpkg-query"):
+        return False
+    proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name], capture_output=True, text=True)
+    return proc.returncode == 0 and "install ok installed" in proc.stdout
+
+
+def step_debian() -> None:
+    wanted = apt_packages()
+    missing = [p for p in wanted if not dpkg_installed(p)]
+    if not missing:
+        say("debian", f"{len(wanted)} package(s) already installed")
+        return
+    if not shutil.which("apt-get"):
+        say("debian", f"no apt-get here: install {' '.join(missing)} with your system's package manager; going on")
+        return
+    if os.geteuid() != 0:
+        for p in missing:
+            say("debian", f"missing Debian package {p}: install it with `sudo apt-get install -y {p}`")
+        say("debian", "not root, so these are skipped; the parts of the kit that need them say so when used")
+        return
+    t0 = time.time()
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            say("debian", f"`{' '.join(cmd)}` failed: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}; going on without {' '.join(missing)}")
+            return
+    say("debian", f"installed {' '.join(missing)} in {time.time() - t0:.0f} s")
+
+
+def requirements_hash() -> str:
+    h = hashlib.sha256()
+    for name in ("requirements.txt", "pyproject.toml"):
+        h.update((ROOT / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def step_venv() -> None:
+    if PY.exists():
+        say("venv", f"{VENV} exists")
+        return
+    if sys.version_info < (3, 11):
+        sys.exit(f"[setup] venv: Python >= 3.11 is needed, this is {sys.version.split()[0]} ({sys.executable})")
+    t0 = time.time()
+    run_logged([sys.executable, "-m", "venv", str(VENV)], "venv")
+    say("venv", f"created {VENV} with {sys.version.split()[0]} in {time.time() - t0:.0f} s")
+
+
+def step_python() -> None:
+    stamp = json.loads(STAMP.read_text()) if STAMP.exists() else {}
+    digest = requirements_hash()
+    if stamp.get("requirements") == digest:
+        say("python", "requirements unchanged since the last set-up; skipped")
+        return
+    t0 = time.time()
+    say("python", "installing requirements.txt into .venv (first time: a few minutes) ...")
+    run_logged([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "requirements.txt"], "python")
+    run_logged([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "--no-build-isolation", "-e", "."], "python")
+    stamp.update(requirements=digest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=round(time.time() - t0, 1))
+    STAMP.write_text(json.dumps(stamp, indent=2))
+    say("python", f"installed requirements and ainkit (editable) in {time.time() - t0:.0f} s")
+
+
+def step_kernel() -> None:
+    spec = VENV / "share" / "jupyter" / "kernels" / "ainkit" / "kernel.json"
+    if spec.exists() and str(PY) in spec.read_text():
+        say("kernel", "Jupyter kernel 'ainkit' registered")
+        return
+    run_logged([str(PY), "-m", "ipykernel", "install", "--sys-prefix", "--name", "ainkit", "--display-name", "Python (ainkit)"], "kernel")
+    say("kernel", "registered Jupyter kernel 'ainkit' (for `make lab`)")
+
+
+def main() -> int:
+    t0 = time.time()
+    step_debian()
+    step_venv()
+    step_python()
+    step_kernel()
+    say("done", f"set-up complete in {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Shared fixtures: a temporary output root, so no test writes into the kit's own figures/ or reports/."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def out(tmp_path: Path):
+    from ainkit.paths import Outputs
+
+    return Outputs.resolve(tmp_path / "run").ensure()
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return Path(__file__).parent / "data"

@@ -1,0 +1,150 @@
+"""`ainkit reproduce`: notebooks 06 and 07 run by papermill into a temp dir, outputs checked; a broken
+notebook fails loudly; parameters reach the executed notebook; no secret reaches any written file."""
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ainkit import reproduce
+from ainkit.paths import NOTEBOOKS, ROOT
+
+FAKE_KEY = "sk-ainkit-test-" + secrets.token_hex(12)
+
+
+def ainkit(*args, env=None, cwd=None):
+    """Run the real console entry point in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run06_07(tmp_path_factory):
+    """One real run of notebooks 06 and 07, with a parameter override and an API key in the environment."""
+    root = tmp_path_factory.mktemp("reproduce")
+    proc = ainkit("reproduce", "--only", "06,07", "-p", "figure1_models", "AIN-7B,GPT-4o", "-p", "donut", "false",
+                  "--out", str(root), env={"OPENAI_API_KEY": FAKE_KEY}, cwd=str(tmp_path_factory.mktemp("elsewhere")))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root, proc
+
+
+def test_outputs_written(run06_07):
+    root, proc = run06_07
+    figs = {p.name for p in (root / "figures").iterdir()}
+    for stem in ("fig01_camel_bench_radar", "fig03_camel_bench_radar", "fig07_survey_nationality",
+                 "fig08_model_preference", "fig09_dialect_preference", "tab01_camel_bench", "tab02_arabicmmlu",
+                 "tab03_english_benchmarks"):
+        assert {f"{stem}.png", f"{stem}.pdf"} <= figs, stem
+    for table in ("table1_camel_bench", "table2_arabicmmlu_wins", "table3_gains", "claims_check"):
+        assert (root / "reports" / "tables" / f"{table}.csv").is_file()
+    assert "06_benchmark_results: ok" in proc.stdout and "07_human_feedback_survey: ok" in proc.stdout
+
+
+def test_reproduction_report(run06_07):
+    md = (run06_07[0] / "reports" / "REPRODUCTION.md").read_text()
+    for heading in ("## Table 1", "## Table 2", "## Table 3", "## Claims", "## Figure 7", "## Figure 8", "## Figure 9"):
+        assert heading in md
+    assert "| Gemini-1.5-Pro: Total (mean of 8 domains) | 52.38 | 43.08 | -9.30 | recomputed |" in md
+    assert "ain_vs_gpt4o_camel_total_gain [not supported] | 3.40 | 3.64 |" in md
+    assert "arabicmmlu_categories_won [supported] | 14 | 14 |" in md
+    assert "| POPE: gain AIN-7B - Qwen2-VL-7B | – | 1.46 |" in md
+
+
+def test_parameters_in_executed_notebook_and_manifest(run06_07):
+    root, _ = run06_07
+    nb = json.loads((root / "reports" / "notebooks" / "06_benchmark_results.ipynb").read_text())
+    params = nb["metadata"]["papermill"]["parameters"]
+    assert params["figure1_models"] == "AIN-7B,GPT-4o" and params["profile"] == "local"
+    nb07 = json.loads((root / "reports" / "notebooks" / "07_human_feedback_survey.ipynb").read_text())
+    assert nb07["metadata"]["papermill"]["parameters"]["donut"] is False  # cast to the declared bool
+    manifest = json.loads((root / "reports" / "manifest.json").read_text())
+    assert manifest["command_line_parameters"] == {"figure1_models": "AIN-7B,GPT-4o", "donut": "false"}
+    assert [n["name"] for n in manifest["notebooks"]] == ["06_benchmark_results", "07_human_feedback_survey"]
+    assert all(n["status"] == "ok" and n["seconds"] > 0 for n in manifest["notebooks"])
+    assert manifest["packages"]["papermill"] and manifest["packages"]["matplotlib"].startswith("3.1")
+    assert "commit" in manifest["git"]
+
+
+def test_no_secret_in_any_written_file(run06_07):
+    root, proc = run06_07
+    assert FAKE_KEY not in proc.stdout + proc.stderr
+    written = [p for p in root.rglob("*") if p.is_file()]
+    assert len(written) > 20
+    for path in written:
+        assert FAKE_KEY.encode() not in path.read_bytes(), f"secret leaked into {path}"
+
+
+def test_broken_notebook_fails_loudly(tmp_path, data_dir):
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    shutil.copy(data_dir / "99_broken.ipynb", nbdir)
+    shutil.copy(NOTEBOOKS / "07_human_feedback_survey.ipynb", nbdir / "98_survey.ipynb")
+    proc = ainkit("reproduce", "--notebooks", str(nbdir), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert "notebook 99_broken failed in cell 3 of the executed copy" in proc.stderr
+    assert 'raise RuntimeError("this notebook is broken on purpose")' in proc.stderr
+    assert "RuntimeError: this notebook is broken on purpose" in proc.stderr
+    assert "98_survey: ok" in proc.stdout  # the notebook before it ran and its outputs stay
+    manifest = json.loads((tmp_path / "out" / "reports" / "manifest.json").read_text())
+    assert [n["status"] for n in manifest["notebooks"]] == ["ok", "failed"]
+    assert (tmp_path / "out" / "reports" / "notebooks" / "99_broken.ipynb").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "42"], "--only 42: no such notebook"),
+    (["--only", "06", "-p", "no_such_param", "1"], "no selected notebook declares"),
+    (["--only", "06", "-p", "openai_api_key", "x"], "secrets are never passed"),
+    (["--only", "07", "-p", "donut", "maybe"], "not a valid bool"),
+])
+def test_bad_invocations_are_explained(tmp_path, args, message):
+    proc = ainkit("reproduce", *args, "--out", str(tmp_path))
+    assert proc.returncode == 1 and message in proc.stderr
+
+
+def test_secret_value_refused_as_parameter(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    with pytest.raises(reproduce.ReproduceError, match="environment variables"):
+        reproduce.parse_overrides([["label", f"x{FAKE_KEY}"]])
+
+
+def test_scrub_removes_keys_and_values(monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-123456789")
+    cleaned = reproduce.scrub({"api_key": "abc", "nested": ["see tok-123456789"], "n": 3})
+    assert cleaned == {"api_key": "<redacted>", "nested": ["see <redacted>"], "n": 3}
+
+
+def test_cast_and_select():
+    assert reproduce.cast("3", "int", "w") == 3 and reproduce.cast("0.5", "float", "w") == 0.5
+    assert reproduce.cast("[1, 2]", "list", "w") == [1, 2] and reproduce.cast("x", "str", "w") == "x"
+    nbs = reproduce.discover()
+    assert [p.stem for p in reproduce.select(nbs, "7,06_benchmark_results")] == ["06_benchmark_results", "07_human_feedback_survey"]
+
+
+def test_lab_scores_reach_tables_and_radar(tmp_path):
+    """Notebook 06 executed directly by papermill with a lab's scores file."""
+    import papermill
+
+    scores = tmp_path / "mine.json"
+    scores.write_text(json.dumps({"model": "Mine-2B", "camel_bench": {"VQA": 40, "OCR": 41, "Video": 42, "RS": 43, "CDT": 44,
+                                                                      "Agro.": 45, "Cult.": 46, "Med.": 47}}))
+    out = tmp_path / "out"
+    papermill.execute_notebook(str(NOTEBOOKS / "06_benchmark_results.ipynb"), str(tmp_path / "06.ipynb"),
+                               parameters={"out_root": str(out), "extra_scores": str(scores)},
+                               kernel_name=reproduce.kernel_name(), progress_bar=False, cwd=str(tmp_path))
+    rows = json.loads((out / "reports" / "results" / "06_benchmark_results.json").read_text())["rows"]
+    assert any(r["quantity"] == "Mine-2B (lab scores): Total" and r["kit"] == pytest.approx(43.5) for r in rows)
+    table = (out / "reports" / "tables" / "table1_camel_bench.csv").read_text()
+    assert "Mine-2B" in table
+    assert (out / "figures" / "fig03_camel_bench_radar.png").is_file()
+
+
+def test_set_up_is_idempotent():
+    proc = subprocess.run([sys.executable if not (ROOT / ".venv").exists() else "python3", str(ROOT / "ainkit" / "bootstrap.py")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "requirements unchanged since the last set-up; skipped" in proc.stdout
+    assert "already installed" in proc.stdout or "not root" in proc.stdout
