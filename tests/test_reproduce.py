@@ -148,3 +148,17 @@ def test_set_up_is_idempotent():
     assert proc.returncode == 0, proc.stderr
     assert "requirements unchanged since the last set-up; skipped" in proc.stdout
     assert "already installed" in proc.stdout or "not root" in proc.stdout
+
+
+def test_notebook_02_offline_marks_published_cells(tmp_path):
+    proc = ainkit("reproduce", "--only", "02", "-p", "n_good", "30", "-p", "extra_encoders", "use-multilingual",
+                  "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("fig14a_similarity_heatmap", "fig14b_similarity_heatmap", "fig15a_good_translations",
+                 "fig15b_poor_translations", "fig15c_encoder_separation"):
+        assert (tmp_path / "figures" / f"{name}.png").is_file(), name
+    md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
+    assert "## Figure 14a" in md and "## Figure 15" in md
+    assert "| 1.1 · all-mpnet-base-v2 | 0.1530 | 0.1530 | +0.0000 | recomputed | matches to 4 decimals" in md
+    assert "| 1.1 · LaBSE | 0.9099 | – | – | published |" in md  # LaBSE cannot be had offline
+    assert "cells matching to 4 decimals, identified text | 14 | 12 |" in md

@@ -1,6 +1,6 @@
 """How much the kit's runner adds on top of papermill itself.
 
-    .venv/bin/python bench/bench_reproduce.py [--repeat 3]
+    .venv/bin/python bench/reproduce_overhead.py [--repeat 3]
 
 Baseline: `papermill` executing notebooks 06 and 07 directly, one after the other.
 Kit: `ainkit reproduce --only 06,07` (parameter inspection, the same two executions,

@@ -1,0 +1,269 @@
+"""The one way stages read and write records: JSON Lines in, JSON Lines out, nothing lost.
+
+    from ainkit.records import StageIO
+    with StageIO("in.jsonl", "out.jsonl", rejects="rejects.jsonl", shard="0/4") as io:
+        for rec in io.pending():             # records of this shard not done by an earlier run
+            ...; io.emit(rec)                  # or io.reject(rec, ["reason", ...])
+    print(io.summary.line("similarity"))
+
+- Input: one JSON object a line, each with a unique ``id`` (a record without one gets
+  ``"line:N"``). A malformed line (bad UTF-8, bad JSON, not an object) or a duplicate id
+  goes to the rejects file with its line number and reason; the other records go on.
+- Output: every done record, in input order, written atomically when the stage finishes.
+  While it runs, finished records are appended to ``<output>.journal`` (flushed each time),
+  so a crashed or killed run resumes where it stopped: ids in the journal are skipped.
+- ``--shard i/n``: the stage takes the records whose id hashes to i modulo n (stable when
+  the file is edited), so a SLURM job array can run one shard a task.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from ainkit import atomic
+
+
+class RecordError(ValueError):
+    """Bad input that stops a stage; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard i of n (0-based)."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Shard":
+        """'i/n' -> Shard; errors say what is wrong."""
+        if not text:
+            return cls()
+        try:
+            i, n = (int(p) for p in text.split("/"))
+        except ValueError:
+            raise RecordError(f"--shard {text!r}: expected i/n, e.g. 0/4") from None
+        if n < 1 or not 0 <= i < n:
+            raise RecordError(f"--shard {text!r}: need 0 <= i < n")
+        return cls(i, n)
+
+    def owns(self, rec_id: str) -> bool:
+        return self.count == 1 or zlib.crc32(rec_id.encode("utf-8")) % self.count == self.index
+
+
+@dataclass
+class Line:
+    """One input line: its number, the record (or None) and why it is malformed (or '')."""
+
+    number: int
+    record: dict[str, Any] | None
+    error: str = ""
+    raw: str = ""
+
+
+def read_lines(path: str | os.PathLike) -> Iterator[Line]:
+    """Every non-blank line of a JSON Lines file, decoded one by one (a bad line does not stop the rest)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(f"{path}: no such file")
+    with open(path, "rb") as fh:
+        for number, data in enumerate(fh, start=1):
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield Line(number, None, f"not UTF-8 (byte {exc.start})", data.decode("utf-8", "replace").rstrip("\n"))
+                continue
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield Line(number, None, f"malformed JSON ({exc.msg}, column {exc.colno})", text.rstrip("\n"))
+                continue
+            if not isinstance(obj, dict):
+                yield Line(number, None, f"a JSON {type(obj).__name__}, not an object", text.rstrip("\n"))
+                continue
+            yield Line(number, obj, "", "")
+
+
+def record_id(rec: dict[str, Any], number: int) -> str:
+    """The record's id as a string; 'line:N' when it has none."""
+    value = rec.get("id")
+    return f"line:{number}" if value is None or value == "" else str(value)
+
+
+def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """All records of a small file, strictly: the first malformed line raises, naming it."""
+    out = []
+    for line in read_lines(path):
+        if line.error:
+            raise RecordError(f"{path}: line {line.number}: {line.error}")
+        out.append(line.record)
+    return out
+
+
+def write_records(path: str | os.PathLike, records: list[dict[str, Any]]) -> Path:
+    """Write records as JSON Lines, atomically."""
+    return atomic.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+@dataclass
+class Summary:
+    """Counts of one stage run."""
+
+    read: int = 0
+    other_shards: int = 0
+    resumed: int = 0
+    kept: int = 0
+    rejected: int = 0
+    malformed: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def line(self, stage: str) -> str:
+        """The one-line summary printed at the end of a stage."""
+        parts = [f"{self.read} read", f"{self.kept} kept", f"{self.rejected} rejected", f"{self.malformed} malformed"]
+        if self.resumed:
+            parts.append(f"{self.resumed} resumed from journal")
+        if self.other_shards:
+            parts.append(f"{self.other_shards} in other shards")
+        parts += [f"{k} {v}" for k, v in self.extra.items()]
+        return f"[{stage}] " + ", ".join(parts) + f", {self.seconds:.1f} s"
+
+
+class StageIO:
+    """Input, output, rejects and journal of one stage run (see the module docstring)."""
+
+    def __init__(self, input: str | os.PathLike, output: str | os.PathLike, rejects: str | os.PathLike | None = None,
+                 shard: str | Shard | None = None, resume: bool = True):
+        self.input, self.output = Path(input), Path(output)
+        self.rejects = Path(rejects) if rejects else self.output.with_name(self.output.stem + ".rejects.jsonl")
+        if self.input.resolve() in (self.output.resolve(), self.rejects.resolve()):
+            raise RecordError(f"{self.input}: the output and rejects files must differ from the input")
+        self.shard = shard if isinstance(shard, Shard) else Shard.parse(shard)
+        self.journal = self.output.with_name(self.output.name + ".journal")
+        self.reject_journal = self.rejects.with_name(self.rejects.name + ".journal")
+        self.summary = Summary()
+        self._t0 = time.time()
+        self._order: list[str] = []
+        self._done: set[str] = set()
+        if resume:
+            for j in (self.journal, self.reject_journal):
+                self._drop_torn_tail(j)
+            self._done = self._journal_ids(self.journal) | self._journal_ids(self.reject_journal)
+        else:
+            for j in (self.journal, self.reject_journal):
+                j.unlink(missing_ok=True)
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        self.rejects.parent.mkdir(parents=True, exist_ok=True)
+        self._out = open(self.journal, "a", encoding="utf-8")
+        self._rej = open(self.reject_journal, "a", encoding="utf-8")
+
+    @staticmethod
+    def _drop_torn_tail(path: Path) -> None:
+        """Cut a last line that a kill left half-written, so appends start on a fresh line."""
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with open(path, "rb+") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) == b"\n":
+                return
+            data = fh.seek(0) or fh.read()
+            fh.truncate(data.rfind(b"\n") + 1)
+
+    @staticmethod
+    def _journal_ids(path: Path) -> set[str]:
+        """Ids already in a journal; a torn last line (killed mid-write) is ignored."""
+        ids = set()
+        if path.exists():
+            for line in read_lines(path):
+                if line.record is not None and "_journal_id" in line.record:
+                    ids.add(line.record["_journal_id"])
+        return ids
+
+    def __enter__(self) -> "StageIO":
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is None:
+            self.finish()
+        else:
+            self._out.close()
+            self._rej.close()
+
+    def pending(self) -> Iterator[dict[str, Any]]:
+        """Records of this shard still to do, in input order; malformed and duplicate lines are rejected on the way."""
+        seen: set[str] = set()
+        for line in read_lines(self.input):
+            if line.error:
+                rid = f"line:{line.number}"
+                self._order.append(rid)
+                if rid not in self._done:
+                    self._write(self._rej, rid, {"line": line.number, "raw": line.raw[:2000], "reasons": [line.error]})
+                self.summary.malformed += 1
+                continue
+            rec = line.record
+            rid = record_id(rec, line.number)
+            if not self.shard.owns(rid):
+                self.summary.other_shards += 1
+                continue
+            self.summary.read += 1
+            if rid in seen:
+                dup_id = f"line:{line.number}"
+                self._order.append(dup_id)
+                if dup_id not in self._done:
+                    self._write(self._rej, dup_id, {"line": line.number, "record": rec, "reasons": [f"duplicate id {rid!r}"]})
+                self.summary.rejected += 1
+                continue
+            seen.add(rid)
+            self._order.append(rid)
+            if rid in self._done:
+                self.summary.resumed += 1
+                continue
+            rec.setdefault("_line", line.number)
+            yield rec
+
+    def _write(self, fh, rid: str, rec: dict[str, Any]) -> None:
+        fh.write(json.dumps({**rec, "_journal_id": rid}, ensure_ascii=False) + "\n")
+        fh.flush()
+
+    def emit(self, rec: dict[str, Any]) -> None:
+        """A finished record (goes to the output)."""
+        line = rec.pop("_line")
+        self._write(self._out, record_id(rec, line), rec)
+        self.summary.kept += 1
+
+    def reject(self, rec: dict[str, Any], reasons: list[str]) -> None:
+        """A record that failed this stage, with every reason (goes to the rejects file)."""
+        line = rec.pop("_line")
+        self._write(self._rej, record_id(rec, line), {"line": line, "record": rec, "reasons": list(reasons)})
+        self.summary.rejected += 1
+
+    def _ordered(self, journal: Path) -> list[dict[str, Any]]:
+        by_id = {}
+        for line in read_lines(journal):
+            if line.record is not None and "_journal_id" in line.record:
+                rid = line.record.pop("_journal_id")
+                by_id[rid] = line.record
+        return [by_id[r] for r in self._order if r in by_id]
+
+    def finish(self) -> Summary:
+        """Write output and rejects in input order (atomically), remove the journals, return the counts."""
+        self._out.close()
+        self._rej.close()
+        kept, rejects = self._ordered(self.journal), self._ordered(self.reject_journal)
+        write_records(self.output, kept)
+        if rejects or self.rejects.exists():
+            write_records(self.rejects, rejects)
+        self.journal.unlink(missing_ok=True)
+        self.reject_journal.unlink(missing_ok=True)
+        # counted from what landed, so records finished by an earlier (resumed) run count too
+        self.summary.kept = len(kept)
+        self.summary.rejected = len(rejects) - self.summary.malformed
+        self.summary.seconds = round(time.time() - self._t0, 2)
+        return self.summary
