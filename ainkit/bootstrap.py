@@ -171,6 +171,44 @@ def step_mpnet() -> None:
     say("models", f"assembled all-mpnet-base-v2 into {target} in {time.time() - t0:.0f} s")
 
 
+LEXNAME_SYNCAT = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
+
+
+def step_wordnet() -> None:
+    """Arrange Debian's WordNet 3.0 as an nltk_data folder (METEOR's synonyms), adding the lexnames file Debian omits."""
+    target = CACHE / "nltk_data" / "corpora" / "wordnet"
+    source = Path("/usr/share/wordnet")
+    if (target / "lexnames").is_file() and (target / "data.noun").is_file():
+        say("wordnet", f"nltk WordNet ready in {target}")
+        return
+    manpage = Path("/usr/share/man/man5/lexnames.5WN.gz")
+    if not (source / "data.noun").is_file() or not manpage.is_file():
+        say("wordnet", "Debian wordnet-base / wordnet-sense-index missing: METEOR will be reported unavailable")
+        return
+    import gzip
+    import re
+
+    lines = []
+    for row in gzip.decompress(manpage.read_bytes()).decode("utf-8", "replace").splitlines():
+        m = re.match(r"^(\d\d)\t(\w+)\.(\w+)\s*\t", row)
+        if m and m.group(2) in LEXNAME_SYNCAT:
+            lines.append(f"{m.group(1)}\t{m.group(2)}.{m.group(3)}\t{LEXNAME_SYNCAT[m.group(2)]}")
+    if len(lines) != 45:
+        say("wordnet", f"could not read the 45 lexicographer files from {manpage} (found {len(lines)}); METEOR unavailable")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".wordnet-") as tmp:
+        for f in source.iterdir():
+            if f.is_file():
+                shutil.copy2(f, Path(tmp) / f.name)
+        (Path(tmp) / "lexnames").write_text("\n".join(lines) + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        Path(tmp).mkdir()  # TemporaryDirectory removes it on exit
+    say("wordnet", f"arranged WordNet 3.0 for nltk in {target}")
+
+
 def main() -> int:
     t0 = time.time()
     step_debian()
@@ -178,6 +216,7 @@ def main() -> int:
     step_python()
     step_kernel()
     step_mpnet()
+    step_wordnet()
     say("done", f"set-up complete in {time.time() - t0:.0f} s")
     return 0
 

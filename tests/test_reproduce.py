@@ -162,3 +162,11 @@ def test_notebook_02_offline_marks_published_cells(tmp_path):
     assert "| 1.1 · all-mpnet-base-v2 | 0.1530 | 0.1530 | +0.0000 | recomputed | matches to 4 decimals" in md
     assert "| 1.1 · LaBSE | 0.9099 | – | – | published |" in md  # LaBSE cannot be had offline
     assert "cells matching to 4 decimals, identified text | 14 | 12 |" in md
+
+
+def test_notebook_03_offline(tmp_path):
+    proc = ainkit("reproduce", "--only", "03", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "figures" / "fig13_verification_funnel.png").is_file()
+    md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
+    assert "## Table 9" in md and "| BLEU-2 score (corpus) | 71.11 |" in md and "## Figure 13" in md

@@ -1,0 +1,204 @@
+"""Translation-quality metrics (report Table 9): BLEU-2, BLEU-4, METEOR, ROUGE-1 and ROUGE-L, Arabic-safe.
+
+    ainkit metrics --input pairs.jsonl --output scored.jsonl --workers 2
+
+Every score is on a 0-1 scale and every result carries a signature saying how it was
+computed (library, version, tokenizer, smoothing, n-gram order), in sacrebleu's style.
+
+- BLEU: sacrebleu's `BLEU(max_ngram_order=2|4)`; sentence level with effective order
+  (short sentences are not zeroed for lacking 4-grams), corpus level without. Tokenizer
+  `intl` by default: it splits Unicode punctuation, so the Arabic comma and question mark
+  are tokens of their own (`13a` splits ASCII punctuation only).
+- METEOR: nltk's `single_meteor_score` on pre-tokenised, lower-cased words, with WordNet
+  3.0 from Debian arranged by the set-up (no nltk download); synonyms are English-only.
+- ROUGE: rouge-score's `RougeScorer(["rouge1", "rougeL"])` with the kit's word tokenizer:
+  rouge-score's own tokenizer keeps only [a-z0-9] and so deletes Arabic entirely.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from typing import Iterable, Sequence
+
+from ainkit.paths import CACHE
+
+FIELDS = ["bleu2", "bleu4", "meteor", "rouge1_p", "rouge1_r", "rouge1_f", "rougeL_p", "rougeL_r", "rougeL_f"]
+# A word: letters/digits with the Arabic combining marks (harakat, superscript alef) kept inside it.
+WORD = re.compile(r"[\w\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED]+", re.UNICODE)
+NLTK_DATA = CACHE / "nltk_data"
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric's resources are missing here; the message says which and how to get them."""
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens, Arabic-safe (punctuation dropped)."""
+    return WORD.findall(text.lower())
+
+
+class WordTokenizer:
+    """rouge-score tokenizer protocol (`tokenize(text) -> list[str]`) with `words`."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return words(text)
+
+
+@dataclass(frozen=True)
+class Config:
+    """How the metrics are computed; `signature()` spells it out."""
+
+    bleu_tokenize: str = "intl"
+
+    def signatures(self) -> dict[str, str]:
+        sb, nl, rs = (metadata.version(p) for p in ("sacrebleu", "nltk", "rouge-score"))
+        bleu = f"nrefs:1|case:mixed|eff:{{eff}}|tok:{self.bleu_tokenize}|smooth:exp|version:{sb}"
+        return {
+            "bleu2": "BLEU-2|" + bleu.format(eff="yes"), "bleu4": "BLEU-4|" + bleu.format(eff="yes"),
+            "corpus_bleu2": "BLEU-2|" + bleu.format(eff="no"), "corpus_bleu4": "BLEU-4|" + bleu.format(eff="no"),
+            "meteor": f"METEOR|nltk:{nl}|alpha:0.9|beta:3|gamma:0.5|tok:ainkit-words|case:lc|wordnet:3.0",
+            "rouge1": f"ROUGE-1|rouge-score:{rs}|tok:ainkit-words|case:lc|stem:no",
+            "rougeL": f"ROUGE-L|rouge-score:{rs}|tok:ainkit-words|case:lc|stem:no",
+        }
+
+
+@lru_cache(maxsize=4)
+def _bleu(order: int, tokenize: str, sentence: bool):
+    from sacrebleu.metrics import BLEU
+
+    return BLEU(max_ngram_order=order, tokenize=tokenize, effective_order=sentence)
+
+
+@lru_cache(maxsize=1)
+def _rouge():
+    from rouge_score.rouge_scorer import RougeScorer
+
+    return RougeScorer(["rouge1", "rougeL"], use_stemmer=False, tokenizer=WordTokenizer())
+
+
+@lru_cache(maxsize=1)
+def _wordnet():
+    import nltk
+
+    if str(NLTK_DATA) not in nltk.data.path:
+        nltk.data.path.insert(0, str(NLTK_DATA))
+    from nltk.corpus import wordnet
+
+    try:
+        wordnet.ensure_loaded()
+    except LookupError:
+        raise MetricUnavailable(f"METEOR needs WordNet in {NLTK_DATA}/corpora/wordnet: run `make test` as root "
+                                "(Debian wordnet-base wordnet-sense-index) or `python -m nltk.downloader wordnet`") from None
+    return wordnet
+
+
+def meteor(reference: str, hypothesis: str) -> float:
+    """nltk METEOR on the kit's word tokens."""
+    from nltk.translate.meteor_score import single_meteor_score
+
+    return float(single_meteor_score(words(reference), words(hypothesis), wordnet=_wordnet()))
+
+
+def score(reference: str, hypothesis: str, config: Config = Config()) -> dict[str, float]:
+    """All sentence-level metrics of one pair, 0-1."""
+    out = {f"bleu{n}": min(1.0, _bleu(n, config.bleu_tokenize, True).sentence_score(hypothesis, [reference]).score / 100)
+           for n in (2, 4)}  # sacrebleu can give 100.00000000000004
+    out["meteor"] = meteor(reference, hypothesis)
+    r = _rouge().score(reference, hypothesis)
+    for key in ("rouge1", "rougeL"):
+        out[f"{key}_p"], out[f"{key}_r"], out[f"{key}_f"] = r[key].precision, r[key].recall, r[key].fmeasure
+    return out
+
+
+def _score_chunk(args: tuple[list[tuple[str, str]], Config]) -> list[dict[str, float]]:
+    pairs, config = args
+    return [score(ref, hyp, config) for ref, hyp in pairs]
+
+
+def score_many(pairs: Sequence[tuple[str, str]], config: Config = Config(), workers: int = 1, progress: bool = False,
+               chunk: int = 256) -> list[dict[str, float]]:
+    """Sentence-level metrics for (reference, hypothesis) pairs, in order, over `workers` processes."""
+    from tqdm.auto import tqdm
+
+    chunks = [list(pairs[i:i + chunk]) for i in range(0, len(pairs), chunk)]
+    bar = tqdm(total=len(pairs), desc="metrics", unit="pair", disable=not progress, leave=False)
+    out: list[dict[str, float]] = []
+    if workers <= 1 or len(chunks) <= 1:
+        for c in chunks:
+            out += _score_chunk((c, config))
+            bar.update(len(c))
+    else:
+        import multiprocessing as mp
+
+        _wordnet()  # fail early, in the parent, if WordNet is missing
+        with mp.get_context("fork").Pool(workers) as pool:
+            for res in pool.imap(_score_chunk, [(c, config) for c in chunks]):
+                out += res
+                bar.update(len(res))
+    bar.close()
+    return out
+
+
+def corpus(pairs: Sequence[tuple[str, str]], sentence_scores: Iterable[dict[str, float]] | None = None,
+           config: Config = Config()) -> dict[str, float]:
+    """Corpus-level scores: sacrebleu corpus BLEU; METEOR and ROUGE as means of the sentence scores."""
+    refs, hyps = [r for r, _ in pairs], [h for _, h in pairs]
+    scores = list(sentence_scores) if sentence_scores is not None else score_many(pairs, config)
+    out = {f"bleu{n}": _bleu(n, config.bleu_tokenize, False).corpus_score(hyps, [refs]).score / 100 for n in (2, 4)}
+    for key in FIELDS[2:]:
+        out[key] = sum(s[key] for s in scores) / len(scores) if scores else math.nan
+    return out
+
+
+def default_workers() -> int:
+    return max(1, (os.cpu_count() or 1))
+
+
+def score_records(records_in: str, records_out: str, reference_field: str = "reference", hypothesis_field: str = "hypothesis",
+                  workers: int = 1, config: Config = Config(), rejects: str | None = None, shard: str | None = None,
+                  chunk: int = 4096, progress: bool = True, resume: bool = True):
+    """The `ainkit metrics` stage: adds the FIELDS to each record; returns (Summary, corpus scores)."""
+    from tqdm.auto import tqdm
+
+    from ainkit.records import StageIO
+
+    _wordnet()
+    all_pairs: list[tuple[str, str]] = []
+    all_scores: list[dict[str, float]] = []
+    with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume) as io:
+        pending: list[dict] = []
+        bar = tqdm(desc="metrics", unit="pair", disable=not progress)
+
+        def flush() -> None:
+            pairs = [(r[reference_field], r[hypothesis_field]) for r in pending]
+            scores = score_many(pairs, config, workers)
+            for rec, s in zip(pending, scores):
+                rec.update(s)
+                io.emit(rec)
+            all_pairs.extend(pairs)
+            all_scores.extend(scores)
+            bar.update(len(pending))
+            pending.clear()
+
+        for rec in io.pending():
+            problems = []
+            for f in (reference_field, hypothesis_field):
+                if not isinstance(rec.get(f), str):
+                    problems.append(f"field {f!r} is {'missing' if f not in rec else 'not a string'}")
+            if not problems and not rec[reference_field].strip():
+                problems.append(f"field {reference_field!r} is empty: nothing to score against")
+            if problems:
+                io.reject(rec, problems)
+                continue
+            pending.append(rec)
+            if len(pending) >= chunk:
+                flush()
+        if pending:
+            flush()
+        bar.close()
+    corpus_scores = corpus(all_pairs, all_scores, config) if all_pairs else {}
+    return io.summary, corpus_scores
