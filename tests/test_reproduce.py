@@ -170,3 +170,19 @@ def test_notebook_03_offline(tmp_path):
     assert (tmp_path / "figures" / "fig13_verification_funnel.png").is_file()
     md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
     assert "## Table 9" in md and "| BLEU-2 score (corpus) | 71.11 |" in md and "## Figure 13" in md
+
+
+def test_notebook_01_offline_on_the_embedded_server(tmp_path):
+    from ainkit import serve
+
+    ok, why = serve.available()
+    if not ok:
+        pytest.skip(why)
+    proc = ainkit("reproduce", "--only", "01", "-p", "n_samples", "2", "-p", "models", "smollm2-135m",
+                  "-p", "prompt_langs", "ar", "--out", str(tmp_path), env={"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
+    assert "## Table 4" in md and "| GPT-4o-mini: avg s/sample | 3.52 |" in md
+    assert "kit smollm2-135m: avg s/sample" in md and "PROXY" in md
+    assert (tmp_path / "figures" / "tab04_05_time_per_sample.png").is_file()
+    assert (tmp_path / "reports" / "tables" / "rating_sheet_01.csv").is_file()

@@ -1,0 +1,218 @@
+"""Translate instruction data English <-> Arabic through any OpenAI-compatible endpoint, checking every output.
+
+    ainkit translate --input in.jsonl --output out.jsonl --field text            # en-ar, the report's direction
+    ainkit translate --input chats.jsonl --output ar.jsonl --messages --concurrency 128
+    ainkit translate --input ar.jsonl --output back.jsonl --field text_ar --direction ar-en   # back-translation
+
+Prompts follow the report's setting: an English and an Arabic prompt (written for the kit;
+the report's own are not published) asking for a faithful Modern Standard Arabic translation
+that keeps names, brands, numbers and placeholders. Every output is checked (empty, wrong
+script, placeholders lost or added, length ratio, refusal, cut off); a record with any issue
+goes to the rejects file with `translation_issues`, and is counted; nothing is accepted silently.
+Leading and trailing placeholders such as `<image>` are taken off before translation and put
+back after, so the model never sees (or moves) them; inner ones are checked.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ainkit.llm import Answer, Client
+
+PROMPTS = {
+    ("en-ar", "en"): "You are a professional translator. Translate the user's text from English into Modern Standard Arabic. "
+                     "Translate faithfully and completely. Keep names, brand names, numbers, code and placeholders such as "
+                     "<image> exactly as they are. Do not add explanations or notes. Reply with the translation only.",
+    ("en-ar", "ar"): "أنت مترجم محترف. ترجم نص المستخدم من الإنجليزية إلى العربية الفصحى ترجمةً أمينةً وكاملة. "
+                     "احتفظ بأسماء الأعلام والعلامات التجارية والأرقام والشيفرات والعناصر النائبة مثل <image> كما هي دون تغيير. "
+                     "لا تُضف أي شرح أو ملاحظة. أجب بالترجمة فقط.",
+    ("ar-en", "en"): "You are a professional translator. Translate the user's text from Arabic into English. Translate "
+                     "faithfully and completely. Keep names, numbers, code and placeholders such as <image> exactly as they "
+                     "are. Do not add explanations or notes. Reply with the translation only.",
+    ("ar-en", "ar"): "أنت مترجم محترف. ترجم نص المستخدم من العربية إلى الإنجليزية ترجمةً أمينةً وكاملة. احتفظ بأسماء "
+                     "الأعلام والأرقام والشيفرات والعناصر النائبة مثل <image> كما هي. لا تُضف أي شرح. أجب بالترجمة فقط.",
+}
+PLACEHOLDER = re.compile(r"<(?:image|video|audio|img|ref|box|quad)[^<>]{0,20}>|\{[A-Za-z_][A-Za-z0-9_]*\}")
+ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0671-\u06D3\u06FA-\u06FF]")
+LATIN_LETTER = re.compile(r"[A-Za-z]")
+REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i am sorry|i cannot|i can'?t (help|translate|assist)|as an ai)\b|"
+                     r"(عذرًا|عذراً|آسف|لا أستطيع|لا يمكنني)")
+MIN_SCRIPT_SHARE = 0.5  # share of letters in the target script
+LENGTH_RATIO = (0.3, 3.5)  # output / input characters
+
+
+@dataclass
+class Settings:
+    direction: str = "en-ar"
+    prompt_lang: str = "en"
+    temperature: float = 0.0
+    max_tokens: int = 1024
+
+    def __post_init__(self) -> None:
+        if (self.direction, self.prompt_lang) not in PROMPTS:
+            raise ValueError(f"direction {self.direction!r} / prompt language {self.prompt_lang!r}: choose en-ar|ar-en and en|ar")
+
+    @property
+    def target(self) -> str:
+        return self.direction.split("-")[1]
+
+
+def split_edges(text: str) -> tuple[str, str, str]:
+    """(leading placeholders, text to translate, trailing placeholders on their own line)."""
+    lead = re.match(r"^\s*(?:<(?:image|video|audio)>\s*)+", text)
+    head = lead.group(0) if lead else ""
+    rest = text[len(head):]
+    trail = re.search(r"\n(?:\s*<(?:image|video|audio)>)+\s*$", rest)  # only a placeholder block on its own line
+    tail = trail.group(0) if trail and trail.start() > 0 else ""
+    return head, rest[: len(rest) - len(tail)] if tail else rest, tail
+
+
+def messages_for(text: str, settings: Settings) -> list[dict[str, str]]:
+    return [{"role": "system", "content": PROMPTS[(settings.direction, settings.prompt_lang)]},
+            {"role": "user", "content": text}]
+
+
+def script_share(text: str, target: str) -> float:
+    """Share of letters in the target script (Arabic letters for 'ar', Latin for 'en')."""
+    ar, la = len(ARABIC_LETTER.findall(text)), len(LATIN_LETTER.findall(text))
+    if ar + la == 0:
+        return 1.0
+    return (ar if target == "ar" else la) / (ar + la)
+
+
+def check(source: str, answer: Answer, target: str) -> list[str]:
+    """Every problem with one translation; [] when it can be accepted."""
+    if not answer.ok:
+        return [f"request failed: {answer.error}"]
+    out = (answer.content or "").strip()
+    issues = []
+    if not out:
+        return ["empty translation"]
+    if answer.finish_reason == "length":
+        issues.append("cut off (finish_reason=length)")
+    if REFUSAL.search(out) and not REFUSAL.search(source):
+        issues.append("looks like a refusal")
+    share = script_share(out, target)
+    if share < MIN_SCRIPT_SHARE and script_share(source, target) < MIN_SCRIPT_SHARE:
+        issues.append(f"not in {'Arabic' if target == 'ar' else 'Latin'} script ({share:.0%} of letters)")
+    src_ph, out_ph = sorted(PLACEHOLDER.findall(source)), sorted(PLACEHOLDER.findall(out))
+    if src_ph != out_ph:
+        lost = [p for p in set(src_ph) if out_ph.count(p) < src_ph.count(p)]
+        added = [p for p in set(out_ph) if out_ph.count(p) > src_ph.count(p)]
+        issues.append("placeholders " + "; ".join(filter(None, [f"lost {lost}" if lost else "", f"added {added}" if added else ""])))
+    ratio = len(out) / max(1, len(source))
+    if len(source) >= 12 and not LENGTH_RATIO[0] <= ratio <= LENGTH_RATIO[1]:
+        issues.append(f"length ratio {ratio:.2f} outside {LENGTH_RATIO[0]}-{LENGTH_RATIO[1]}")
+    return issues
+
+
+@dataclass
+class Job:
+    """One record's strings to translate and where each goes back."""
+
+    record: dict[str, Any]
+    slots: list[tuple[Any, ...]] = field(default_factory=list)  # paths into the record
+    texts: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+CHAT_KEYS = (("messages", "content"), ("conversations", "value"))
+
+
+def plan(rec: dict[str, Any], field_name: str | None, messages: bool) -> Job:
+    """Which strings of a record to translate; problems when the record has nothing usable."""
+    job = Job(rec)
+    if messages:
+        for list_key, text_key in CHAT_KEYS:
+            turns = rec.get(list_key)
+            if isinstance(turns, list):
+                for i, turn in enumerate(turns):
+                    if isinstance(turn, dict) and isinstance(turn.get(text_key), str) and turn[text_key].strip():
+                        job.slots.append((list_key, i, text_key))
+                        job.texts.append(turn[text_key])
+                break
+        else:
+            job.problems.append("no 'messages' (role/content) or 'conversations' (from/value) list")
+        if not job.slots and not job.problems:
+            job.problems.append("no text to translate in the chat turns")
+    else:
+        value = rec.get(field_name)
+        if not isinstance(value, str) or not value.strip():
+            job.problems.append(f"field {field_name!r} is {'missing' if field_name not in rec else 'empty or not a string'}")
+        else:
+            job.slots.append((field_name,))
+            job.texts.append(value)
+    return job
+
+
+def translate_texts(client: Client, texts: list[str], settings: Settings, progress: bool = False) -> tuple[list[str | None], list[list[str]]]:
+    """Translate strings; returns (translations or None, issues) per string, placeholders at the edges restored."""
+    parts = [split_edges(t) for t in texts]
+    todo = [i for i, (_, body, _) in enumerate(parts) if body.strip()]
+    answers = client.run([messages_for(parts[i][1], settings) for i in todo], progress=progress,
+                         temperature=settings.temperature, max_tokens=settings.max_tokens)
+    out: list[str | None] = list(texts)  # placeholder-only strings pass through untouched
+    issues: list[list[str]] = [[] for _ in texts]
+    for i, ans in zip(todo, answers):
+        head, body, tail = parts[i]
+        problems = check(body, ans, settings.target)
+        issues[i] = problems
+        out[i] = head + (ans.content or "").strip() + tail if ans.ok else None
+    return out, issues
+
+
+def run(input: str, output: str, client: Client, settings: Settings, field_name: str | None = "text",
+        messages: bool = False, output_field: str | None = None, rejects: str | None = None, shard: str | None = None,
+        chunk: int = 512, progress: bool = True, resume: bool = True):
+    """The `ainkit translate` stage. Field mode writes `<field>_<target>`; messages mode translates chats in place
+    and keeps the originals under `source_<key>`. Returns the records Summary."""
+    import copy
+
+    from ainkit.records import StageIO
+
+    out_field = output_field or (f"{field_name}_{settings.target}" if field_name else None)
+    with StageIO(input, output, rejects=rejects, shard=shard, resume=resume) as io:
+        batch: list[Job] = []
+
+        def flush() -> None:
+            texts = [t for job in batch for t in job.texts]
+            translated, issues = translate_texts(client, texts, settings, progress=progress)
+            k = 0
+            for job in batch:
+                n = len(job.texts)
+                tr, iss = translated[k:k + n], issues[k:k + n]
+                k += n
+                rec = job.record
+                meta = {"direction": settings.direction, "prompt_lang": settings.prompt_lang, "model": client.backend.model}
+                if messages:
+                    list_key = job.slots[0][0]
+                    rec[f"source_{list_key}"] = copy.deepcopy(rec[list_key])
+                    for (lk, i, tk), text in zip(job.slots, tr):
+                        if text is not None:
+                            rec[lk][i][tk] = text
+                else:
+                    rec[out_field] = tr[0]
+                problems = [f"turn {j}: {p}" if messages else p for j, ps in enumerate(iss) for p in ps]
+                rec["translation"] = meta
+                if problems:
+                    rec["translation_issues"] = problems
+                    io.reject(rec, problems)
+                else:
+                    io.emit(rec)
+            batch.clear()
+
+        for rec in io.pending():
+            job = plan(rec, field_name, messages)
+            if job.problems:
+                io.reject(rec, job.problems)
+                continue
+            batch.append(job)
+            if sum(len(j.texts) for j in batch) >= chunk:
+                flush()
+        if batch:
+            flush()
+    io.summary.extra = {"requests": client.stats.done + client.stats.failed, "from journal": client.stats.cached,
+                        "retries": client.stats.retried, "tokens": client.stats.prompt_tokens + client.stats.completion_tokens,
+                        "cost $": round(client.stats.cost, 4)}
+    return io.summary

@@ -1,0 +1,115 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 that injects faults on demand (tests and benches only).
+
+    python tests/fault_server.py --port 8765 [--delay 0.2]
+
+It answers POST /v1/chat/completions with a pseudo-Arabic "translation" (one Arabic word per
+input word, placeholders kept in place), after `--delay` seconds. A marker in the last user
+message asks for a fault on the first N attempts of that message, then a normal answer:
+
+    [fault:429x2]  429 with Retry-After: 1      [fault:500x9]  500      [fault:503x1]  503 with Retry-After
+    [fault:hangx1] sleep past any client timeout  [fault:malformed] a 200 whose body is not JSON
+    [fault:empty]  empty content                  [fault:length] finish_reason "length"
+
+GET /stats returns request counts per message text (`requests`) and normal answers sent
+(`completed`); GET /v1/models lists one model. It stops on SIGTERM or after --lifetime seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MARK = re.compile(r"\[fault:(429|500|503|hang|malformed|empty|length)(?:x(\d+))?\]")
+PLACE = re.compile(r"<[a-z]+>|\{\w+\}")
+LOCK = threading.Lock()
+REQUESTS: dict[str, int] = {}
+COMPLETED: dict[str, int] = {}
+
+
+def fake_translation(text: str) -> str:
+    out = []
+    for tok in MARK.sub("", text).split():
+        out.append(tok if PLACE.fullmatch(tok) else "كلمة")
+    return " ".join(out) or "كلمة"
+
+
+class Handler(BaseHTTPRequestHandler):
+    delay = 0.0
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _send(self, code: int, body: bytes, headers: dict | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client went away (timeout, kill): nothing to do
+            pass
+
+    def do_GET(self):
+        if self.path.startswith("/stats"):
+            with LOCK:
+                body = json.dumps({"requests": REQUESTS, "completed": COMPLETED}, ensure_ascii=False).encode()
+            self._send(200, body)
+        elif self.path.endswith("/models"):
+            self._send(200, json.dumps({"object": "list", "data": [{"id": "fault-model", "object": "model"}]}).encode())
+        else:
+            self._send(404, b'{"error": "not found"}')
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        req = json.loads(self.rfile.read(length) or b"{}")
+        text = next((m.get("content", "") for m in reversed(req.get("messages", [])) if m.get("role") == "user"), "")
+        with LOCK:
+            REQUESTS[text] = attempt = REQUESTS.get(text, 0) + 1
+        m = MARK.search(text)
+        kind, times = (m.group(1), int(m.group(2) or 10**9)) if m else (None, 0)
+        if kind and attempt <= times:
+            if kind in ("429", "503"):
+                return self._send(int(kind), b'{"error": {"message": "slow down"}}', {"Retry-After": "1"})
+            if kind == "500":
+                return self._send(500, b'{"error": {"message": "boom"}}')
+            if kind == "hang":
+                time.sleep(30)
+                return self._send(200, b"{}")
+            if kind == "malformed":
+                return self._send(200, b"{this is not json")
+        time.sleep(self.delay)
+        content = "" if kind == "empty" else fake_translation(text)
+        finish = "length" if kind == "length" else "stop"
+        body = {"id": "x", "object": "chat.completion", "created": int(time.time()), "model": req.get("model", "fault-model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],
+                "usage": {"prompt_tokens": len(text) // 4 + 1, "completion_tokens": len(content.split()),
+                          "total_tokens": len(text) // 4 + 1 + len(content.split())}}
+        with LOCK:
+            COMPLETED[text] = COMPLETED.get(text, 0) + 1
+        self._send(200, json.dumps(body, ensure_ascii=False).encode())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before each normal answer")
+    ap.add_argument("--lifetime", type=float, default=900, help="stop after this many seconds")
+    args = ap.parse_args()
+    Handler.delay = args.delay
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    server.request_queue_size = 256
+    timer = threading.Timer(args.lifetime, server.shutdown)
+    timer.daemon = True
+    timer.start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""ainkit.llm and ainkit.translate against a real fault-injecting HTTP server on 127.0.0.1."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ainkit import llm, translate
+from ainkit.records import read_records
+from ainkit.serve import free_port
+
+SERVER = Path(__file__).with_name("fault_server.py")
+SECRET = "sk-ainkit-llm-test-0123456789abcdef"
+
+
+def start_server(delay=0.0):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(SERVER), "--port", str(port), "--delay", str(delay), "--lifetime", "600"])
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("fault server did not start")
+
+
+def stats(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats") as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture
+def server():
+    proc, port = start_server(delay=0.05)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def client(port, tmp_path=None, **kw):
+    backend = llm.Backend("test", f"http://127.0.0.1:{port}/v1", "fault-model", api_key=SECRET)
+    kw.setdefault("backoff", 0.05)
+    return llm.Client(backend, journal=(tmp_path / "requests.jsonl") if tmp_path else None, **kw)
+
+
+def msgs(text):
+    return [{"role": "user", "content": text}]
+
+
+def test_faults_are_retried_bounded_and_explained(server):
+    c = client(server, max_retries=2, timeout=1.0)
+    texts = ["ok one", "[fault:429x2] rate", "[fault:503x1] busy", "[fault:500x9] down", "[fault:hangx9] slow",
+             "[fault:malformed] junk", "[fault:empty] blank", "[fault:length] long"]
+    t0 = time.monotonic()
+    answers = dict(zip(texts, c.run([msgs(t) for t in texts], max_tokens=16)))
+    assert answers["ok one"].ok and answers["ok one"].content == "كلمة كلمة"
+    assert answers["[fault:429x2] rate"].ok and answers["[fault:429x2] rate"].attempts == 3
+    assert answers["[fault:503x1] busy"].ok
+    assert answers["[fault:500x9] down"].error == "HTTP 500 (gave up after 3 attempts)"
+    assert answers["[fault:hangx9] slow"].error.startswith("timeout after 1 s")
+    assert answers["[fault:malformed] junk"].error.startswith("malformed response")
+    assert answers["[fault:empty] blank"].ok and answers["[fault:empty] blank"].content == ""
+    assert answers["[fault:length] long"].finish_reason == "length"
+    assert time.monotonic() - t0 >= 2.0  # two Retry-After: 1 waits on the 429 message
+    seen = stats(server)["requests"]
+    assert seen["[fault:500x9] down"] == 3 and seen["[fault:malformed] junk"] == 3  # retries bounded
+    assert c.stats.failed == 3 and c.stats.done == 5 and c.stats.retried >= 2 + 1 + 2 + 2 + 2
+
+
+def test_journal_means_never_sent_twice(server, tmp_path):
+    texts = [f"sentence {i}" for i in range(20)]
+    c = client(server, tmp_path, concurrency=8)
+    assert all(a.ok for a in c.run([msgs(t) for t in texts], max_tokens=16))
+    c.close()
+    c2 = client(server, tmp_path)
+    again = c2.run([msgs(t) for t in texts], max_tokens=16)
+    assert all(a.cached for a in again) and c2.stats.cached == 20
+    assert all(stats(server)["requests"][t] == 1 for t in texts)
+    c2.run([msgs(texts[0])], max_tokens=17)  # other parameters: a different request
+    assert stats(server)["requests"][texts[0]] == 2
+    assert SECRET not in (tmp_path / "requests.jsonl").read_text()
+
+
+@pytest.mark.parametrize("source, content, finish, issue", [
+    ("What color is the car?", "ما لون السيارة؟", "stop", None),
+    ("What color is the car?", "", "stop", "empty translation"),
+    ("What color is the car?", "What color is the car?", "stop", "not in Arabic script"),
+    ("Look at <image> and {name}.", "انظر إلى الصورة.", "stop", "placeholders lost"),
+    ("What color is the car?", "ما لون السيارة؟ <image>", "stop", "placeholders added"),
+    ("What color is the car parked next to the building?", "ما", "stop", "length ratio"),
+    ("Translate this sentence please.", "عذراً، لا أستطيع ترجمة هذا النص.", "stop", "refusal"),
+    ("What color is the car?", "ما لون", "length", "cut off"),
+])
+def test_checks(source, content, finish, issue):
+    problems = translate.check(source, llm.Answer(content, finish), "ar")
+    assert (not problems) if issue is None else any(issue in p for p in problems)
+
+
+def test_edge_placeholders_are_kept_out_of_the_prompt():
+    assert translate.split_edges("<image>\nWhat is this?") == ("<image>\n", "What is this?", "")
+    assert translate.split_edges("Compare <image> and <image>") == ("", "Compare <image> and <image>", "")
+    assert translate.split_edges("<image><image>\nQ\n<video>") == ("<image><image>\n", "Q", "\n<video>")
+
+
+def run_translate(tmp_path, port, *extra, env_key=SECRET, records="in.jsonl", wait=True):
+    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": env_key}
+    cmd = [sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / records),
+           "--output", str(tmp_path / "out.jsonl"), "--model", "fault-model", *extra]
+    if not wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_chat_records_translated_in_place(server, tmp_path):
+    recs = [{"id": "m", "messages": [{"role": "user", "content": "<image>\nWhat is in the picture?"},
+                                     {"role": "assistant", "content": "A red car next to a building."}]},
+            {"id": "s", "conversations": [{"from": "human", "value": "<image>\nDescribe it."}, {"from": "gpt", "value": "Two boats."}]},
+            {"id": "bad", "text": "no chat here"}]
+    (tmp_path / "in.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    proc = run_translate(tmp_path, server, "--messages")
+    assert proc.returncode == 0, proc.stderr
+    out = {r["id"]: r for r in read_records(tmp_path / "out.jsonl")}
+    assert out["m"]["messages"][0]["content"].startswith("<image>\n") and "كلمة" in out["m"]["messages"][1]["content"]
+    assert out["m"]["source_messages"][1]["content"] == "A red car next to a building."
+    assert out["s"]["conversations"][0]["value"].startswith("<image>\n")
+    assert "no 'messages'" in read_records(tmp_path / "out.rejects.jsonl")[0]["reasons"][0]
+    sent = stats(server)["requests"]
+    assert "What is in the picture?" in sent and not any("<image>" in k for k in sent)  # edge placeholders never sent
+
+
+def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
+    proc_srv, port = start_server(delay=0.1)
+    try:
+        n = 60
+        (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "text": f"Sentence number {i} here."}) + "\n" for i in range(n)))
+        run = run_translate(tmp_path, port, "--concurrency", "4", "--batch", "8", wait=False)
+        journal = tmp_path / "out.jsonl.requests.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 20):
+            time.sleep(0.05)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        assert not (tmp_path / "out.jsonl").exists()
+        from ainkit.records import StageIO
+
+        StageIO._drop_torn_tail(journal)
+        keys_at_kill = {json.loads(l)["key"] for l in journal.read_text().splitlines() if l.strip()}
+        assert len(keys_at_kill) >= 20
+        settings = translate.Settings("en-ar", "ar")
+        key_of = {f"Sentence number {i} here.": llm.request_key("fault-model", translate.messages_for(f"Sentence number {i} here.", settings),
+                                                                 {"temperature": 0.0, "max_tokens": 1024}) for i in range(n)}
+        journaled = {t for t, k in key_of.items() if k in keys_at_kill}
+        assert len(journaled) == len(keys_at_kill)  # the test computes the client's keys exactly
+        proc = run_translate(tmp_path, port, "--concurrency", "4")
+        assert proc.returncode == 0, proc.stderr
+        out = read_records(tmp_path / "out.jsonl")
+        assert [r["id"] for r in out] == [f"r{i}" for i in range(n)]  # each id once, in input order
+        final = stats(port)["requests"]
+        assert all(final[t] == 1 for t in journaled)  # no journaled (completed) request was sent again
+        resent = [t for t, c in final.items() if c > 1]
+        assert len(resent) <= 4  # only requests in flight at the kill (concurrency 4) are sent twice
+    finally:
+        proc_srv.terminate()
+        proc_srv.wait(timeout=10)
+
+
+def test_api_key_never_written(server, tmp_path):
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": 1, "text": "Hello there my friend."}) + "\n"
+                                       + json.dumps({"id": 2, "text": "x [fault:500x9] y"}) + "\n")
+    proc = run_translate(tmp_path, server, "--max-retries", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_backend_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert llm.resolve_backend() is None  # no endpoint: the embedded server
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    b = llm.resolve_backend(model="m")
+    assert b.base_url == "http://127.0.0.1:9/v1" and b.model == "m" and SECRET not in repr(b)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    assert SECRET not in repr(llm.resolve_backend()) and SECRET not in llm.resolve_backend().describe()
+    assert llm.resolve_backend("openai").model == "gpt-4o-mini"
+    with pytest.raises(llm.LLMError, match="known: openai"):
+        llm.resolve_backend("nope")
+
+
+def test_translate_with_no_endpoint_uses_the_embedded_server(tmp_path):
+    from ainkit import serve
+
+    ok, why = serve.available()
+    if not ok:
+        pytest.skip(why)
+    (tmp_path / "in.jsonl").write_text(json.dumps({"id": 1, "text": "The dog is lying on the grass."}) + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
+                           "--output", str(tmp_path / "out.jsonl"), "--max-tokens", "48"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "endpoint: embedded" in proc.stdout and "smollm2-135m" in proc.stdout
+    kept = read_records(tmp_path / "out.jsonl")
+    rejected = read_records(tmp_path / "out.rejects.jsonl") if (tmp_path / "out.rejects.jsonl").exists() else []
+    assert len(kept) + len(rejected) == 1  # the small model's output is either clean or rejected with reasons
+    assert all(r["reasons"] for r in rejected)
+
+
+def test_rating_sheet_roundtrip(tmp_path):
+    from ainkit import compare
+
+    m = compare.Measurement("m", "ar", outputs=["ترجمة", None], issues=[[], ["empty translation"]])
+    samples = [{"id": "a", "en": "x", "ar": "س"}, {"id": "b", "en": "y", "ar": "ص"}]
+    sheet = compare.write_rating_sheet(tmp_path / "sheet.csv", [m], samples)
+    text = sheet.read_text().splitlines()
+    text[1] += "1"
+    sheet.write_text("\n".join(text) + "\n")
+    assert compare.read_rating_sheet(sheet) == {("m", "ar"): (1.0, 1)}
+    text[2] += "yes"
+    sheet.write_text("\n".join(text) + "\n")
+    with pytest.raises(ValueError, match="line 3: rating 'yes'"):
+        compare.read_rating_sheet(sheet)
