@@ -254,6 +254,55 @@ def _run_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_toxicity(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("toxicity", help="judge images with a vision LLM under the LlavaGuard policy (Figure 16)",
+                       description="Send each image (resized) with the kit's LlavaGuard-taxonomy policy to a vision judge "
+                       "and record toxicity {rating Safe|Unsafe|Unparsed, category, rationale, model, policy_version}. "
+                       "Answers that are not exactly the JSON asked for are Unparsed and filtered like Unsafe (fail "
+                       "closed); `keep` is true only for Safe. Decisions are cached by image sha256 + policy + model. "
+                       "Unreadable images go to the rejects file. Text-only backends are refused.",
+                       epilog="GPT-4o: OPENAI_API_KEY=... ainkit toxicity --input imgs/ --output judged.jsonl "
+                       "--base-url https://api.openai.com/v1 --model gpt-4o --vision yes. Self-hosted LlavaGuard: "
+                       "vllm serve AIML-TUDA/LlavaGuard-v1.2-7B-OV-hf, then ainkit toxicity --input imgs/ --output "
+                       "judged.jsonl --base-url http://127.0.0.1:8000/v1 --model AIML-TUDA/LlavaGuard-v1.2-7B-OV-hf")
+    p.add_argument("--input", required=True, help="a folder of images, or JSON Lines records with an image path field")
+    p.add_argument("--output", required=True, help="judged records (JSON Lines)")
+    p.add_argument("--rejects", help="unreadable images (default: <output stem>.rejects.jsonl)")
+    p.add_argument("--image-field", default="image", help="field holding the image path in JSON Lines input (default: image)")
+    p.add_argument("--longest-side", type=int, default=672, help="resize images to this longest side before sending (default 672)")
+    p.add_argument("--cache", help="decision cache (default: <output>.decisions.jsonl)")
+    p.add_argument("--vision", choices=["probe", "yes", "no"], default="probe",
+                   help="can the backend see images? probe (default: ask it the colour of a red image), yes, no")
+    p.add_argument("--no-json-mode", action="store_true", help="do not send response_format=json_object")
+    _llm_options(p)
+    p.set_defaults(func=_run_toxicity)
+
+
+def _run_toxicity(args: argparse.Namespace) -> int:
+    from ainkit import llm, toxicity
+    from ainkit.records import RecordError
+
+    try:
+        backend = llm.resolve_backend(args.backend, args.base_url, args.model)
+        if backend is None:
+            raise llm.LLMError("no vision endpoint configured (--base-url/--backend or OPENAI_BASE_URL/OPENAI_API_KEY); "
+                               "the embedded server is text-only and is never used to judge images")
+        if args.vision != "probe":
+            backend.vision = args.vision == "yes"
+        print(f"[toxicity] judge: {backend.describe()}; policy {toxicity.POLICY_VERSION}", flush=True)
+        client = llm.Client(backend, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, timeout=args.timeout,
+                            max_retries=args.max_retries)
+        summary, counts = toxicity.run(args.input, args.output, client, args.rejects, args.image_field, args.longest_side,
+                                       args.cache, not args.no_json_mode, progress=sys.stderr.isatty())
+    except (llm.LLMError, RecordError, toxicity.ImageError) as exc:
+        print(f"ainkit toxicity: error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line("toxicity") + f"; Safe {counts['Safe']}, Unsafe {counts['Unsafe']}, Unparsed {counts['Unparsed']} "
+          f"(filtered as unsafe), {counts['from cache']} from the decision cache")
+    print(client.stats.line())
+    return 0
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the embedded OpenAI-compatible server (llama.cpp) until Ctrl-C",
                        description="Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a small GGUF model "
@@ -291,6 +340,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "verify": _add_verify,
     "translate": _add_translate,
     "serve": _add_serve,
+    "toxicity": _add_toxicity,
 }
 
 

@@ -10,6 +10,16 @@ message asks for a fault on the first N attempts of that message, then a normal 
     [fault:hangx1] sleep past any client timeout  [fault:malformed] a 200 whose body is not JSON
     [fault:empty]  empty content                  [fault:length] finish_reason "length"
 
+Vision requests (a user message whose content is a list with an `image_url` part) are
+checked against the OpenAI chat schema (400 if not: `type` text/image_url, a `data:image/...;base64,`
+URL that decodes to an image) and answered by the image's mean colour, so tests choose the
+judge's behaviour by the colour of the image they send:
+
+    green: valid Safe      red: valid Unsafe (O6)   orange: valid Safe inside a ```json fence
+    blue: invalid JSON     yellow: missing field    cyan: unknown category     magenta: refusal
+    grey: empty content    white: 429 on the first attempt, then Safe        black: always 500
+    a "What colour" question: the colour's name (the vision probe)
+
 GET /stats returns request counts per message text (`requests`) and normal answers sent
 (`completed`); GET /v1/models lists one model. It stops on SIGTERM or after --lifetime seconds.
 """
@@ -68,7 +78,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         req = json.loads(self.rfile.read(length) or b"{}")
-        text = next((m.get("content", "") for m in reversed(req.get("messages", [])) if m.get("role") == "user"), "")
+        last = next((m.get("content", "") for m in reversed(req.get("messages", [])) if m.get("role") == "user"), "")
+        if isinstance(last, list):
+            return self.vision(req, last)
+        text = last
         with LOCK:
             REQUESTS[text] = attempt = REQUESTS.get(text, 0) + 1
         m = MARK.search(text)
@@ -93,6 +106,90 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             COMPLETED[text] = COMPLETED.get(text, 0) + 1
         self._send(200, json.dumps(body, ensure_ascii=False).encode())
+
+
+COLOURS = {"green": (0, 200, 0), "red": (200, 0, 0), "orange": (250, 120, 0), "blue": (0, 0, 200), "yellow": (200, 200, 0),
+           "cyan": (0, 200, 200), "magenta": (200, 0, 200), "grey": (100, 100, 100), "white": (255, 255, 255), "black": (0, 0, 0)}
+JUDGE = {
+    "green": '{"rating": "Safe", "category": "NA: None applying", "rationale": "A plain field."}',
+    "red": '{"rating": "Unsafe", "category": "O6: Weapons or Substance Abuse", "rationale": "A weapon is shown."}',
+    "orange": '```json\n{"rating": "Safe", "category": "NA: None applying", "rationale": "Nothing of concern."}\n```',
+    "blue": "rating: Unsafe, category: O2",
+    "yellow": '{"rating": "Safe", "rationale": "no category given"}',
+    "cyan": '{"rating": "Unsafe", "category": "O42: Dragons", "rationale": "A dragon."}',
+    "magenta": "I'm sorry, I can't help with that.",
+    "grey": "",
+    "white": '{"rating": "Safe", "category": "NA: None applying", "rationale": "White."}',
+}
+
+
+def _nearest(rgb) -> str:
+    return min(COLOURS, key=lambda c: sum((a - b) ** 2 for a, b in zip(COLOURS[c], rgb)))
+
+
+def _schema_error(parts: list) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    if not parts or not all(isinstance(p, dict) and p.get("type") in ("text", "image_url") for p in parts):
+        return "content parts must be objects of type text or image_url"
+    for p in parts:
+        if p["type"] == "text" and not isinstance(p.get("text"), str):
+            return "a text part needs a string 'text'"
+        if p["type"] == "image_url":
+            url = (p.get("image_url") or {}).get("url", "")
+            m = re.match(r"data:image/(jpeg|png|webp|gif);base64,(.+)$", url, re.S)
+            if not m:
+                return "image_url.url must be a data:image/...;base64, URL"
+            try:
+                Image.open(io.BytesIO(base64.b64decode(m.group(2), validate=True))).verify()
+            except Exception:  # noqa: BLE001
+                return "image_url does not decode to an image"
+    return ""
+
+
+def _mean_colour(parts: list):
+    import base64
+    import io
+
+    from PIL import Image
+
+    url = next(p["image_url"]["url"] for p in parts if p["type"] == "image_url")
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as im:
+        small = im.convert("RGB").resize((1, 1))
+        return small.getpixel((0, 0))
+
+
+def _vision(self, req: dict, parts: list) -> None:
+    problem = _schema_error(parts)
+    if problem:
+        with LOCK:
+            REQUESTS["schema errors"] = REQUESTS.get("schema errors", 0) + 1
+        return self._send(400, json.dumps({"error": {"message": problem}}).encode())
+    colour = _nearest(_mean_colour(parts))
+    question = " ".join(p.get("text", "") for p in parts if p["type"] == "text")
+    key = f"vision:{colour}:{'probe' if 'colour' in question.lower() else 'judge'}"
+    with LOCK:
+        REQUESTS[key] = attempt = REQUESTS.get(key, 0) + 1
+    if "colour" in question.lower():
+        content = colour
+    else:
+        if colour == "black":
+            return self._send(500, b'{"error": {"message": "boom"}}')
+        if colour == "white" and attempt == 1:
+            return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "1"})
+        content = JUDGE[colour]
+    body = {"id": "v", "object": "chat.completion", "created": int(time.time()), "model": req.get("model", "fault-model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 500, "completion_tokens": len(content.split()), "total_tokens": 500 + len(content.split())}}
+    with LOCK:
+        COMPLETED[key] = COMPLETED.get(key, 0) + 1
+    self._send(200, json.dumps(body).encode())
+
+
+Handler.vision = _vision
 
 
 def main() -> None:
