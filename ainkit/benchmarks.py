@@ -13,7 +13,9 @@ given, from a lab's own scores file (`load_model_scores`), which has this shape
      "arabicmmlu": {"Accounting": 50.0, ..., "Total": 55.0},          # % per category
      "english": {"MMBench": 80.1, ...}}
 
-or a list of such objects. A missing section is fine; unknown keys are an error.
+or a list of such objects. A missing section is fine; unknown keys are an error. A `results.json`
+written by `ainkit evaluate` is read as well (accuracies 0-1 turned into %; CAMEL-Bench in its
+`corrected` scoring). Several files can be given, comma-separated; entries of the same model merge.
 """
 from __future__ import annotations
 
@@ -43,8 +45,35 @@ class ModelScores:
     path: str = ""
 
 
+def _from_evaluate(payload: dict, path: Path) -> dict:
+    """An `ainkit evaluate` results.json as a scores entry (percentages)."""
+    if payload["benchmark"] == "arabic-mmlu":
+        known = set(paper.load("table2").index)
+        cats = {c: 100 * v["accuracy"] for c, v in payload.get("categories", {}).items() if c in known}
+        if payload.get("total", {}).get("accuracy") is not None:
+            cats["Total"] = 100 * payload["total"]["accuracy"]
+        return {"model": payload["model"], "arabicmmlu": cats}
+    if payload["benchmark"] == "camel-bench":
+        block = payload.get("corrected", {})
+        doms = {d: 100 * a for d, a in block.get("domains", {}).items()}
+        if len(doms) == len(paper.CAMEL_DOMAINS) and block.get("total") is not None:
+            doms["Total"] = 100 * block["total"]
+        return {"model": payload["model"], "camel_bench": doms}
+    raise ValueError(f"{path}: unknown benchmark {payload['benchmark']!r}")
+
+
 def load_model_scores(path: str | Path) -> list[ModelScores]:
-    """Read one scores file (JSON object or list); errors name the file, the entry and the key."""
+    """Read scores files (comma-separated; JSON object or list, or `ainkit evaluate` results.json); errors name the file."""
+    if isinstance(path, str) and "," in path:
+        merged: dict[str, ModelScores] = {}
+        for part in (p.strip() for p in path.split(",") if p.strip()):
+            for m in load_model_scores(part):
+                if m.model in merged:
+                    for section in ("camel_bench", "arabicmmlu", "english"):
+                        getattr(merged[m.model], section).update(getattr(m, section))
+                else:
+                    merged[m.model] = m
+        return list(merged.values())
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"scores file {path} does not exist")
@@ -52,6 +81,8 @@ def load_model_scores(path: str | Path) -> list[ModelScores]:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    if isinstance(payload, dict) and "benchmark" in payload:
+        payload = _from_evaluate(payload, path)
     entries = payload if isinstance(payload, list) else [payload]
     known = {
         "camel_bench": set(paper.CAMEL_DOMAINS) | {"Total"},
@@ -229,6 +260,11 @@ def result_rows(extra: list[ModelScores] = ()) -> list[Row]:
     wins = table2_wins(t2)
     for cat, r in wins.iterrows():
         rows.append(Row("Table 2", f"{cat}: AIN-7B - Qwen2-VL-7B", None, r["gain"], "recomputed", f"winner {r['winner']}"))
+    for m in (m for m in extra if m.arabicmmlu):
+        for cat in t2.index:
+            if cat in m.arabicmmlu:
+                rows.append(Row("Table 2", f"{m.model} (lab scores): {cat}", None, round(m.arabicmmlu[cat], 2), "recomputed",
+                                f"from {m.path}; beside AIN-7B {t2.loc[cat, 'AIN-7B']} (published)"))
     for model in ("Qwen2-VL-7B", "AIN-7B"):
         mean = float(t2.drop(index="Total")[model].mean())
         rows.append(Row("Table 2", f"{model}: Total vs unweighted mean of 19 categories", float(t2.loc["Total", model]), round(mean, 2),

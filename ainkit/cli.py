@@ -303,6 +303,50 @@ def _run_toxicity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="score a model on ArabicMMLU, or score CAMEL-Bench answers in both modes",
+                       description="ArabicMMLU: ask the model every item once (answers cached in OUTPUT/answers.jsonl, so a "
+                       "re-run asks nothing), score per category and in total. CAMEL-Bench: score a predictions file "
+                       "({dataset, id, prediction, answer} per line) with the benchmark's original scorers and the kit's "
+                       "corrected ones, side by side, aggregated to the 8 domains. Writes OUTPUT/predictions.jsonl and "
+                       "OUTPUT/results.json (accuracies 0-1), which notebook 06 overlays on the radar and tables.")
+    p.add_argument("--benchmark", required=True, choices=["arabic-mmlu", "camel-bench"])
+    p.add_argument("--model", default="", help="openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (logits)")
+    p.add_argument("--data", default="fixture", help="ArabicMMLU CSV in the published schema, or 'fixture' (the kit's, default)")
+    p.add_argument("--predictions", help="CAMEL-Bench answers to score (JSON Lines)")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--limit", type=int, help="first N items only")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--weighting", choices=["subdomain-mean", "question"], default="subdomain-mean",
+                   help="CAMEL-Bench: a domain is the plain mean of its sub-domains (default) or question-weighted")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from ainkit.evaluate import runner
+    from ainkit.llm import LLMError
+
+    try:
+        if args.benchmark == "arabic-mmlu":
+            if not args.model:
+                raise ValueError("--model is required for arabic-mmlu")
+            r = runner.run_arabic_mmlu(args.model, args.data, args.output, args.limit, args.concurrency)
+            acc = r["total"]["accuracy"]
+            print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
+                  f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")
+        else:
+            if not args.predictions:
+                raise ValueError("--predictions is required for camel-bench")
+            r = runner.run_camel_bench(args.predictions, args.output, args.model, weighting=args.weighting)
+            print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} data sets; "
+                  f"total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
+                  f"{len(r['differences'])} data sets differ between modes")
+    except (ValueError, FileNotFoundError, LLMError) as exc:
+        print(f"ainkit evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the embedded OpenAI-compatible server (llama.cpp) until Ctrl-C",
                        description="Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a small GGUF model "
@@ -341,6 +385,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "translate": _add_translate,
     "serve": _add_serve,
     "toxicity": _add_toxicity,
+    "evaluate": _add_evaluate,
 }
 
 

@@ -1,0 +1,134 @@
+"""`ainkit evaluate`: ask a model every item once (cached), score, write DIR/predictions.jsonl and DIR/results.json.
+
+    ainkit evaluate --benchmark arabic-mmlu --model local:smollm2-135m --data fixture --output runs/smol
+    ainkit evaluate --benchmark arabic-mmlu --model hf:/path/to/model --data fixture --output runs/mine
+    ainkit evaluate --benchmark camel-bench --predictions preds.jsonl --output runs/cb    # score a model's answers
+
+Models: `openai:NAME` (any OpenAI-compatible endpoint: OPENAI_BASE_URL / OPENAI_API_KEY),
+`local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local Hugging Face causal LM, logits).
+Every answer is cached in DIR/answers.jsonl keyed by benchmark, model, item id and prompt hash:
+an interrupted run resumes without asking again, and re-scoring asks nothing.
+results.json holds accuracies in 0-1; notebook 06 overlays it on the radar and in the tables.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ainkit import atomic
+from ainkit.evaluate import arabic_mmlu, camel_bench
+
+
+class AnswerCache:
+    """Model answers keyed by benchmark + model + item id + prompt hash (JSON Lines, survives kills)."""
+
+    def __init__(self, path: Path):
+        from ainkit.llm import Journal
+
+        self.journal = Journal(path)
+
+    @staticmethod
+    def key(benchmark: str, model: str, item_id: str, phash: str) -> str:
+        return hashlib.sha256(f"{benchmark}|{model}|{item_id}|{phash}".encode()).hexdigest()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.journal.get(key)
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        entry = {"key": key, **value}
+        self.journal.done[key] = entry
+        self.journal._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self.journal._fh.flush()
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None = None, concurrency: int = 16) -> dict[str, Any]:
+    """Evaluate `model` on ArabicMMLU items; returns the results dict (also written to DIR/results.json)."""
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    items = arabic_mmlu.load(data, limit)
+    cache = AnswerCache(out / "answers.jsonl")
+    t0, asked = time.time(), 0
+    kind, _, name = model.partition(":")
+    preds: list[dict[str, Any]] = []
+    try:
+        todo = []
+        for it in items:
+            k = AnswerCache.key("arabic-mmlu", model, it["id"], arabic_mmlu.prompt_hash(it))
+            hit = cache.get(k)
+            todo.append((it, k, hit))
+        missing = [(it, k) for it, k, hit in todo if hit is None]
+        if missing and kind == "hf":
+            chooser = arabic_mmlu.LogitsChooser(name)
+            for it, k in missing:
+                letter, scores = chooser.choose(it)
+                cache.put(k, {"raw": None, "prediction": letter, "scores": scores})
+                asked += 1
+        elif missing and kind in ("openai", "local"):
+            from ainkit import llm, serve
+
+            backend = llm.resolve_backend(model=name) if kind == "openai" else None
+            if kind == "openai" and backend is None:
+                raise llm.LLMError("openai:NAME needs OPENAI_BASE_URL or OPENAI_API_KEY")
+            with serve.backend_or_embedded(backend, name if kind == "local" else serve.DEFAULT_LOCAL_MODEL) as b:
+                client = llm.Client(b, concurrency=concurrency)
+                answers = client.run([[{"role": "user", "content": arabic_mmlu.prompt(it)}] for it, _ in missing],
+                                     max_tokens=16, temperature=0)
+                for (it, k), ans in zip(missing, answers):
+                    if ans.ok:  # a failed request is not cached: the next run asks again
+                        cache.put(k, {"raw": ans.content, "prediction": arabic_mmlu.extract(ans.content, len(it["options"]))})
+                        asked += 1
+        elif missing:
+            raise ValueError(f"--model {model!r}: use openai:NAME, local:NAME or hf:PATH")
+        for it, k, _ in todo:
+            hit = cache.get(k)
+            pred = hit["prediction"] if hit else None
+            preds.append({"id": it["id"], "category": it["category"], "answer": it["answer"], "prediction": pred,
+                          "raw": hit.get("raw") if hit else None, "correct": pred == it["answer"],
+                          "error": "" if hit else "no answer (request failed)"})
+    finally:
+        cache.close()
+    summary = arabic_mmlu.summarize(preds)
+    results = {"benchmark": "arabic-mmlu", "model": model, "data": str(data or "fixture"), "items": len(items),
+               "asked_now": asked, "from_cache": len(items) - asked, "seconds": round(time.time() - t0, 2), **summary}
+    atomic.write_text(out / "predictions.jsonl", "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds))
+    atomic.write_json(out / "results.json", results)
+    return results
+
+
+def run_camel_bench(predictions: str, output: str, model: str = "", judge=None,
+                    weighting: str = "subdomain-mean") -> dict[str, Any]:
+    """Score a predictions file ({dataset, id, prediction, answer} per line) in both modes; aggregate; write results."""
+    from ainkit.records import read_records
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = read_records(predictions)
+    per: dict[str, dict[str, list]] = {}
+    scored = []
+    for i, r in enumerate(rows, 1):
+        ds = r.get("dataset")
+        if ds not in camel_bench.DATASETS or "answer" not in r:
+            raise ValueError(f"{predictions}: line {i}: needs a known 'dataset' and an 'answer'")
+        verdicts = {m: camel_bench.score_item(ds, r.get("prediction"), r["answer"], m, judge) for m in camel_bench.MODES}
+        per.setdefault(ds, {m: [] for m in camel_bench.MODES} | {"errors": []})
+        for m, v in verdicts.items():
+            per[ds][m].append(int(v.correct))
+        per[ds]["errors"].append(int(bool(verdicts["original"].error)))
+        scored.append({**r, **{f"correct_{m}": v.correct for m, v in verdicts.items()},
+                       "original_error": verdicts["original"].error})
+    datasets = {ds: {"n": len(v["corrected"]), **{m: sum(v[m]) / len(v[m]) for m in camel_bench.MODES},
+                     "original_errors": sum(v["errors"])} for ds, v in per.items()}
+    results = {"benchmark": "camel-bench", "model": model or Path(predictions).stem, "scoring_modes": list(camel_bench.MODES),
+               "datasets": datasets, "differences": {ds: round(d["corrected"] - d["original"], 4) for ds, d in datasets.items()
+                                                     if d["corrected"] != d["original"]}}
+    for m in camel_bench.MODES:
+        results[m] = camel_bench.aggregate({ds: (d[m], d["n"]) for ds, d in datasets.items()}, weighting)
+    atomic.write_text(out / "predictions.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in scored))
+    atomic.write_json(out / "results.json", results)
+    return results

@@ -1,0 +1,95 @@
+"""`ainkit evaluate`: ArabicMMLU on the embedded server and through a tiny local model's logits, cached answers,
+CAMEL-Bench scoring of a predictions file in both modes, and the results file on notebook 06's tables."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ainkit.evaluate import arabic_mmlu, runner
+from ainkit.tiny import build_tiny_causal_lm
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", [arabic_mmlu.prompt(i) for i in arabic_mmlu.load()])
+
+
+def test_fixture_schema_and_categories():
+    items = arabic_mmlu.load()
+    assert len(items) == 24 and {i["category"] for i in items} == set(arabic_mmlu.CATEGORIES)
+    assert arabic_mmlu.category("Arabic Language (Grammar)") == "Arabic Language" and arabic_mmlu.category("Astronomy") == "other"
+    assert arabic_mmlu.extract("الإجابة: ب", 4) == "B" and arabic_mmlu.extract("(c)", 4) == "C" and arabic_mmlu.extract("E", 4) is None
+
+
+def test_bad_answer_key_names_the_line(tmp_path):
+    text = arabic_mmlu.FIXTURE.read_text(encoding="utf-8").splitlines()
+    text[3] = text[3].replace(",B,", ",Z,", 1)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 4: Answer Key 'Z'"):
+        arabic_mmlu.load(bad)
+
+
+def test_logits_path_and_cache(tiny_lm, tmp_path):
+    out = tmp_path / "run"
+    first = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out), limit=10)
+    assert first["asked_now"] == 10
+    # a kill mid-run leaves a torn last line in the cache: ignored, and nothing already answered is asked again
+    with open(out / "answers.jsonl", "a") as fh:
+        fh.write('{"key": "dead')
+    second = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out))
+    assert second["asked_now"] == 14 and second["from_cache"] == 10
+    third = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out))
+    assert third["asked_now"] == 0
+    res = json.loads((out / "results.json").read_text())
+    assert 0 <= res["total"]["accuracy"] <= 1 and res["total"]["n"] == 24
+    preds = [json.loads(l) for l in (out / "predictions.jsonl").read_text().splitlines()]
+    assert all(p["prediction"] in "ABCDE" for p in preds)
+
+
+def test_embedded_server_end_to_end(tmp_path):
+    from ainkit import serve
+
+    ok, why = serve.available()
+    if not ok:
+        pytest.skip(why)
+    out = tmp_path / "local"
+    proc = cli("evaluate", "--benchmark", "arabic-mmlu", "--model", "local:smollm2-135m", "--output", str(out), "--limit", "6",
+               env={"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "6 asked now" in proc.stdout
+    again = cli("evaluate", "--benchmark", "arabic-mmlu", "--model", "local:smollm2-135m", "--output", str(out), "--limit", "6")
+    assert "0 asked now, 6 from cache" in again.stdout
+
+
+def test_camel_bench_predictions_both_modes(tmp_path):
+    rows = [{"dataset": "mmbench", "id": 1, "prediction": "b", "answer": "ب"},
+            {"dataset": "mmbench", "id": 2, "prediction": "ب", "answer": "ب"},
+            {"dataset": "chartqa", "id": 3, "prediction": "12", "answer": "15"},
+            {"dataset": "pope", "id": 4, "prediction": "", "answer": "نعم"},
+            {"dataset": "khatt", "id": 5, "prediction": "مرحبا بكم", "answer": "مرحبا بكم"}]
+    src = tmp_path / "preds.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    proc = cli("evaluate", "--benchmark", "camel-bench", "--predictions", str(src), "--output", str(tmp_path / "cb"), "--model", "mine")
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads((tmp_path / "cb" / "results.json").read_text())
+    assert res["datasets"]["mmbench"]["original"] == 0.5 and res["datasets"]["mmbench"]["corrected"] == 1.0
+    assert res["datasets"]["chartqa"]["original"] == 1.0 and res["datasets"]["chartqa"]["corrected"] == 0.0
+    assert set(res["differences"]) == {"mmbench", "chartqa"}
+    assert res["corrected"]["domains"]["OCR"] == 1.0 and "Video" in res["corrected"]["domains_missing"]
+
+
+def test_results_file_on_notebook_06(tiny_lm, tmp_path):
+    runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(tmp_path / "ev"))
+    proc = cli("reproduce", "--only", "06", "-p", "extra_scores", str(tmp_path / "ev" / "results.json"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
+    assert f"hf:{tiny_lm} (lab scores): Total" in md
+    assert f"hf:{tiny_lm}" in (tmp_path / "out" / "reports" / "tables" / "table2_arabicmmlu.csv").read_text()
