@@ -317,6 +317,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--limit", type=int, help="first N items only")
     p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa): an LLM judge, "
+                   "openai:NAME (the benchmark used gpt-4o) or local:NAME; without one they count as errors")
     p.add_argument("--weighting", choices=["subdomain-mean", "question"], default="subdomain-mean",
                    help="CAMEL-Bench: a domain is the plain mean of its sub-domains (default) or question-weighted")
     p.set_defaults(func=_run_evaluate)
@@ -337,7 +339,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         else:
             if not args.predictions:
                 raise ValueError("--predictions is required for camel-bench")
-            r = runner.run_camel_bench(args.predictions, args.output, args.model, weighting=args.weighting)
+            r = runner.run_camel_bench(args.predictions, args.output, args.model, args.judge, weighting=args.weighting)
             print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} data sets; "
                   f"total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
                   f"{len(r['differences'])} data sets differ between modes")

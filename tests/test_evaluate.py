@@ -93,3 +93,36 @@ def test_results_file_on_notebook_06(tiny_lm, tmp_path):
     md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
     assert f"hf:{tiny_lm} (lab scores): Total" in md
     assert f"hf:{tiny_lm}" in (tmp_path / "out" / "reports" / "tables" / "table2_arabicmmlu.csv").read_text()
+
+
+def test_open_ended_sets_are_judged_by_an_llm(tmp_path):
+    from test_llm import start_server, stats
+
+    proc_srv, port = start_server()
+    try:
+        rows = [{"dataset": "vqav2", "id": 1, "question": "What animal?\nextra", "prediction": "a cat", "answer": "cat"},
+                {"dataset": "geochat", "id": 2, "question": "How many planes?", "prediction": "two", "answer": "2"}]
+        src = tmp_path / "p.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-judge-test-1234"}
+        proc = cli("evaluate", "--benchmark", "camel-bench", "--predictions", str(src), "--output", str(tmp_path / "o"),
+                   "--judge", "openai:judge", env=env)
+        assert proc.returncode == 0, proc.stderr
+        res = json.loads((tmp_path / "o" / "results.json").read_text())
+        # the fault server answers with Arabic words, not 0/1: every grade is unusable and counts as not correct
+        assert res["datasets"]["vqav2"]["corrected"] == 0.0 and res["datasets"]["vqav2"]["original_errors"] == 1
+        sent = stats(port)["requests"]
+        assert any(k.endswith("Answer: a cat\nGrade:") and "Question: What animal?\n" in k for k in sent)
+        proc2 = cli("evaluate", "--benchmark", "camel-bench", "--predictions", str(src), "--output", str(tmp_path / "o"),
+                    "--judge", "openai:judge", env=env)
+        assert proc2.returncode == 0 and sum(stats(port)["requests"].values()) == sum(sent.values())  # cached: asked once
+    finally:
+        proc_srv.terminate()
+        proc_srv.wait(timeout=10)
+
+
+@pytest.mark.parametrize("content, grade", [("1", True), ("Grade: 0", False), ("yes", None), (None, None)])
+def test_parse_grade(content, grade):
+    from ainkit.evaluate import camel_bench
+
+    assert camel_bench.parse_grade(content) is grade

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -229,3 +230,36 @@ def aggregate(per_dataset: dict[str, tuple[float, int]], weighting: str = "subdo
     return {"weighting": weighting, "subdomains": {f"{d} / {s}": a for (d, s), (a, _) in sub_acc.items()},
             "domains": ordered, "total": sum(ordered.values()) / len(ordered) if ordered else None,
             "domains_missing": [d for d in DOMAINS if d not in dom_acc]}
+
+
+JUDGE_PROMPT = """You grade answers to questions about images. Decide whether the model's answer means the same as the
+ground truth (same entity, number or fact; wording, language, case and extra politeness do not matter).
+Reply with 1 if it does and 0 if it does not, nothing else.
+
+Question: How many planes are on the runway?
+Ground truth: 3
+Answer: There are three planes.
+Grade: 1
+
+Question: ما لون السيارة؟
+Ground truth: أحمر
+Answer: السيارة زرقاء
+Grade: 0
+
+Question: What is written on the sign?
+Ground truth: STOP
+Answer: stop
+Grade: 1
+"""
+
+
+def judge_messages(question: str, pred: str, gt: str) -> list[dict[str, str]]:
+    """The binary few-shot judge request for one open-ended answer (first line of the question, as the benchmark does)."""
+    first = (question or "").strip().splitlines()[0] if (question or "").strip() else ""
+    return [{"role": "user", "content": f"{JUDGE_PROMPT}\nQuestion: {first}\nGround truth: {gt}\nAnswer: {pred}\nGrade:"}]
+
+
+def parse_grade(content: str | None) -> bool | None:
+    """1 -> True, 0 -> False, anything else -> None (counted as an error, not as correct)."""
+    m = re.search(r"[01]", content or "")
+    return None if m is None else m.group(0) == "1"

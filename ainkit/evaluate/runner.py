@@ -101,20 +101,48 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
     return results
 
 
-def run_camel_bench(predictions: str, output: str, model: str = "", judge=None,
+def grade_open_ended(rows: list[dict[str, Any]], judge_model: str, output: Path, concurrency: int = 16) -> dict[int, bool | None]:
+    """Ask the LLM judge about every open-ended row (cached in output/judge.jsonl); row index -> verdict."""
+    from ainkit import llm, serve
+
+    kind, _, name = judge_model.partition(":")
+    backend = llm.resolve_backend(model=name) if kind == "openai" else None
+    if kind not in ("openai", "local") or (kind == "openai" and backend is None):
+        raise llm.LLMError(f"--judge {judge_model!r}: use openai:NAME (with OPENAI_BASE_URL/OPENAI_API_KEY) or local:NAME")
+    todo = [(i, r) for i, r in enumerate(rows) if r.get("dataset") in camel_bench.JUDGED]
+    if not todo:
+        return {}
+    with serve.backend_or_embedded(backend, name if kind == "local" else serve.DEFAULT_LOCAL_MODEL) as b:
+        client = llm.Client(b, concurrency=concurrency, journal=output / "judge.jsonl")
+        answers = client.run([camel_bench.judge_messages(r.get("question", ""), str(r.get("prediction") or ""), str(r["answer"]))
+                              for _, r in todo], max_tokens=4, temperature=0)
+        client.close()
+    return {i: camel_bench.parse_grade(a.content) if a.ok else None for (i, _), a in zip(todo, answers)}
+
+
+def _unusable_grade(pred: str, gt: str) -> bool:
+    raise ValueError("the judge's answer was not 0 or 1 (or its request failed)")
+
+
+def run_camel_bench(predictions: str, output: str, model: str = "", judge_model: str | None = None,
                     weighting: str = "subdomain-mean") -> dict[str, Any]:
-    """Score a predictions file ({dataset, id, prediction, answer} per line) in both modes; aggregate; write results."""
+    """Score a predictions file ({dataset, id, prediction, answer[, question]} per line) in both modes; aggregate; write results."""
     from ainkit.records import read_records
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     rows = read_records(predictions)
+    grades = grade_open_ended(rows, judge_model, out) if judge_model else {}
     per: dict[str, dict[str, list]] = {}
     scored = []
     for i, r in enumerate(rows, 1):
         ds = r.get("dataset")
         if ds not in camel_bench.DATASETS or "answer" not in r:
             raise ValueError(f"{predictions}: line {i}: needs a known 'dataset' and an 'answer'")
+        judge = None
+        if i - 1 in grades:
+            grade = grades[i - 1]
+            judge = (lambda p, g, grade=grade: bool(grade)) if grade is not None else _unusable_grade
         verdicts = {m: camel_bench.score_item(ds, r.get("prediction"), r["answer"], m, judge) for m in camel_bench.MODES}
         per.setdefault(ds, {m: [] for m in camel_bench.MODES} | {"errors": []})
         for m, v in verdicts.items():
