@@ -175,11 +175,11 @@ def score_item(dataset: str, pred: str | None, gt, mode: str = "corrected", judg
     if dataset not in DATASETS:
         raise ValueError(f"unknown CAMEL-Bench data set {dataset!r}")
     pred = "" if pred is None else str(pred)
-    if dataset in JUDGED:
-        if judge is None:
-            return Verdict(False, "open-ended set: needs an LLM judge")
-        return Verdict(bool(judge(pred, str(gt))))
+    if dataset in JUDGED and judge is None:
+        return Verdict(False, "open-ended set: needs an LLM judge")
     try:
+        if dataset in JUDGED:
+            return Verdict(bool(judge(pred, str(gt))))
         if dataset == "scienceqa":
             gt = scienceqa_gt(gt)
             return Verdict(mcq_original(pred, gt) if mode == "original" else mcq_corrected(pred, gt))
