@@ -164,41 +164,28 @@ def score_records(records_in: str, records_out: str, reference_field: str = "ref
     """The `ainkit metrics` stage: adds the FIELDS to each record; returns (Summary, corpus scores)."""
     from tqdm.auto import tqdm
 
-    from ainkit.records import StageIO
+    from ainkit.records import StageIO, text_problems
 
     _wordnet()
     all_pairs: list[tuple[str, str]] = []
     all_scores: list[dict[str, float]] = []
-    with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume) as io:
-        pending: list[dict] = []
-        bar = tqdm(desc="metrics", unit="pair", disable=not progress)
+    def check(rec: dict) -> list[str]:
+        problems = text_problems(rec, (reference_field, hypothesis_field), allow_empty=True)
+        if not problems and not rec[reference_field].strip():
+            problems.append(f"field {reference_field!r} is empty: nothing to score against")
+        return problems  # an empty hypothesis is scored (0), not rejected
 
-        def flush() -> None:
-            pairs = [(r[reference_field], r[hypothesis_field]) for r in pending]
+    with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume) as io:
+        bar = tqdm(desc="metrics", unit="pair", disable=not progress)
+        for batch in io.batches(check, chunk):
+            pairs = [(r[reference_field], r[hypothesis_field]) for r in batch]
             scores = score_many(pairs, config, workers)
-            for rec, s in zip(pending, scores):
+            for rec, s in zip(batch, scores):
                 rec.update(s)
                 io.emit(rec)
             all_pairs.extend(pairs)
             all_scores.extend(scores)
-            bar.update(len(pending))
-            pending.clear()
-
-        for rec in io.pending():
-            problems = []
-            for f in (reference_field, hypothesis_field):
-                if not isinstance(rec.get(f), str):
-                    problems.append(f"field {f!r} is {'missing' if f not in rec else 'not a string'}")
-            if not problems and not rec[reference_field].strip():
-                problems.append(f"field {reference_field!r} is empty: nothing to score against")
-            if problems:
-                io.reject(rec, problems)
-                continue
-            pending.append(rec)
-            if len(pending) >= chunk:
-                flush()
-        if pending:
-            flush()
+            bar.update(len(batch))
         bar.close()
     corpus_scores = corpus(all_pairs, all_scores, config) if all_pairs else {}
     return io.summary, corpus_scores

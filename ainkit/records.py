@@ -23,7 +23,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ainkit import atomic
 
@@ -95,6 +95,18 @@ def record_id(rec: dict[str, Any], number: int) -> str:
     """The record's id as a string; 'line:N' when it has none."""
     value = rec.get("id")
     return f"line:{number}" if value is None or value == "" else str(value)
+
+
+def text_problems(rec: dict[str, Any], fields: tuple[str, ...], allow_empty: bool = False) -> list[str]:
+    """Why the given fields of a record are not usable text: missing, not a string, or (unless allowed) blank."""
+    problems = []
+    for f in fields:
+        value = rec.get(f)
+        if not isinstance(value, str):
+            problems.append(f"field {f!r} is {'missing' if f not in rec else 'not a string'}")
+        elif not allow_empty and not value.strip():
+            problems.append(f"field {f!r} is empty")
+    return problems
 
 
 def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -227,6 +239,21 @@ class StageIO:
                 continue
             rec.setdefault("_line", line.number)
             yield rec
+
+    def batches(self, validate: Callable[[dict[str, Any]], list[str]], size: int) -> Iterator[list[dict[str, Any]]]:
+        """Pending records in lists of up to `size`; a record `validate` finds problems with is rejected on the way."""
+        batch: list[dict[str, Any]] = []
+        for rec in self.pending():
+            problems = validate(rec)
+            if problems:
+                self.reject(rec, problems)
+                continue
+            batch.append(rec)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def _write(self, fh, rid: str, rec: dict[str, Any]) -> None:
         fh.write(json.dumps({**rec, "_journal_id": rid}, ensure_ascii=False) + "\n")

@@ -236,34 +236,18 @@ def score_records(records_in: str, records_out: str, encoder_name: str, en_field
                   batch_size: int = 32, rejects: str | None = None, shard: str | None = None, chunk: int = 2048,
                   allow_download: bool | None = None, progress: bool = True, resume: bool = True, runtime: str = "auto"):
     """The `ainkit similarity` stage: adds `similarity` and `similarity_encoder`; returns the Summary."""
-    from ainkit.records import StageIO
+    from ainkit.records import StageIO, text_problems
 
     encoder = load(encoder_name, allow_download, runtime)
     with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume) as io:
-        pending: list[dict] = []
         bar = tqdm(desc=f"similarity {encoder.name}", unit="pair", disable=not progress)
-
-        def flush() -> None:
-            if not pending:
-                return
-            sims = score_pairs(encoder, [r[en_field] for r in pending], [r[ar_field] for r in pending], batch_size)
-            for rec, sim in zip(pending, sims):
+        for batch in io.batches(lambda r: text_problems(r, (en_field, ar_field)), chunk):
+            sims = score_pairs(encoder, [r[en_field] for r in batch], [r[ar_field] for r in batch], batch_size)
+            for rec, sim in zip(batch, sims):
                 rec["similarity"] = round(float(sim), 6)
                 rec["similarity_encoder"] = encoder.name
                 io.emit(rec)
-            bar.update(len(pending))
-            pending.clear()
-
-        for rec in io.pending():
-            problems = [f"field {f!r} is {'missing' if f not in rec else 'empty' if isinstance(rec[f], str) else 'not a string'}"
-                        for f in (en_field, ar_field) if not isinstance(rec.get(f), str) or not rec[f].strip()]
-            if problems:
-                io.reject(rec, problems)
-                continue
-            pending.append(rec)
-            if len(pending) >= chunk:
-                flush()
-        flush()
+            bar.update(len(batch))
         bar.close()
     io.summary.extra = {"encoder": encoder.name, "runtime": encoder.runtime, "pairs/s": round(io.summary.kept / max(io.summary.seconds, 1e-9), 1)}
     return io.summary
