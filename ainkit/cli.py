@@ -349,6 +349,45 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="fine-tune Qwen2-VL (full parameters) locally or on SLURM through submitit",
+                       description="Train from a preset (configs/train/*.yaml) with --set overrides; the merged config and "
+                       "git commit are written to the output folder. Executors: local (submitit LocalExecutor, --tasks "
+                       "processes, gloo on CPU), slurm (one task per GPU, requeue on preemption), debug (this process).")
+    p.add_argument("--config", default="configs/train/tiny.yaml", help="preset YAML (default: configs/train/tiny.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting (repeatable)")
+    p.add_argument("--output-dir", help="run folder (default: the preset's, or runs/train)")
+    p.add_argument("--executor", choices=["local", "slurm", "debug"], default="local")
+    p.add_argument("--tasks", type=int, help="tasks per node (default: GPUs per node, or 1)")
+    p.add_argument("--nodes", type=int, help="nodes (overrides the preset)")
+    p.add_argument("--gpus-per-node", type=int, help="GPUs per node (overrides the preset)")
+    p.add_argument("--partition", help="SLURM partition")
+    p.add_argument("--time-min", type=int, default=60, help="time limit in minutes (default 60)")
+    p.add_argument("--cpus-per-task", type=int, default=2)
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from ainkit.launch import submit
+    from ainkit.train.trainer import load_config
+
+    try:
+        cfg = load_config(args.config, args.set, output_dir=args.output_dir, nodes=args.nodes, gpus_per_node=args.gpus_per_node)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"ainkit train: error: {exc}", file=sys.stderr)
+        return 2
+    cluster = {"time_min": args.time_min, "cpus_per_task": args.cpus_per_task}
+    if args.partition:
+        cluster["partition"] = args.partition
+    job = submit(cfg, args.executor, args.tasks, **cluster)
+    print(f"[train] submitted job {job.job_id} ({args.executor}); logs in {cfg.output_dir}/submitit", flush=True)
+    results = job.results()
+    s = results[0]
+    print(f"[train] done: step {s['global_step']}, loss {s['train_loss']:.4f}, {s['seconds']:.1f} s, world size {s['world_size']}, "
+          f"attention {s['attention']}; {cfg.output_dir}/train_summary.json")
+    return 0
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the embedded OpenAI-compatible server (llama.cpp) until Ctrl-C",
                        description="Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a small GGUF model "
@@ -388,6 +427,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "serve": _add_serve,
     "toxicity": _add_toxicity,
     "evaluate": _add_evaluate,
+    "train": _add_train,
 }
 
 

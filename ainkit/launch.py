@@ -1,0 +1,49 @@
+"""The training job as submitit sees it: a thin callable that sets up torch.distributed and trains, and requeues.
+
+    ainkit train --config configs/train/tiny.yaml --executor local --tasks 2
+    ainkit train --config configs/train/ain_7b.yaml --executor slurm --partition gpu --time-min 4320
+
+On preemption or the time limit, submitit calls `checkpoint()`: the job is requeued with the
+same configuration, and the Trainer resumes from the last checkpoint in the output folder
+(model, optimizer, scheduler, RNG and data position).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from ainkit.train.trainer import TrainConfig
+
+
+class TrainJob:
+    """Callable submitted to submitit; every task (rank) runs it."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+
+    def __call__(self) -> dict[str, Any]:
+        import submitit
+
+        env = submitit.JobEnvironment()
+        if env.num_tasks > 1:
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        from ainkit.train.trainer import train
+
+        return train(TrainConfig(**self.config))
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        """Requeue: the Trainer's own checkpoints carry the state; the same job resumes from the last one."""
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(TrainJob(self.config))
+
+
+def submit(cfg: TrainConfig, executor: str = "local", tasks: int | None = None, folder: str | None = None, **cluster: Any):
+    """Submit the job; returns the submitit job."""
+    from pathlib import Path
+
+    from ainkit.cluster import make_executor
+
+    ex = make_executor(executor, folder or str(Path(cfg.output_dir) / "submitit"), nodes=cfg.nodes,
+                       gpus_per_node=cfg.gpus_per_node, tasks=tasks, **cluster)
+    return ex.submit(TrainJob(asdict(cfg)))

@@ -1,0 +1,198 @@
+"""Full-parameter fine-tuning of Qwen2-VL with the Hugging Face Trainer (DeepSpeed ZeRO-3 on GPUs, gloo on CPU).
+
+    ainkit train --config configs/train/tiny.yaml --executor local --tasks 2     # CPU trial, 2 gloo ranks
+    ainkit train --config configs/train/ain_7b.yaml --executor slurm             # the report's 8 x 8 run
+
+Configuration in layers: the dataclass defaults, a preset (configs/train/*.yaml), then
+`--set key=value`; the merged configuration and the git commit are written beside the run.
+Attention: flash_attention_2 when flash-attn imports on a CUDA machine, else sdpa (logged).
+Checkpoints every `save_steps` hold model, optimizer, scheduler and RNG state; a re-run (or a
+requeued job) resumes from the last one with the same data order.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ainkit import atomic
+from ainkit.paths import ROOT
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tiny"
+    data: str = "sample"
+    output_dir: str = "runs/train"
+    epochs: float = 1.0
+    max_steps: int = -1
+    learning_rate: float = 1e-5
+    lr_scheduler: str = "cosine"
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.0
+    per_device_batch: int = 1
+    gradient_accumulation: int = 2
+    cutoff_len: int = 2048
+    bf16: bool = True
+    gradient_checkpointing: bool = True
+    freeze_vision_tower: bool = True
+    min_pixels: int = 32 * 32
+    max_pixels: int = 768 * 768
+    deepspeed: str | None = None
+    attention: str = "auto"
+    save_steps: int = 500
+    logging_steps: int = 10
+    seed: int = 42
+    nodes: int = 1
+    gpus_per_node: int = 0
+
+
+def load_config(preset: str | None = None, overrides: list[str] | None = None, **kw: Any) -> TrainConfig:
+    """Defaults <- preset YAML <- 'key=value' overrides <- keyword arguments."""
+    values: dict[str, Any] = {}
+    if preset:
+        values.update(yaml.safe_load(Path(preset).read_text(encoding="utf-8")) or {})
+    names = {f.name: f for f in fields(TrainConfig)}
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in names:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(names)}")
+        values[key] = yaml.safe_load(raw)
+    values.update({k: v for k, v in kw.items() if v is not None})
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ValueError(f"{preset}: unknown setting(s) {sorted(unknown)}")
+    for key, value in values.items():  # YAML reads 2e-5 as a string: cast to the declared type
+        kind = str(names[key].type)
+        try:
+            if kind == "float" and value is not None:
+                values[key] = float(value)
+            elif kind == "int" and value is not None:
+                values[key] = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{key}={value!r}: expected {kind}") from None
+    return TrainConfig(**values)
+
+
+def attention_implementation(requested: str = "auto") -> str:
+    """flash_attention_2 where flash-attn imports on CUDA, else sdpa."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        try:
+            import flash_attn  # noqa: F401
+
+            return "flash_attention_2"
+        except ImportError:
+            pass
+    return "sdpa"
+
+
+def sample_records(n: int = 64) -> list[dict[str, Any]]:
+    """Chat records for the CPU trial: the kit's bilingual samples as text turns, every fourth with a drawn image."""
+    from PIL import Image
+
+    from ainkit.paths import CACHE
+    from ainkit.selection import load_samples
+
+    img_dir = CACHE / "train_sample_images"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, s in enumerate(load_samples()[:n]):
+        rec = {"id": s["id"], "messages": [{"role": "user", "content": f"Translate into Arabic: {s['en']}"},
+                                           {"role": "assistant", "content": s["ar"]}]}
+        if i % 4 == 0:
+            path = img_dir / f"{s['id']}.png"
+            if not path.exists():
+                Image.new("RGB", (56 + 8 * (i % 3), 56), ((37 * i) % 255, (91 * i) % 255, (53 * i) % 255)).save(path)
+            rec["messages"][0]["content"] = "<image>\n" + rec["messages"][0]["content"]
+            rec["images"] = [str(path)]
+        out.append(rec)
+    return out
+
+
+def git_commit() -> str | None:
+    import subprocess
+
+    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Run (or resume) one training job in this process; every rank calls it. Returns the log summary."""
+    import torch
+    import torch.distributed as dist
+    from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from ainkit.records import read_lines
+    from ainkit.train import tiny
+    from ainkit.train.data import Encoder, RecordProblem
+
+    out = Path(cfg.output_dir)
+    rank = int(os.environ.get("RANK", "0"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(out / "config.yaml", yaml.safe_dump({**asdict(cfg), "git_commit": git_commit(), "world_size": world}))
+    model_path = cfg.model
+    if cfg.model == "tiny":
+        model_path = str(out / "tiny-model")
+        if rank == 0 and not (Path(model_path) / "config.json").exists():
+            tiny.build(model_path, seed=cfg.seed)
+    if world > 1:
+        dist.barrier()
+    attn = attention_implementation(cfg.attention)
+    dtype = torch.bfloat16 if (cfg.bf16 and cuda) else torch.float32
+    model = Qwen2VLForConditionalGeneration.from_pretrained(model_path, attn_implementation=attn, dtype=dtype)
+    if cfg.freeze_vision_tower:
+        visual = getattr(model, "visual", None) or getattr(getattr(model, "model", None), "visual", None)
+        if visual is not None:
+            visual.requires_grad_(False)
+    tok = AutoTokenizer.from_pretrained(model_path)
+    enc = Encoder(tok, cfg.min_pixels, cfg.max_pixels, cfg.cutoff_len)
+    records = sample_records() if cfg.data == "sample" else [l.record for l in read_lines(cfg.data) if l.record is not None]
+    examples, rejects = [], []
+    for rec in records:
+        try:
+            examples.append(enc.encode(rec, Path(cfg.data).parent if cfg.data != "sample" else None))
+        except RecordProblem as exc:
+            rejects.append({"id": rec.get("id"), "reasons": [str(exc)]})
+    if rank == 0:
+        atomic.write_text(out / "rejects.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+        print(f"[train] {len(examples)} examples, {len(rejects)} rejected; attention {attn}; world size {world}; "
+              f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
+    args = TrainingArguments(
+        output_dir=str(out), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay,  # a float < 1 is a ratio
+        per_device_train_batch_size=cfg.per_device_batch, gradient_accumulation_steps=cfg.gradient_accumulation,
+        bf16=cfg.bf16 and cuda, gradient_checkpointing=cfg.gradient_checkpointing, deepspeed=cfg.deepspeed if cuda else None,
+        save_steps=cfg.save_steps, save_total_limit=2, logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
+        report_to=[], remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not cuda,
+        ddp_backend=("nccl" if cuda else "gloo") if world > 1 else None, disable_tqdm=True)
+    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=enc.collate)
+    last = get_last_checkpoint(str(out)) if out.exists() else None
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=last)
+    seconds = time.time() - t0
+    tokens = sum(len(e["input_ids"]) for e in examples)
+    checksum = float(sum(p.detach().double().sum() for p in model.parameters()))  # equal on every rank after DDP steps
+    atomic.write_text(out / f"rank{rank}.checksum", f"{checksum!r}\n")
+    summary = {"resumed_from": last, "global_step": trainer.state.global_step, "train_loss": result.training_loss,
+               "seconds": round(seconds, 2), "world_size": world, "attention": attn,
+               "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
+               "steps": [h["step"] for h in trainer.state.log_history if "loss" in h],
+               "tokens_per_epoch": tokens, "rejected": len(rejects)}
+    if rank == 0:
+        atomic.write_json(out / "train_summary.json", summary)
+    return summary
