@@ -186,3 +186,11 @@ def test_notebook_01_offline_on_the_embedded_server(tmp_path):
     assert "kit smollm2-135m: avg s/sample" in md and "PROXY" in md
     assert (tmp_path / "figures" / "tab04_05_time_per_sample.png").is_file()
     assert (tmp_path / "reports" / "tables" / "rating_sheet_01.csv").is_file()
+
+
+def test_notebook_05_tiny_training_and_plan(tmp_path):
+    proc = ainkit("reproduce", "--only", "05", "-p", "max_steps", "8", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "figures" / "fig05_loss_curve.png").is_file()
+    md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
+    assert "## Section 3 (plan)" in md and "memory per GPU: total (GB)" in md and "| nodes x GPUs | 8 x 8 | 8 x 8 |" in md

@@ -192,7 +192,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                "seconds": round(seconds, 2), "world_size": world, "attention": attn,
                "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
                "steps": [h["step"] for h in trainer.state.log_history if "loss" in h],
-               "tokens_per_epoch": tokens, "rejected": len(rejects)}
+               "tokens_per_epoch": tokens, "examples": len(examples), "rejected": len(rejects)}
     if rank == 0:
         atomic.write_json(out / "train_summary.json", summary)
     return summary

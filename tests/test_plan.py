@@ -1,0 +1,25 @@
+"""The paper-scale plan: memory and compute follow from the stated assumptions (worked out by hand here)."""
+import pytest
+
+from ainkit.train.plan import Assumptions, compute_budget, memory_per_gpu
+
+
+def test_memory_sums_and_scales_with_gpus():
+    a = Assumptions()
+    m = memory_per_gpu(a)
+    parts = sum(v for k, v in m.items() if k not in ("total", "headroom of the GPU"))
+    assert m["total"] == pytest.approx(parts) and m["headroom of the GPU"] == pytest.approx(80 - parts)
+    trainable = a.params_total - a.params_vision
+    assert m["Adam states (fp32 x3, sharded)"] == pytest.approx(12 * trainable / 64 / 1024 ** 3)
+    one_node = memory_per_gpu(Assumptions(gpus=8))
+    assert one_node["Adam states (fp32 x3, sharded)"] == pytest.approx(8 * m["Adam states (fp32 x3, sharded)"])
+
+
+def test_compute_budget_by_hand():
+    a = Assumptions(samples=1e6, image_tokens=700, text_tokens=300, params_total=7.675e9, params_vision=0.675e9, mfu=0.5,
+                    peak_tflops=300, gpus=10)
+    b = compute_budget(a)
+    assert b["tokens"] == pytest.approx(1e9)
+    assert b["training FLOPs"] == pytest.approx(6 * 7e9 * 1e9)
+    assert b["GPU-hours"] == pytest.approx(6 * 7e9 * 1e9 / 150e12 / 3600)
+    assert b["wall-clock hours"] == pytest.approx(b["GPU-hours"] / 10)
