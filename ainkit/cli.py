@@ -364,6 +364,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--partition", help="SLURM partition")
     p.add_argument("--time-min", type=int, default=60, help="time limit in minutes (default 60)")
     p.add_argument("--cpus-per-task", type=int, default=2)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the SLURM script submitit would submit, the merged config and the per-GPU memory estimate; submit nothing")
     p.set_defaults(func=_run_train)
 
 
@@ -379,6 +381,11 @@ def _run_train(args: argparse.Namespace) -> int:
     cluster = {"time_min": args.time_min, "cpus_per_task": args.cpus_per_task}
     if args.partition:
         cluster["partition"] = args.partition
+    if args.dry_run:
+        from ainkit.launch import dry_run
+
+        print(dry_run(cfg, args.executor, args.tasks, **cluster))
+        return 0
     job = submit(cfg, args.executor, args.tasks, **cluster)
     print(f"[train] submitted job {job.job_id} ({args.executor}); logs in {cfg.output_dir}/submitit", flush=True)
     results = job.results()

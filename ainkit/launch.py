@@ -47,3 +47,28 @@ def submit(cfg: TrainConfig, executor: str = "local", tasks: int | None = None, 
     ex = make_executor(executor, folder or str(Path(cfg.output_dir) / "submitit"), nodes=cfg.nodes,
                        gpus_per_node=cfg.gpus_per_node, tasks=tasks, **cluster)
     return ex.submit(TrainJob(asdict(cfg)))
+
+
+def dry_run(cfg: TrainConfig, executor: str = "slurm", tasks: int | None = None, folder: str | None = None, **cluster: Any) -> str:
+    """What `submit` would do, submitting nothing: the SLURM script, the merged config, the per-GPU memory estimate."""
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from ainkit.cluster import make_executor
+    from ainkit.train.plan import Assumptions, memory_per_gpu
+
+    folder = folder or str(Path(cfg.output_dir) / "submitit")
+    lines = ["# merged configuration", yaml.safe_dump(asdict(cfg), sort_keys=False).rstrip(), ""]
+    if executor == "slurm":
+        ex = make_executor("slurm", folder, nodes=cfg.nodes, gpus_per_node=cfg.gpus_per_node, tasks=tasks, **cluster)
+        command = f"{sys.executable} -u -m submitit.core._submit {folder}"
+        lines += ["# the sbatch script submitit would submit", ex._executor._make_submission_file_text(command, "DRYRUN")]
+    else:
+        lines += [f"# executor {executor}: {tasks or 1} task(s) on this machine"]
+    gpus = max(1, cfg.nodes * max(cfg.gpus_per_node, 1))
+    mem = memory_per_gpu(Assumptions(gpus=gpus, seq_len=cfg.cutoff_len, micro_batch=cfg.per_device_batch))
+    lines += [f"# per-GPU memory estimate for Qwen2-VL-7B, ZeRO-3 over {gpus} GPUs (ainkit.train.plan assumptions)"]
+    lines += [f"#   {k:<34} {v:8.2f} GB" for k, v in mem.items()]
+    return "\n".join(lines)

@@ -32,10 +32,16 @@ def config(out, steps):
                        output_dir=str(out))
 
 
-def test_two_nodes_one_gloo_rank_each(tmp_path):
-    job = launch.submit(config(tmp_path / "run", 20), "slurm", 1, time_min=10, cpus_per_task=1)
-    results = job.results()
-    assert len(results) == 2 and all(r["world_size"] == 2 and r["global_step"] == 20 for r in results)
+def test_cli_two_nodes_one_gloo_rank_each(tmp_path):
+    import sys
+    from pathlib import Path
+
+    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/tiny.yaml", "--executor", "slurm",
+                           "--nodes", "2", "--gpus-per-node", "0", "--set", "max_steps=20", "--output-dir", str(tmp_path / "run"),
+                           "--time-min", "10", "--cpus-per-task", "1"], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(slurm)" in proc.stdout and "step 20" in proc.stdout and "world size 2" in proc.stdout
     c0, c1 = ((tmp_path / "run" / f"rank{r}.checksum").read_text() for r in (0, 1))
     assert c0 == c1
 

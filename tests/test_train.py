@@ -110,3 +110,15 @@ print("stage", d.zero_optimization_stage, "micro", d.train_micro_batch_size_per_
                           cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "stage 3 micro 1 accum 2" in proc.stdout
+
+
+def test_dry_run_prints_script_config_and_memory_and_submits_nothing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/ain_7b.yaml", "--executor", "slurm",
+                           "--nodes", "8", "--gpus-per-node", "8", "--dry-run", "--output-dir", str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for needle in ("#SBATCH --nodes=8", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --signal=USR2@120",
+                   "learning_rate: 1.0e-05", "deepspeed: configs/deepspeed/ds_z3.json", "per-GPU memory estimate", "total"):
+        assert needle in out, needle
+    assert not list((tmp_path / "run").rglob("*.pkl"))  # nothing submitted
