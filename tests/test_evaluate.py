@@ -126,3 +126,19 @@ def test_parse_grade(content, grade):
     from ainkit.evaluate import camel_bench
 
     assert camel_bench.parse_grade(content) is grade
+
+
+def test_camel_results_on_the_radar_and_table_1(tmp_path):
+    rows = [("mmbench", "ب", "ب"), ("khatt", "مرحبا بكم", "مرحبا بكم"), ("videomme", "(A)", "أ"), ("geochat", "two", "2"),
+            ("chartqa", "15", "15"), ("agrovqa", "ج", "ب"), ("foodvqa", "د", "د"), ("medicalmmt", "B", "ب")]
+    src = tmp_path / "preds.jsonl"
+    src.write_text("".join(json.dumps({"dataset": d, "id": i, "prediction": p, "answer": a}, ensure_ascii=False) + "\n"
+                           for i, (d, p, a) in enumerate(rows)))
+    runner.run_camel_bench(str(src), str(tmp_path / "cb"), model="Mine-VL")
+    res = json.loads((tmp_path / "cb" / "results.json").read_text())
+    assert not res["corrected"]["domains_missing"] and res["corrected"]["total"] == pytest.approx(6 / 8)  # geochat unjudged, agrovqa wrong
+    proc = cli("reproduce", "--only", "06", "-p", "extra_scores", str(tmp_path / "cb" / "results.json"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
+    assert "| Mine-VL (lab scores): Total | – | 75.00 |" in md and "| Mine-VL (lab scores): Agro. | – | 0.0000 |" in md
+    assert (tmp_path / "out" / "figures" / "fig03_camel_bench_radar.png").is_file()
