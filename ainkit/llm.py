@@ -118,12 +118,15 @@ class Journal:
     def get(self, key: str) -> dict[str, Any] | None:
         return self.done.get(key)
 
-    def put(self, key: str, model: str, answer: Answer) -> None:
-        entry = {"key": key, "model": model, "content": answer.content, "finish_reason": answer.finish_reason,
-                 "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}
-        self.done[key] = entry
+    def append(self, entry: dict[str, Any]) -> None:
+        """Record one finished entry (it must hold its `key`), flushed at once so a kill loses nothing."""
+        self.done[entry["key"]] = entry
         self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
         self._fh.flush()
+
+    def put(self, key: str, model: str, answer: Answer) -> None:
+        self.append({"key": key, "model": model, "content": answer.content, "finish_reason": answer.finish_reason,
+                     "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens})
 
     def close(self) -> None:
         self._fh.close()

@@ -188,10 +188,7 @@ class DecisionCache:
         return Judgment(**hit["judgment"]) if hit else None
 
     def put(self, sha256: str, j: Judgment) -> None:
-        entry = {"key": self.key(sha256, j.model), "judgment": asdict(j)}
-        self._journal.done[entry["key"]] = entry
-        self._journal._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._journal._fh.flush()
+        self._journal.append({"key": self.key(sha256, j.model), "judgment": asdict(j)})
 
     def close(self) -> None:
         self._journal.close()

@@ -38,10 +38,7 @@ class AnswerCache:
         return self.journal.get(key)
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        entry = {"key": key, **value}
-        self.journal.done[key] = entry
-        self.journal._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self.journal._fh.flush()
+        self.journal.append({"key": key, **value})
 
     def close(self) -> None:
         self.journal.close()
