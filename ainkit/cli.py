@@ -313,7 +313,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", required=True, choices=["arabic-mmlu", "camel-bench"])
     p.add_argument("--model", default="", help="openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (logits)")
     p.add_argument("--data", default="fixture", help="ArabicMMLU CSV in the published schema, or 'fixture' (the kit's, default)")
-    p.add_argument("--predictions", help="CAMEL-Bench answers to score (JSON Lines)")
+    p.add_argument("--predictions", help="CAMEL-Bench answers to score: JSON Lines {dataset, id, prediction, answer}, or the "
+                   "benchmark's own results/ folder of <model>_<dataset>.json files")
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--limit", type=int, help="first N items only")
     p.add_argument("--concurrency", type=int, default=16)
@@ -337,9 +338,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
             print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
                   f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")
         else:
-            if not args.predictions:
-                raise ValueError("--predictions is required for camel-bench")
-            r = runner.run_camel_bench(args.predictions, args.output, args.model, args.judge, weighting=args.weighting)
+            predictions = args.predictions
+            if not predictions:
+                if not args.model or args.data == "fixture" and not args.model.startswith("openai:"):
+                    raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME with --data items.jsonl")
+                data = str(runner.CAMEL_FIXTURE) if args.data == "fixture" else args.data
+                predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency))
+            r = runner.run_camel_bench(predictions, args.output, args.model, args.judge, weighting=args.weighting)
             print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} data sets; "
                   f"total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
                   f"{len(r['differences'])} data sets differ between modes")

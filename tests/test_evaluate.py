@@ -142,3 +142,34 @@ def test_camel_results_on_the_radar_and_table_1(tmp_path):
     md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
     assert "| Mine-VL (lab scores): Total | – | 75.00 |" in md and "| Mine-VL (lab scores): Agro. | – | 0.0000 |" in md
     assert (tmp_path / "out" / "figures" / "fig03_camel_bench_radar.png").is_file()
+
+
+def test_camel_bench_asks_a_vision_model_then_scores(tmp_path):
+    from test_llm import start_server, stats
+
+    proc_srv, port = start_server()
+    try:
+        env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-vlm-test-1234"}
+        args = ["evaluate", "--benchmark", "camel-bench", "--model", "openai:vlm", "--output", str(tmp_path / "cb")]
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        res = json.loads((tmp_path / "cb" / "results.json").read_text())
+        assert res["datasets"]["gqa"]["corrected"] == 1.0  # the test server names the colour of the image it sees
+        assert set(res["datasets"]) == {"gqa", "countbench", "pope", "mmbench", "mutliimagemmt"}
+        first = sum(stats(port)["requests"].values())
+        proc = cli(*args, env=env)  # a re-run asks nothing again (the probe aside)
+        assert proc.returncode == 0 and sum(stats(port)["requests"].values()) - first <= 1
+        assert "schema errors" not in stats(port)["requests"]
+    finally:
+        proc_srv.terminate()
+        proc_srv.wait(timeout=10)
+
+
+def test_benchmark_results_folder_is_read(tmp_path):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "mymodel_chartqa.json").write_text(json.dumps([{"index": 0, "pred_answer": "12", "answer": "15", "question": "q"}]))
+    (folder / "mymodel_mme.json").write_text(json.dumps([{"index": 0, "pred_answer": "نعم", "answer": "نعم", "question": "q"}]))
+    res = runner.run_camel_bench(str(folder), str(tmp_path / "o"), model="mymodel")
+    assert res["datasets"]["chartqa"] == {"n": 1, "corrected": 0.0, "original": 1.0, "original_errors": 0}
+    assert res["datasets"]["mme"]["corrected"] == 1.0

@@ -3,6 +3,7 @@
     ainkit evaluate --benchmark arabic-mmlu --model local:smollm2-135m --data fixture --output runs/smol
     ainkit evaluate --benchmark arabic-mmlu --model hf:/path/to/model --data fixture --output runs/mine
     ainkit evaluate --benchmark camel-bench --predictions preds.jsonl --output runs/cb    # score a model's answers
+    ainkit evaluate --benchmark camel-bench --model openai:gpt-4o --data items.jsonl --output runs/cb   # ask a VLM first
 
 Models: `openai:NAME` (any OpenAI-compatible endpoint: OPENAI_BASE_URL / OPENAI_API_KEY),
 `local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local Hugging Face causal LM, logits).
@@ -20,6 +21,9 @@ from typing import Any
 
 from ainkit import atomic
 from ainkit.evaluate import arabic_mmlu, camel_bench
+from ainkit.paths import PACKAGE
+
+CAMEL_FIXTURE = PACKAGE / "evaluate" / "fixtures" / "camel_bench_fixture.jsonl"
 
 
 class AnswerCache:
@@ -128,7 +132,7 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
 
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    rows = read_records(predictions)
+    rows = load_benchmark_results(predictions) if Path(predictions).is_dir() else read_records(predictions)
     grades = grade_open_ended(rows, judge_model, out) if judge_model else {}
     per: dict[str, dict[str, list]] = {}
     scored = []
@@ -157,3 +161,83 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
     atomic.write_text(out / "predictions.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in scored))
     atomic.write_json(out / "results.json", results)
     return results
+
+
+def load_benchmark_results(folder: str | Path) -> list[dict[str, Any]]:
+    """Predictions written by the benchmark's own scripts (results/<model>_<dataset>.json: index, pred_answer,
+    answer, question) as the kit's predictions records."""
+    rows = []
+    for path in sorted(Path(folder).glob("*_*.json")):
+        dataset = next((d for d in sorted(camel_bench.DATASETS, key=len, reverse=True) if path.stem.endswith("_" + d)), None)
+        if dataset is None:
+            continue
+        for r in json.loads(path.read_text(encoding="utf-8")):
+            rows.append({"dataset": dataset, "id": f"{dataset}-{r.get('index')}", "question": r.get("question", ""),
+                         "prediction": r.get("pred_answer"), "answer": r.get("answer")})
+    if not rows:
+        raise ValueError(f"{folder}: no <model>_<dataset>.json results files of known CAMEL-Bench data sets")
+    return rows
+
+
+def image_part(path: str | Path, long_side: int = 420) -> dict[str, Any]:
+    """An OpenAI image_url part: the image resized so its long side is `long_side` (the benchmark's 420 px), as JPEG."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        scale = long_side / max(w, h)
+        im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=90)
+    return {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()}}
+
+
+def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None, concurrency: int = 16,
+                    max_images: int = 5, long_side: int = 420) -> Path:
+    """Ask a vision model every item ({dataset, id, question, images, answer} per line; at most `max_images`
+    images, long side `long_side`, as the benchmark sends them); answers cached; returns the predictions file."""
+    from ainkit import llm
+    from ainkit.records import read_records
+    from ainkit.toxicity import require_vision
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    items = read_records(data)[:limit] if limit else read_records(data)
+    base = Path(data).parent
+    kind, _, name = model.partition(":")
+    backend = llm.resolve_backend(model=name) if kind == "openai" else None
+    if backend is None:
+        raise llm.LLMError(f"--model {model!r}: CAMEL-Bench needs a vision model at an OpenAI-compatible endpoint "
+                           "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY); the embedded server is text-only")
+    client = llm.Client(backend, concurrency=concurrency)
+    require_vision(backend, client)
+    cache = AnswerCache(out / "answers.jsonl")
+    try:
+        todo, keys = [], {}
+        for i, it in enumerate(items, 1):
+            if it.get("dataset") not in camel_bench.DATASETS or "answer" not in it or not isinstance(it.get("question"), str):
+                raise ValueError(f"{data}: line {i}: needs a known 'dataset', a 'question' and an 'answer'")
+            phash = hashlib.sha256((it["question"] + "|" + "|".join(map(str, it.get("images", [])))).encode()).hexdigest()[:16]
+            keys[i] = AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
+            if cache.get(keys[i]) is None:
+                parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
+                todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
+        answers = client.run([m for _, m in todo], max_tokens=512, temperature=0)
+        for (i, _), ans in zip(todo, answers):
+            if ans.ok:
+                cache.put(keys[i], {"prediction": ans.content})
+        preds = []
+        for i, it in enumerate(items, 1):
+            hit = cache.get(keys[i])
+            preds.append({"dataset": it["dataset"], "id": it.get("id", i), "question": it["question"], "answer": it["answer"],
+                          "prediction": hit["prediction"] if hit else None})
+    finally:
+        cache.close()
+    path = out / "asked.jsonl"
+    atomic.write_text(path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds))
+    print(client.stats.line("camel-bench"))
+    return path
