@@ -17,6 +17,9 @@ CASES = [
     ("mmbench", "( B )", "ب", False, False, True),            # defect 3: spaced brackets fail
     ("mmbench", "\u200fب", "ب", False, False, True),          # defect 3: leading RTL mark fails
     ("mmbench", "", "ب", False, True, False),                 # defect 3: IndexError, counted as an error
+    ("mmbench", "O", "ع", True, False, True),                 # the benchmark's map: O -> ع (not abjad order)
+    ("mmbench", "(B", "ب", False, False, True),               # unwrap only for exactly '(X)'
+    ("mmbench", "هـ", "ه", True, False, True),
     ("chartqa", "12", "15", True, False, False),              # defect 3: first digit only
     ("chartqa", "The value is 15", "15", False, False, True),
     ("agrovqa", "Answer: D", "د", False, False, True),
@@ -44,6 +47,7 @@ CASES = [
     # scienceqa: index -> Arabic letter
     ("scienceqa", "ب", "1", True, False, True),
     ("scienceqa", "B) ...", "1", True, False, True),
+    ("scienceqa", "ع", "14", True, False, True),
 ]
 
 

@@ -45,11 +45,11 @@ class Verdict:
 
 def _first_char_original(s: str) -> str:
     s = s.strip()
-    if s.startswith("(") and len(s) > 1:  # '(X)' unwrap: the character after the bracket
-        s = s[1:]
+    if len(s) > 2 and s[0] == "(" and s[2] == ")":  # '(X)' unwrap only for exactly one character in brackets
+        s = s[1]
     c = s[0]  # IndexError on an empty answer, as in the original
     c = T.LATIN_TO_ARABIC.get(c, c)  # upper-case Latin only
-    return "أ" if c in ("ا", "أ") else c  # a bare alef counts as أ
+    return {"ا": "أ", "هـ": "ه"}.get(c, c)  # the original's map also sends a bare alef to أ
 
 
 def mcq_original(pred: str, gt: str) -> bool:
@@ -73,9 +73,11 @@ def default_original(pred: str, gt: str) -> bool:
 
 def vizwiz_original(pred: str, gt: str) -> bool:
     try:
+        ast.literal_eval(gt)  # only a literal is re-parsed, after ' ' -> ', ' (which breaks multi-word lists)
         answers = ast.literal_eval(gt.replace(" ", ", "))
     except (ValueError, SyntaxError):
-        answers = gt  # a plain string: iterated character by character below
+        answers = gt.strip()  # a plain string: iterated character by character below
+    pred = pred.strip()
     if pred == answers:
         return True
     return any(a in pred for a in answers)  # TypeError on a number, as in the original
@@ -184,7 +186,7 @@ def score_item(dataset: str, pred: str | None, gt, mode: str = "corrected", judg
             gt = scienceqa_gt(gt)
             return Verdict(mcq_original(pred, gt) if mode == "original" else mcq_corrected(pred, gt))
         if dataset in OCR_THRESHOLDS:
-            rate = fastcer_exact(pred, str(gt)) if mode == "original" else cer(pred, str(gt))
+            rate = fastcer_exact(pred.strip(), str(gt).strip()) if mode == "original" else cer(pred, str(gt))
             return Verdict(rate <= OCR_THRESHOLDS[dataset])
         fn = (ORIGINAL if mode == "original" else CORRECTED)[dataset]
         return Verdict(bool(fn(pred, str(gt))))

@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Option letters in Arabic (abjad) order; A-S map onto the first 19, as the benchmark's mcq scorer does.
-ARABIC_LETTERS = ["أ", "ب", "ج", "د", "ه", "و", "ز", "ح", "ط", "ي", "ك", "ل", "م", "ن", "س", "ع", "ف", "ص", "ق"]
+# Option letters A-S as Arabic letters, in the order CAMEL-Bench's scorer and prompts use (its scripts/utils.py
+# `arabic_letters`, commit 8b64eb0): abjad order up to ن, then ع ف ص ر س.
+ARABIC_LETTERS = ["أ", "ب", "ج", "د", "ه", "و", "ز", "ح", "ط", "ي", "ك", "ل", "م", "ن", "ع", "ف", "ص", "ر", "س"]
 LATIN_TO_ARABIC = {chr(ord("A") + i): a for i, a in enumerate(ARABIC_LETTERS)}
 ARABIC_TO_LATIN = {a: l for l, a in LATIN_TO_ARABIC.items()}
 WESTERN_TO_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -57,14 +58,14 @@ def levenshtein(a, b) -> int:
 
 LEAD_IN = re.compile(r"(?:answer(?: is)?|the answer is|option|choice|الإجابة(?: الصحيحة)?(?: هي)?|الاجابة(?: الصحيحة)?(?: هي)?|"
                      r"الجواب(?: الصحيح)?(?: هو)?|الخيار)\s*[:：]?\s*", re.IGNORECASE)
-LETTER = "[A-Sa-s]|[أابجدهوزحطيكلمنسعفصق]|هـ"
+LETTER = "[A-Sa-s]|[أابجدهوزحطيكلمنعفصرس]|هـ"
 
 
 def option_letter(pred: str) -> str | None:
     """The option a free-form answer picks, as an Arabic letter: '(B)', 'b)', 'B.', 'الإجابة هي ج', ' ( ب ) ...'."""
     text = BIDI_AND_TATWEEL.sub("", unicodedata.normalize("NFKC", pred or "")).strip()
     text = text.replace("هـ", "ه")
-    patterns = [rf"^\(\s*({LETTER})\s*\)", rf"^({LETTER})\s*(?:[).:：\-]|$)", rf"{LEAD_IN.pattern}\(?\s*({LETTER})(?![\w])",
+    patterns = [rf"^\(\s*({LETTER})\s*(?:\)|$|(?![\w]))", rf"^({LETTER})\s*(?:[).:：\-]|$)", rf"{LEAD_IN.pattern}\(?\s*({LETTER})(?![\w])",
                 rf"\(\s*({LETTER})\s*\)"]
     for pat in patterns:
         m = re.search(pat, text, re.IGNORECASE)
