@@ -312,7 +312,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        "OUTPUT/results.json (accuracies 0-1), which notebook 06 overlays on the radar and tables.")
     p.add_argument("--benchmark", required=True, choices=["arabic-mmlu", "camel-bench"])
     p.add_argument("--model", default="", help="openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (logits)")
-    p.add_argument("--data", default="fixture", help="ArabicMMLU CSV in the published schema, or 'fixture' (the kit's, default)")
+    p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench: item records "
+                   "(JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
+    p.add_argument("--datasets", default="", help="CAMEL-Bench sets to fetch with --data hub, comma-separated (default: all 44)")
+    p.add_argument("--allow-download", action="store_true", help="allow --data hub to download from the Hugging Face hub")
     p.add_argument("--predictions", help="CAMEL-Bench answers to score: JSON Lines {dataset, id, prediction, answer}, or the "
                    "benchmark's own results/ folder of <model>_<dataset>.json files")
     p.add_argument("--output", required=True, help="output folder")
@@ -333,7 +336,12 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         if args.benchmark == "arabic-mmlu":
             if not args.model:
                 raise ValueError("--model is required for arabic-mmlu")
-            r = runner.run_arabic_mmlu(args.model, args.data, args.output, args.limit, args.concurrency)
+            data = args.data
+            if data == "hub":
+                from ainkit.evaluate import hub
+
+                data = str(hub.arabic_mmlu_csv(args.output, args.allow_download))
+            r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency)
             acc = r["total"]["accuracy"]
             print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
                   f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")
@@ -343,12 +351,22 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                 if not args.model or args.data == "fixture" and not args.model.startswith("openai:"):
                     raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME with --data items.jsonl")
                 data = str(runner.CAMEL_FIXTURE) if args.data == "fixture" else args.data
+                if args.data == "hub":
+                    import json as _json
+                    from pathlib import Path as _Path
+
+                    from ainkit.evaluate import camel_bench, hub
+
+                    names = [d for d in args.datasets.split(",") if d] or camel_bench.DATASETS
+                    items = hub.camel_bench_items(names, _Path(args.output) / "images", args.allow_download, args.limit)
+                    data = str(_Path(args.output) / "items.jsonl")
+                    _Path(data).write_text("".join(_json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
                 predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency))
             r = runner.run_camel_bench(predictions, args.output, args.model, args.judge, weighting=args.weighting)
             print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} data sets; "
                   f"total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
                   f"{len(r['differences'])} data sets differ between modes")
-    except (ValueError, FileNotFoundError, LLMError) as exc:
+    except (ValueError, FileNotFoundError, LLMError, RuntimeError) as exc:
         print(f"ainkit evaluate: error: {exc}", file=sys.stderr)
         return 2
     return 0

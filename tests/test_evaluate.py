@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,20 @@ def test_benchmark_results_folder_is_read(tmp_path):
     res = runner.run_camel_bench(str(folder), str(tmp_path / "o"), model="mymodel")
     assert res["datasets"]["chartqa"] == {"n": 1, "corrected": 0.0, "original": 1.0, "original_errors": 0}
     assert res["datasets"]["mme"]["corrected"] == 1.0
+
+
+def test_hub_rows_become_items(tmp_path):
+    from PIL import Image
+
+    from ainkit.evaluate import hub
+
+    img = Image.new("RGB", (40, 30), (1, 2, 3))
+    rows = [{"question": "ما هذا؟", "A": "قطة", "B": "كلب", "C": "nan", "answer": "أ", "image": img},
+            {"question": "قارن", "options": "['الأولى'، 'الثانية']", "answer": "ب", "image_0": img, "image_1": img},
+            {"question": "كم عددها؟", "answer": "3", "image": img}]
+    items = hub.rows_to_items("mmbench", rows, tmp_path)
+    assert items[0]["question"].splitlines()[1:3] == ["أ. قطة", "ب. كلب"] and len(items[0]["images"]) == 1
+    assert items[1]["question"].splitlines()[1:3] == ["أ. الأولى", "ب. الثانية"] and len(items[1]["images"]) == 2
+    assert items[2]["question"].endswith(hub.ANSWER_BRIEFLY) and all(Path(p).is_file() for it in items for p in it["images"])
+    with pytest.raises(hub.HubUnavailable, match="downloads are off"):
+        hub.camel_bench_items(["mmbench"], tmp_path)
