@@ -213,14 +213,15 @@ def step_wordnet() -> None:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".wordnet-") as tmp:
+        staged = Path(tmp) / "wordnet"
+        staged.mkdir()
         for f in source.iterdir():
             if f.is_file():
-                shutil.copy2(f, Path(tmp) / f.name)
-        (Path(tmp) / "lexnames").write_text("\n".join(lines) + "\n")
+                shutil.copy2(f, staged / f.name)
+        (staged / "lexnames").write_text("\n".join(lines) + "\n")
         if target.exists():
             shutil.rmtree(target)
-        os.replace(tmp, target)
-        Path(tmp).mkdir()  # TemporaryDirectory removes it on exit
+        os.replace(staged, target)
     say("wordnet", f"arranged WordNet 3.0 for nltk in {target}")
 
 

@@ -13,7 +13,6 @@ python-bidi) would reverse them; that is done only on an older matplotlib.
 from __future__ import annotations
 
 import io
-import os
 import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from ainkit import paper
@@ -89,10 +88,8 @@ def identify_figure14_texts(encoder, column: str | None = None, batch_size: int 
 
 def texts_by_ref(found: list[RowText] | None) -> dict[str, tuple[str, str, str]]:
     """ref -> (kind, English, Arabic) to score every encoder on; the table text when nothing was identified."""
-    if found:
-        return {f.ref: (f.kind if f.matches else "table", f.english if f.matches else _table(f.ref)[0],
-                        f.arabic if f.matches else _table(f.ref)[1]) for f in found}
-    return {ref: ("table", *_table(ref)) for ref in paper.load("figure14").index}
+    table = {ref: ("table", *_table(ref)) for ref in paper.load("figure14").index}
+    return {**table, **{f.ref: (f.kind, f.english, f.arabic) for f in found or [] if f.matches}}
 
 
 def _table(ref: str) -> tuple[str, str]:

@@ -11,7 +11,6 @@ parameter into the executed notebook): pass them as environment variables.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re

@@ -11,7 +11,6 @@ unless the scores are computed on request (`--compute-missing`).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -6,7 +6,7 @@ import nbformat
 import papermill
 import pytest
 
-from ainkit.paths import NOTEBOOKS, ROOT
+from ainkit.paths import ROOT
 from ainkit.reproduce import discover
 
 NOTEBOOK_FILES = discover()

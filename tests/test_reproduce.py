@@ -6,7 +6,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -143,7 +142,7 @@ def test_lab_scores_reach_tables_and_radar(tmp_path):
 
 
 def test_set_up_is_idempotent():
-    proc = subprocess.run([sys.executable if not (ROOT / ".venv").exists() else "python3", str(ROOT / "ainkit" / "bootstrap.py")],
+    proc = subprocess.run(["python3", str(ROOT / "ainkit" / "bootstrap.py")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "requirements unchanged since the last set-up; skipped" in proc.stdout

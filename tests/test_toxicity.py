@@ -1,5 +1,4 @@
 """Image toxicity judge against a real fault-injecting vision server: fail-closed parsing, caching, rejects, statistics."""
-import json
 import os
 import subprocess
 import sys

@@ -1,7 +1,6 @@
 """Training: the collator masks every non-assistant token, bad records are rejected with reasons, the tiny Qwen2-VL
 trains on CPU with 2 gloo ranks under submitit's LocalExecutor (loss down, identical weights), and resumes."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -51,8 +51,8 @@ def meta(name: str) -> dict[str, Any]:
     return entries[name]
 
 
-def load(name: str) -> pd.DataFrame:
-    """A published table as a DataFrame; `.attrs` holds title, notes and 'source': 'published'."""
+@lru_cache(maxsize=None)
+def _read(name: str) -> pd.DataFrame:
     entry = meta(name)
     if "file" not in entry:
         raise ValueError(f"{name} is not a table (kind {entry.get('kind')!r}); use shares() or claims()")
@@ -61,6 +61,12 @@ def load(name: str) -> pd.DataFrame:
         frame = frame.set_index(entry["index"])
     frame.attrs.update(title=entry["title"], notes=entry.get("notes", []), unit=entry.get("unit"), source="published")
     return frame
+
+
+def load(name: str) -> pd.DataFrame:
+    """A published table as a DataFrame (a fresh copy: callers may change it); `.attrs` holds title, notes and
+    'source': 'published'."""
+    return _read(name).copy(deep=True)
 
 
 def shares(name: str) -> dict[str, float]:
