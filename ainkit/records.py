@@ -9,9 +9,16 @@
 - Input: one JSON object a line, each with a unique ``id`` (a record without one gets
   ``"line:N"``). A malformed line (bad UTF-8, bad JSON, not an object) or a duplicate id
   goes to the rejects file with its line number and reason; the other records go on.
+  A UTF-8 byte-order mark is ignored, CRLF line ends are fine, and a line longer than
+  `max_line_bytes()` (8 MiB; AINKIT_MAX_LINE_BYTES) is rejected without being held in memory.
 - Output: every done record, in input order, written atomically when the stage finishes.
   While it runs, finished records are appended to ``<output>.journal`` (flushed each time),
   so a crashed or killed run resumes where it stopped: ids in the journal are skipped.
+- Checks before work: the input is a readable file, output and rejects are distinct files
+  (not folders, not the input) in writable folders, and no other process holds the output's
+  lock (``<output>.lock``); all before a stage loads a model or sends a request.
+- Resume that cannot mix: the journal's first line holds the stage's settings; a re-run with
+  other settings stops and names what differs (``--restart`` starts over).
 - ``--shard i/n``: the stage takes the records whose id hashes to i modulo n (stable when
   the file is edited), so a SLURM job array can run one shard a task.
 """
@@ -23,13 +30,25 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from ainkit import atomic
+from ainkit import atomic, redact
+from ainkit.errors import UserError
+
+BOM = b"\xef\xbb\xbf"
+DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 
 
-class RecordError(ValueError):
+class RecordError(UserError, ValueError):
     """Bad input that stops a stage; the message names the file and line."""
+
+
+def max_line_bytes() -> int:
+    """The longest input line a stage reads (AINKIT_MAX_LINE_BYTES, default 8 MiB)."""
+    try:
+        return max(1024, int(os.environ.get("AINKIT_MAX_LINE_BYTES") or DEFAULT_MAX_LINE_BYTES))
+    except ValueError:
+        raise RecordError(f"AINKIT_MAX_LINE_BYTES={os.environ['AINKIT_MAX_LINE_BYTES']!r}: expected a number of bytes") from None
 
 
 @dataclass(frozen=True)
@@ -66,13 +85,42 @@ class Line:
     raw: str = ""
 
 
-def read_lines(path: str | os.PathLike) -> Iterator[Line]:
+def _raw_lines(fh, limit: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, bytes, too long?) for each line; a line over `limit` bytes is skipped in 1 MiB steps, its head kept."""
+    number = 0
+    while True:
+        data = fh.readline(limit + 1)
+        if not data:
+            return
+        number += 1
+        if len(data) > limit and not data.endswith(b"\n"):
+            while (more := fh.readline(1 << 20)) and not more.endswith(b"\n"):
+                pass
+            yield number, data[:200], True
+            continue
+        if number == 1 and data.startswith(BOM):
+            data = data[len(BOM):]
+        yield number, data, False
+
+
+def read_lines(path: str | os.PathLike, limit: int | None = None) -> Iterator[Line]:
     """Every non-blank line of a JSON Lines file, decoded one by one (a bad line does not stop the rest)."""
     path = Path(path)
+    if path.is_dir():
+        raise RecordError(f"{path}: is a folder, expected a JSON Lines file")
     if not path.is_file():
         raise RecordError(f"{path}: no such file")
-    with open(path, "rb") as fh:
-        for number, data in enumerate(fh, start=1):
+    limit = limit or max_line_bytes()
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot be read ({exc.strerror})") from None
+    with fh:
+        for number, data, too_long in _raw_lines(fh, limit):
+            if too_long:
+                yield Line(number, None, f"line longer than {limit} bytes (limit: AINKIT_MAX_LINE_BYTES)",
+                           data.decode("utf-8", "replace"))
+                continue
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -119,9 +167,73 @@ def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
-def write_records(path: str | os.PathLike, records: list[dict[str, Any]]) -> Path:
-    """Write records as JSON Lines, atomically."""
-    return atomic.write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+def too_long(rec: dict[str, Any], fields: tuple[str, ...], max_chars: int, flag: str = "--max-chars") -> list[str]:
+    """Why string fields are over a stage's length limit (one reason a field), [] when none is."""
+    return [f"field {f!r} has {len(rec[f]):,} characters, over the limit of {max_chars:,} ({flag})"
+            for f in fields if isinstance(rec.get(f), str) and len(rec[f]) > max_chars]
+
+
+def write_records(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> Path:
+    """Write records as JSON Lines, atomically, streaming (secrets scrubbed)."""
+    with atomic.writer(path) as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return Path(path)
+
+
+def check_output(path: Path, what: str = "output") -> None:
+    """Refuse an output path that is a folder or sits in a folder that cannot be written."""
+    if path.is_dir():
+        raise RecordError(f"{path}: is a folder; the {what} must be a file path")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot create its folder {parent} ({exc.strerror})") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RecordError(f"{path}: folder {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise RecordError(f"{path}: exists and is not writable")
+
+
+def check_input(path: Path) -> None:
+    """Refuse an input that is missing, a folder, or unreadable."""
+    if path.is_dir():
+        raise RecordError(f"{path}: is a folder, expected a JSON Lines file")
+    if not path.is_file():
+        raise RecordError(f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise RecordError(f"{path}: is not readable")
+
+
+class OutputLock:
+    """An exclusive lock on `<output>.lock`: one process per output; the holder's pid is in the file."""
+
+    def __init__(self, output: Path):
+        import fcntl
+
+        self.path = output.with_name(output.name + ".lock")
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, atomic.file_mode())
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(self._fd, 64).decode(errors="replace").strip() or "?"
+            os.close(self._fd)
+            raise RecordError(f"{output}: another ainkit process (pid {holder}) is writing this output; "
+                              "wait for it to finish or choose another --output") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def settings_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """'name: journal X, now Y' for each setting that differs."""
+    return [f"{k}: journal {old.get(k)!r}, now {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
 @dataclass
@@ -134,8 +246,17 @@ class Summary:
     kept: int = 0
     rejected: int = 0
     malformed: int = 0
+    endpoint_failed: int = 0  # records rejected because their request failed at the endpoint (not their content)
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def exit_code(self) -> int:
+        """0 when the stage did its work; 3 when some records failed at the endpoint, 4 when all it tried did."""
+        from ainkit.errors import EXIT_ALL_FAILED, EXIT_OK, EXIT_SOME_FAILED
+
+        if not self.endpoint_failed:
+            return EXIT_OK
+        return EXIT_ALL_FAILED if self.endpoint_failed >= self.kept + self.rejected else EXIT_SOME_FAILED
 
     def line(self, stage: str) -> str:
         """The one-line summary printed at the end of a stage."""
@@ -144,6 +265,8 @@ class Summary:
             parts.append(f"{self.resumed} resumed from journal")
         if self.other_shards:
             parts.append(f"{self.other_shards} in other shards")
+        if self.endpoint_failed:
+            parts.append(f"{self.endpoint_failed} failed at the endpoint (re-run to retry them)")
         parts += [f"{k} {v}" for k, v in self.extra.items()]
         return f"[{stage}] " + ", ".join(parts) + f", {self.seconds:.1f} s"
 
@@ -152,29 +275,62 @@ class StageIO:
     """Input, output, rejects and journal of one stage run (see the module docstring)."""
 
     def __init__(self, input: str | os.PathLike, output: str | os.PathLike, rejects: str | os.PathLike | None = None,
-                 shard: str | Shard | None = None, resume: bool = True):
+                 shard: str | Shard | None = None, resume: bool = True, settings: dict[str, Any] | None = None):
         self.input, self.output = Path(input), Path(output)
         self.rejects = Path(rejects) if rejects else self.output.with_name(self.output.stem + ".rejects.jsonl")
+        check_input(self.input)
+        check_output(self.output, "output")
+        check_output(self.rejects, "rejects file")
         if self.input.resolve() in (self.output.resolve(), self.rejects.resolve()):
             raise RecordError(f"{self.input}: the output and rejects files must differ from the input")
+        if self.output.resolve() == self.rejects.resolve():
+            raise RecordError(f"{self.output}: the output and the rejects file must be different files")
         self.shard = shard if isinstance(shard, Shard) else Shard.parse(shard)
+        self.settings = {**(settings or {}), "shard": f"{self.shard.index}/{self.shard.count}"}
         self.journal = self.output.with_name(self.output.name + ".journal")
         self.reject_journal = self.rejects.with_name(self.rejects.name + ".journal")
         self.summary = Summary()
         self._t0 = time.time()
         self._order: list[str] = []
         self._done: set[str] = set()
-        if resume:
-            for j in (self.journal, self.reject_journal):
-                self._drop_torn_tail(j)
-            self._done = self._journal_ids(self.journal) | self._journal_ids(self.reject_journal)
-        else:
-            for j in (self.journal, self.reject_journal):
-                j.unlink(missing_ok=True)
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        self.rejects.parent.mkdir(parents=True, exist_ok=True)
-        self._out = open(self.journal, "a", encoding="utf-8")
-        self._rej = open(self.reject_journal, "a", encoding="utf-8")
+        self._lock = OutputLock(self.output)
+        try:
+            if resume:
+                self._check_settings()
+                for j in (self.journal, self.reject_journal):
+                    self._drop_torn_tail(j)
+                self._done = self._journal_ids(self.journal) | self._journal_ids(self.reject_journal)
+            else:
+                for j in (self.journal, self.reject_journal):
+                    j.unlink(missing_ok=True)
+            self._out = self._open_journal(self.journal)
+            self._rej = self._open_journal(self.reject_journal)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _check_settings(self) -> None:
+        """Refuse to resume a journal written with other settings, naming each difference."""
+        for j in (self.journal, self.reject_journal):
+            if not j.exists() or j.stat().st_size == 0:
+                continue
+            first = next(iter(read_lines(j)), None)
+            old = first.record.get("_settings") if first and first.record else None
+            if old is None:
+                raise RecordError(f"{j}: a journal without the settings it was written with (an older ainkit?); "
+                                  "run again with --restart to start over")
+            if old != json.loads(json.dumps(self.settings)):
+                raise RecordError(f"{self.output}: an earlier run with other settings left a journal here ("
+                                  + "; ".join(settings_difference(old, self.settings))
+                                  + "). Run with those settings to resume it, or with --restart to start over")
+
+    def _open_journal(self, path: Path):
+        fresh = not path.exists() or path.stat().st_size == 0
+        fh = open(path, "a", encoding="utf-8")
+        if fresh:
+            fh.write(redact.scrub(json.dumps({"_settings": self.settings}, ensure_ascii=False)) + "\n")
+            fh.flush()
+        return fh
 
     @staticmethod
     def _drop_torn_tail(path: Path) -> None:
@@ -205,8 +361,20 @@ class StageIO:
         if exc_type is None:
             self.finish()
         else:
-            self._out.close()
-            self._rej.close()
+            self.close()
+
+    def close(self) -> None:
+        """Stop without finishing: the journals stay for a resume (unless they hold no record); the lock is released."""
+        self._out.close()
+        self._rej.close()
+        try:
+            for j in (self.journal, self.reject_journal):
+                with open(j, "rb") as fh:
+                    fh.readline()
+                    if not fh.readline():  # the settings line only: nothing to resume, nothing to refuse later
+                        j.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
 
     def pending(self) -> Iterator[dict[str, Any]]:
         """Records of this shard still to do, in input order; malformed and duplicate lines are rejected on the way."""
@@ -256,7 +424,7 @@ class StageIO:
             yield batch
 
     def _write(self, fh, rid: str, rec: dict[str, Any]) -> None:
-        fh.write(json.dumps({**rec, "_journal_id": rid}, ensure_ascii=False) + "\n")
+        fh.write(redact.scrub(json.dumps({**rec, "_journal_id": rid}, ensure_ascii=False)) + "\n")
         fh.flush()
 
     def emit(self, rec: dict[str, Any]) -> None:
@@ -265,11 +433,17 @@ class StageIO:
         self._write(self._out, record_id(rec, line), rec)
         self.summary.kept += 1
 
-    def reject(self, rec: dict[str, Any], reasons: list[str]) -> None:
-        """A record that failed this stage, with every reason (goes to the rejects file)."""
+    def reject(self, rec: dict[str, Any], reasons: list[str], endpoint: bool = False) -> None:
+        """A record that failed this stage, with every reason (goes to the rejects file).
+
+        endpoint=True: it failed because its request failed at the endpoint, not for its content
+        (counted apart, for the exit code; the rejects line says "endpoint": true).
+        """
         line = rec.pop("_line")
-        self._write(self._rej, record_id(rec, line), {"line": line, "record": rec, "reasons": list(reasons)})
+        entry = {"line": line, "record": rec, "reasons": list(reasons)} | ({"endpoint": True} if endpoint else {})
+        self._write(self._rej, record_id(rec, line), entry)
         self.summary.rejected += 1
+        self.summary.endpoint_failed += int(endpoint)
 
     def _ordered(self, journal: Path) -> list[dict[str, Any]]:
         by_id = {}
@@ -283,12 +457,15 @@ class StageIO:
         """Write output and rejects in input order (atomically), remove the journals, return the counts."""
         self._out.close()
         self._rej.close()
-        kept, rejects = self._ordered(self.journal), self._ordered(self.reject_journal)
-        write_records(self.output, kept)
-        if rejects or self.rejects.exists():
-            write_records(self.rejects, rejects)
-        self.journal.unlink(missing_ok=True)
-        self.reject_journal.unlink(missing_ok=True)
+        try:
+            kept, rejects = self._ordered(self.journal), self._ordered(self.reject_journal)
+            write_records(self.output, kept)
+            if rejects or self.rejects.exists():
+                write_records(self.rejects, rejects)
+            self.journal.unlink(missing_ok=True)
+            self.reject_journal.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
         # counted from what landed, so records finished by an earlier (resumed) run count too
         self.summary.kept = len(kept)
         self.summary.rejected = len(rejects) - self.summary.malformed

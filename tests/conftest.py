@@ -19,3 +19,9 @@ def out(tmp_path: Path):
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Each test gets its own answer cache (ainkit.cache), inside its tmp_path: nothing leaks between tests."""
+    monkeypatch.setenv("AINKIT_CACHE_DIR", str(tmp_path / "ainkit-cache"))

@@ -20,7 +20,7 @@ def run_stage(tmp_path, lines, fail_ids=(), stop_after=None, **kw):
     done = 0
     for rec in io.pending():
         if stop_after is not None and done == stop_after:
-            io._out.close(); io._rej.close()  # simulate a crash: journals stay, no output written
+            io.close()  # simulate a crash: journals stay, no output written
             return io, None
         if rec.get("id") in fail_ids:
             io.reject(rec, ["asked to fail"])
@@ -83,3 +83,11 @@ def test_missing_input_and_same_output(tmp_path):
     (tmp_path / "x.jsonl").write_text("{}\n")
     with pytest.raises(RecordError, match="must differ"):
         StageIO(tmp_path / "x.jsonl", tmp_path / "x.jsonl")
+
+
+def test_a_run_that_stopped_before_any_record_leaves_no_journal_to_refuse(tmp_path):
+    write(tmp_path / "in.jsonl", ['{"id": "a"}'])
+    io = StageIO(tmp_path / "in.jsonl", tmp_path / "out.jsonl", settings={"model": "m1"})
+    io.close()  # e.g. the endpoint check failed before the first record
+    assert not (tmp_path / "out.jsonl.journal").exists() and not (tmp_path / "out.jsonl.lock").exists()
+    StageIO(tmp_path / "in.jsonl", tmp_path / "out.jsonl", settings={"model": "m2"}).finish()  # not refused
