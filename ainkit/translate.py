@@ -14,9 +14,11 @@ back after, so the model never sees (or moves) them; inner ones are checked.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 from ainkit.llm import Answer, Client
 
@@ -40,6 +42,8 @@ REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i am sorry|i cannot|i can'?t (help|tran
                      r"(عذرًا|عذراً|آسف|لا أستطيع|لا يمكنني)")
 MIN_SCRIPT_SHARE = 0.5  # share of letters in the target script
 LENGTH_RATIO = (0.3, 3.5)  # output / input characters
+MAX_CHARS = 20_000  # longest string sent for translation (--max-chars); a longer one is rejected, never sent
+VERSION = "translate-2"  # bump when prompts or checks change: journals of another version do not resume
 
 
 @dataclass
@@ -48,6 +52,14 @@ class Settings:
     prompt_lang: str = "en"
     temperature: float = 0.0
     max_tokens: int = 1024
+    max_chars: int = MAX_CHARS
+
+    def fingerprint(self, model: str) -> dict[str, Any]:
+        """What a journal must agree on to be resumed: these settings, the prompt text and the model."""
+        prompt = PROMPTS[(self.direction, self.prompt_lang)]
+        return {"stage": "translate", "version": VERSION, "model": model, "direction": self.direction,
+                "prompt_lang": self.prompt_lang, "prompt_sha256": hashlib.sha256(prompt.encode()).hexdigest()[:16],
+                "temperature": self.temperature, "max_tokens": self.max_tokens, "max_chars": self.max_chars}
 
     def __post_init__(self) -> None:
         if (self.direction, self.prompt_lang) not in PROMPTS:
@@ -120,7 +132,7 @@ class Job:
 CHAT_KEYS = (("messages", "content"), ("conversations", "value"))
 
 
-def plan(rec: dict[str, Any], field_name: str | None, messages: bool) -> Job:
+def plan(rec: dict[str, Any], field_name: str | None, messages: bool, max_chars: int = MAX_CHARS) -> Job:
     """Which strings of a record to translate; problems when the record has nothing usable."""
     job = Job(rec)
     if messages:
@@ -136,10 +148,14 @@ def plan(rec: dict[str, Any], field_name: str | None, messages: bool) -> Job:
             job.problems.append("no 'messages' (role/content) or 'conversations' (from/value) list")
         if not job.slots and not job.problems:
             job.problems.append("no text to translate in the chat turns")
+        job.problems += [f"turn {slot[1]}: {len(t):,} characters, over the limit of {max_chars:,} (--max-chars)"
+                         for slot, t in zip(job.slots, job.texts) if len(t) > max_chars]
     else:
         value = rec.get(field_name)
         if not isinstance(value, str) or not value.strip():
             job.problems.append(f"field {field_name!r} is {'missing' if field_name not in rec else 'empty or not a string'}")
+        elif len(value) > max_chars:
+            job.problems.append(f"field {field_name!r} has {len(value):,} characters, over the limit of {max_chars:,} (--max-chars)")
         else:
             job.slots.append((field_name,))
             job.texts.append(value)
@@ -162,29 +178,38 @@ def translate_texts(client: Client, texts: list[str], settings: Settings, progre
     return out, issues
 
 
-def run(input: str, output: str, client: Client, settings: Settings, field_name: str | None = "text",
-        messages: bool = False, output_field: str | None = None, rejects: str | None = None, shard: str | None = None,
-        chunk: int = 512, progress: bool = True, resume: bool = True):
+def run(input: str, output: str, client: Client | Callable[[], ContextManager[Client]], settings: Settings,
+        field_name: str | None = "text", messages: bool = False, output_field: str | None = None, rejects: str | None = None,
+        shard: str | None = None, chunk: int = 64, progress: bool = True, resume: bool = True, model: str | None = None):
     """The `ainkit translate` stage. Field mode writes `<field>_<target>`; messages mode translates chats in place
-    and keeps the originals under `source_<key>`. Returns the records Summary."""
+    and keeps the originals under `source_<key>`. Returns the records Summary.
+
+    `client` is a Client, or a function returning a context manager that yields one (so that an embedded
+    server starts only after the input, output and journal have been checked). `model` names the model for
+    the journal's settings when `client` is such a function. A record whose request failed at the endpoint
+    is rejected with `endpoint: true`; `chunk` strings are sent between journal writes.
+    """
     import copy
 
     from ainkit.records import StageIO
 
     out_field = output_field or (f"{field_name}_{settings.target}" if field_name else None)
-    with StageIO(input, output, rejects=rejects, shard=shard, resume=resume) as io:
+    model_name = client.backend.model if isinstance(client, Client) else model
+    fp = settings.fingerprint(model_name or "?") | {"field": field_name, "messages": messages, "output_field": out_field}
+    opened = contextlib.nullcontext(client) if isinstance(client, Client) else client()
+    with StageIO(input, output, rejects=rejects, shard=shard, resume=resume, settings=fp) as io, opened as cl:
         batch: list[Job] = []
 
         def flush() -> None:
             texts = [t for job in batch for t in job.texts]
-            translated, issues = translate_texts(client, texts, settings, progress=progress)
+            translated, issues = translate_texts(cl, texts, settings, progress=progress)
             k = 0
             for job in batch:
                 n = len(job.texts)
                 tr, iss = translated[k:k + n], issues[k:k + n]
                 k += n
                 rec = job.record
-                meta = {"direction": settings.direction, "prompt_lang": settings.prompt_lang, "model": client.backend.model}
+                meta = {"direction": settings.direction, "prompt_lang": settings.prompt_lang, "model": cl.backend.model}
                 if messages:
                     list_key = job.slots[0][0]
                     rec[f"source_{list_key}"] = copy.deepcopy(rec[list_key])
@@ -197,13 +222,13 @@ def run(input: str, output: str, client: Client, settings: Settings, field_name:
                 rec["translation"] = meta
                 if problems:
                     rec["translation_issues"] = problems
-                    io.reject(rec, problems)
+                    io.reject(rec, problems, endpoint=any(p.startswith("request failed") for ps in iss for p in ps))
                 else:
                     io.emit(rec)
             batch.clear()
 
         for rec in io.pending():
-            job = plan(rec, field_name, messages)
+            job = plan(rec, field_name, messages, settings.max_chars)
             if job.problems:
                 io.reject(rec, job.problems)
                 continue
@@ -212,7 +237,8 @@ def run(input: str, output: str, client: Client, settings: Settings, field_name:
                 flush()
         if batch:
             flush()
-    io.summary.extra = {"requests": client.stats.done + client.stats.failed, "from journal": client.stats.cached,
-                        "retries": client.stats.retried, "tokens": client.stats.prompt_tokens + client.stats.completion_tokens,
-                        "cost $": round(client.stats.cost, 4)}
+        stats = cl.stats
+    io.summary.extra = {"requests": stats.done + stats.failed, "from cache": stats.cached,
+                        "retries": stats.retried, "tokens": stats.prompt_tokens + stats.completion_tokens,
+                        "cost $": round(stats.cost, 4)}
     return io.summary

@@ -17,24 +17,37 @@ from pathlib import Path
 from typing import Any
 
 from ainkit import atomic
+from ainkit.errors import UserError
 
 DEFAULT_RULES: dict[str, float] = {"similarity": 0.8, "bleu4": 0.6, "meteor": 0.8, "rouge1_f": 0.8}
 METRIC_FIELDS = {"bleu2", "bleu4", "meteor", "rouge1_p", "rouge1_r", "rouge1_f", "rougeL_p", "rougeL_r", "rougeL_f"}
 
 
+RULE_NAMES = ["similarity", *sorted(METRIC_FIELDS)]
+
+
 def parse_thresholds(items: list[str] | None) -> dict[str, float]:
-    """['similarity=0.8', ...] -> rules; none given means the report's defaults."""
+    """['similarity=0.8', ...] -> rules; none given means the report's defaults; unknown names are refused."""
+    import difflib
+
     if not items:
         return dict(DEFAULT_RULES)
     rules = {}
     for item in items:
         name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"--threshold {item!r}: expected NAME=NUMBER, e.g. similarity=0.8")
+        if name not in RULE_NAMES:
+            close = difflib.get_close_matches(name, RULE_NAMES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise UserError(f"--threshold {item!r}: unknown score {name!r}; {hint}known: {', '.join(RULE_NAMES)}")
         try:
-            rules[name.strip()] = float(value)
+            rules[name] = float(value)
         except ValueError:
-            raise ValueError(f"--threshold {item!r}: expected NAME=NUMBER, e.g. similarity=0.8") from None
-        if not sep or not name.strip():
-            raise ValueError(f"--threshold {item!r}: expected NAME=NUMBER")
+            raise UserError(f"--threshold {item!r}: expected NAME=NUMBER, e.g. similarity=0.8") from None
+        if math.isnan(rules[name]):
+            raise UserError(f"--threshold {item!r}: the threshold is not a number")
     return rules
 
 
@@ -57,6 +70,7 @@ class Funnel:
     rules: dict[str, float]
     records_in: int = 0
     malformed: int = 0
+    unscorable: int = 0  # --compute-missing: too long to score (see ainkit.metrics.MAX_WORDS)
     kept: int = 0
     dropped_at: dict[str, int] = field(default_factory=dict)
     failing: dict[str, int] = field(default_factory=dict)
@@ -73,13 +87,13 @@ class Funnel:
             self.failing[n] = self.failing.get(n, 0) + 1
 
     def as_dict(self) -> dict[str, Any]:
-        return {"rules": self.rules, "records_in": self.records_in, "malformed": self.malformed,
+        return {"rules": self.rules, "records_in": self.records_in, "malformed": self.malformed, "unscorable": self.unscorable,
                 "dropped_at": {n: self.dropped_at.get(n, 0) for n in self.rules},
                 "failing": {n: self.failing.get(n, 0) for n in self.rules}, "kept": self.kept}
 
     def stages(self) -> list[tuple[str, int]]:
         """(label, records remaining) after each rule, for a funnel chart."""
-        left, out = self.records_in, [("in", self.records_in)]
+        left, out = self.records_in - self.unscorable, [("in", self.records_in)]
         for n, t in self.rules.items():
             left -= self.dropped_at.get(n, 0)
             out.append((f"{n} >= {t}", left))
@@ -87,7 +101,8 @@ class Funnel:
 
     def line(self) -> str:
         drops = ", ".join(f"{n}: -{self.dropped_at.get(n, 0)}" for n in self.rules)
-        return f"[verify] {self.records_in} in, {drops}, {self.kept} kept, {self.malformed} malformed"
+        extra = f", {self.unscorable} too long to score" if self.unscorable else ""
+        return f"[verify] {self.records_in} in, {drops}, {self.kept} kept, {self.malformed} malformed{extra}"
 
 
 def compute_missing(rec: dict[str, Any], rules: dict[str, float], reference_field: str, hypothesis_field: str,
@@ -114,15 +129,31 @@ def run(input: str, output: str, rejects: str | None = None, rules: dict[str, fl
     from ainkit.records import StageIO
 
     rules = rules or dict(DEFAULT_RULES)
+    unknown = [n for n in rules if n not in RULE_NAMES]
+    if unknown:
+        raise UserError(f"unknown rule(s) {unknown}; known: {', '.join(RULE_NAMES)}")
     encoder = None
-    if compute and "similarity" in rules:
-        from ainkit.similarity import load
-
-        encoder = load(encoder_name)
     funnel = Funnel(rules)
+    path = Path(summary_path) if summary_path else Path(output).with_name(Path(output).stem + ".funnel.json")
     with StageIO(input, output, rejects=rejects, shard=shard, resume=False) as io:
+        from ainkit.records import check_output
+
+        check_output(path, "funnel summary")
+        if compute and "similarity" in rules:
+            from ainkit.similarity import load
+
+            encoder = load(encoder_name)
         for rec in io.pending():
             if compute:
+                from ainkit.metrics import MAX_WORDS, word_count_over
+
+                if any(isinstance(rec.get(f), str) and word_count_over(rec[f], MAX_WORDS)
+                       for f in (reference_field, hypothesis_field)):
+                    reasons = [f"{reference_field}/{hypothesis_field} over {MAX_WORDS:,} words: too long to score"]
+                    funnel.records_in += 1
+                    funnel.unscorable += 1
+                    io.reject(rec, reasons)
+                    continue
                 compute_missing(rec, rules, reference_field, hypothesis_field, en_field, ar_field, encoder)
             reasons = failures(rec, rules)
             funnel.add(reasons)
@@ -131,6 +162,5 @@ def run(input: str, output: str, rejects: str | None = None, rules: dict[str, fl
             else:
                 io.emit(rec)
     funnel.malformed = io.summary.malformed
-    path = Path(summary_path) if summary_path else Path(output).with_name(Path(output).stem + ".funnel.json")
     atomic.write_json(path, funnel.as_dict())
     return funnel

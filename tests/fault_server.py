@@ -20,6 +20,12 @@ judge's behaviour by the colour of the image they send:
     grey: empty content    white: 429 on the first attempt, then Safe        black: always 500
     a "What colour" question: the colour's name (the vision probe)
 
+`--refuse 401` (or 403, 404) answers every POST with that status, and, like a careless
+gateway, echoes the bearer token it was sent in the error message (the kit must never write it).
+
+From Python: `proc, port = spawn(delay=0.05)` starts one on a free port and waits until it
+answers; `stats(port)` reads its counts.
+
 GET /stats returns request counts per message text (`requests`) and normal answers sent
 (`completed`); GET /v1/models lists one model. It stops on SIGTERM or after --lifetime seconds.
 """
@@ -48,6 +54,7 @@ def fake_translation(text: str) -> str:
 
 class Handler(BaseHTTPRequestHandler):
     delay = 0.0
+    refuse = 0
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):  # quiet
@@ -78,6 +85,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", 0))
         req = json.loads(self.rfile.read(length) or b"{}")
+        if self.refuse:
+            with LOCK:
+                REQUESTS["refused"] = REQUESTS.get("refused", 0) + 1
+            token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            msg = {401: f"Incorrect API key provided: {token}", 403: f"key {token} may not use this model",
+                   404: f"The model {req.get('model')} does not exist (key {token})"}[self.refuse]
+            return self._send(self.refuse, json.dumps({"error": {"message": msg, "code": self.refuse}}).encode())
         last = next((m.get("content", "") for m in reversed(req.get("messages", [])) if m.get("role") == "user"), "")
         if isinstance(last, list):
             return self.vision(req, last)
@@ -192,13 +206,45 @@ def _vision(self, req: dict, parts: list) -> None:
 Handler.vision = _vision
 
 
+def spawn(delay: float = 0.0, *extra: str, lifetime: int = 600):
+    """Start this server in a subprocess on a free 127.0.0.1 port; (process, port) once it answers."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, __file__, "--port", str(port), "--delay", str(delay),
+                             "--lifetime", str(lifetime), *extra])
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("fault server did not start")
+
+
+def stats(port: int) -> dict:
+    """The server's counts: {"requests": {text: n}, "completed": {text: n}}."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats") as r:
+        return json.loads(r.read())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each normal answer")
     ap.add_argument("--lifetime", type=float, default=900, help="stop after this many seconds")
+    ap.add_argument("--refuse", type=int, choices=[401, 403, 404], default=0, help="answer every POST with this status")
     args = ap.parse_args()
     Handler.delay = args.delay
+    Handler.refuse = args.refuse
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     server.request_queue_size = 256

@@ -5,35 +5,18 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from ainkit import llm, translate
+from ainkit import cache, llm, translate
 from ainkit.records import read_records
-from ainkit.serve import free_port
+from fault_server import spawn, stats
 
-SERVER = Path(__file__).with_name("fault_server.py")
 SECRET = "sk-ainkit-llm-test-0123456789abcdef"
 
 
-def start_server(delay=0.0):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(SERVER), "--port", str(port), "--delay", str(delay), "--lifetime", "600"])
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("fault server did not start")
-
-
-def stats(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats") as r:
-        return json.loads(r.read())
+def start_server(delay=0.0, *extra):
+    return spawn(delay, *extra)
 
 
 @pytest.fixture
@@ -47,7 +30,7 @@ def server():
 def client(port, tmp_path=None, **kw):
     backend = llm.Backend("test", f"http://127.0.0.1:{port}/v1", "fault-model", api_key=SECRET)
     kw.setdefault("backoff", 0.05)
-    return llm.Client(backend, journal=(tmp_path / "requests.jsonl") if tmp_path else None, **kw)
+    return llm.Client(backend, cache=cache.open_cache(tmp_path / "cache") if tmp_path else None, **kw)
 
 
 def msgs(text):
@@ -85,7 +68,7 @@ def test_journal_means_never_sent_twice(server, tmp_path):
     assert all(stats(server)["requests"][t] == 1 for t in texts)
     c2.run([msgs(texts[0])], max_tokens=17)  # other parameters: a different request
     assert stats(server)["requests"][texts[0]] == 2
-    assert SECRET not in (tmp_path / "requests.jsonl").read_text()
+    assert SECRET.encode() not in (tmp_path / "cache" / "cache.sqlite").read_bytes()
 
 
 @pytest.mark.parametrize("source, content, finish, issue", [
@@ -141,17 +124,14 @@ def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
         n = 60
         (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "text": f"Sentence number {i} here."}) + "\n" for i in range(n)))
         run = run_translate(tmp_path, port, "--concurrency", "4", "--batch", "8", wait=False)
-        journal = tmp_path / "out.jsonl.requests.jsonl"
+        store = cache.open_cache()  # the same shared cache the command writes (AINKIT_CACHE_DIR)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 20):
+        while time.monotonic() < deadline and store.count("llm") < 20:
             time.sleep(0.05)
         run.send_signal(signal.SIGKILL)
         run.wait()
         assert not (tmp_path / "out.jsonl").exists()
-        from ainkit.records import StageIO
-
-        StageIO._drop_torn_tail(journal)
-        keys_at_kill = {json.loads(l)["key"] for l in journal.read_text().splitlines() if l.strip()}
+        keys_at_kill = {k for (k,) in store._db.execute("SELECT key FROM entries WHERE ns = 'llm'")}
         assert len(keys_at_kill) >= 20
         settings = translate.Settings("en-ar", "ar")
         key_of = {f"Sentence number {i} here.": llm.request_key("fault-model", translate.messages_for(f"Sentence number {i} here.", settings),
@@ -175,7 +155,7 @@ def test_api_key_never_written(server, tmp_path):
     (tmp_path / "in.jsonl").write_text(json.dumps({"id": 1, "text": "Hello there my friend."}) + "\n"
                                        + json.dumps({"id": 2, "text": "x [fault:500x9] y"}) + "\n")
     proc = run_translate(tmp_path, server, "--max-retries", "1")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 3, proc.stderr  # one record failed at the endpoint
     assert SECRET not in proc.stdout + proc.stderr
     for path in tmp_path.rglob("*"):
         if path.is_file():

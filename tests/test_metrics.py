@@ -2,11 +2,13 @@
 import json
 
 import pytest
+
 from nltk.translate.meteor_score import single_meteor_score
 from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics import BLEU
 
 from ainkit import metrics, verify
+from ainkit.errors import UserError
 from ainkit.records import read_records
 
 CASES = {
@@ -98,8 +100,13 @@ def test_verify_computes_missing_metrics_on_request(tmp_path):
 
 @pytest.mark.parametrize("bad", ["similarity", "similarity=high", "=0.8"])
 def test_bad_threshold(bad):
-    with pytest.raises(ValueError, match="--threshold"):
+    with pytest.raises(UserError, match="--threshold"):
         verify.parse_thresholds([bad])
+
+
+def test_unknown_threshold_name_is_refused_with_a_suggestion():
+    with pytest.raises(UserError, match="did you mean 'similarity'"):
+        verify.parse_thresholds(["simlarity=0.8"])
 
 
 def test_cli_metrics(tmp_path):
