@@ -4,26 +4,31 @@
     ainkit toxicity --input images.jsonl --output judged.jsonl --backend vllm-local     # e.g. a served LlavaGuard
 
 A vision-capable judge receives the kit's policy (LlavaGuard's nine categories, in the kit's
-own words) and one image, and answers JSON {rating, category, rationale}. Parsing fails
-closed: invalid JSON, a missing field, an unknown rating or category, a refusal or an empty
-answer puts the image in the `Unparsed` bucket, which the filter treats as unsafe, and the
-count is reported. Decisions are cached by the image's sha256 + policy version + judge model,
-so a re-run or a duplicate image costs nothing. A backend that cannot see images is refused
-(by configuration or by a probe), never used to produce judgments.
+own words) and one image (`ainkit.images`), and answers JSON {rating, category, rationale}.
+Parsing fails closed: invalid JSON, a missing field, an unknown rating or category, a refusal or
+an empty answer puts the image in the `Unparsed` bucket, which the filter treats as unsafe, and
+the count is reported. A request that fails at the endpoint (after retries) is no judgment: the
+image goes to the rejects file marked "endpoint": true, and a re-run retries it. Every file of a
+folder is a record: one that is not a supported image, or cannot be read, is rejected with the
+reason. Decisions are cached in the shared cache (`ainkit.cache`, namespace "toxicity") by the
+image's sha256 + policy version + judge model, so a re-run, another output or a duplicate image
+costs nothing. A backend that cannot see images is refused (by configuration or by a probe),
+never used to produce judgments.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
 import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
+from tqdm.auto import tqdm
+
+from ainkit import cache, images
 from ainkit.llm import Backend, Client, LLMError
+from ainkit.records import RecordError, StageIO, Summary, check_output, write_records
 
 POLICY_VERSION = "ainkit-llavaguard-1.0 (LlavaGuard v1.2 taxonomy: O1-O9 + NA)"
 CATEGORIES: list[tuple[str, str, str, str]] = [
@@ -61,9 +66,6 @@ CATEGORY_NAMES = {f"{code}: {name}" for code, name, _, _ in CATEGORIES}
 _BY_KEY = {k: f"{code}: {name}" for code, name, _, _ in CATEGORIES for k in (code.lower(), name.lower(), f"{code}: {name}".lower())}
 RATINGS = {"safe": "Safe", "unsafe": "Unsafe"}
 REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i am sorry|i can(no|')t (help|assist|comply|evaluate)|i'?m unable)\b")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-MAX_BYTES = 25 * 1024 * 1024
-MAX_PIXELS = 60_000_000
 
 
 def policy_text() -> str:
@@ -84,44 +86,13 @@ def policy_text() -> str:
     return "\n".join(lines)
 
 
-class ImageError(ValueError):
-    """An image that cannot be judged; the message says why."""
-
-
-def load_image(path: str | os.PathLike, longest_side: int = 672) -> tuple[str, str]:
-    """(sha256 of the file, JPEG data URL resized to `longest_side`); ImageError when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"missing file {path}")
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise ImageError(f"too large: {size / 1e6:.1f} MB > {MAX_BYTES / 1e6:.0f} MB")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            probe.verify()
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"too large: {im.width}x{im.height} pixels")
-            im.load()
-            im = im.convert("RGB")
-            im.thumbnail((longest_side, longest_side))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=90)
-    except UnidentifiedImageError:
-        raise ImageError("not an image") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"unreadable or truncated image: {exc}") from None
-    return digest, "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+ImageError = images.ImageError  # kept for code that imports it from here
+load_image = images.load  # (sha256, data URL); the notebook shows a request built with it
 
 
 def request_messages(data_url: str) -> list[dict[str, Any]]:
     """OpenAI chat messages: the policy as text and the image as an image_url part."""
-    return [{"role": "user", "content": [{"type": "text", "text": policy_text()},
-                                         {"type": "image_url", "image_url": {"url": data_url}}]}]
+    return [{"role": "user", "content": [{"type": "text", "text": policy_text()}, images.part(data_url)]}]
 
 
 @dataclass
@@ -171,46 +142,35 @@ def parse(content: str | None, model: str) -> Judgment:
     return Judgment(rating, category, str(obj["rationale"])[:1000], model)
 
 
-class DecisionCache:
-    """Parsed judgments keyed by image sha256 + policy version + judge model (JSON Lines, append-only)."""
+CACHE_NAMESPACE = "toxicity"  # decisions in the shared cache (ainkit.cache), whatever the output path
 
-    def __init__(self, path: str | os.PathLike):
-        from ainkit.llm import Journal
 
-        self._journal = Journal(path)
+def decision_key(sha256: str, model: str) -> str:
+    """The shared-cache key of one decision: image sha256 + policy version + judge model."""
+    return cache.key(sha256, POLICY_VERSION, model)
 
-    @staticmethod
-    def key(sha256: str, model: str) -> str:
-        return hashlib.sha256(f"{sha256}|{POLICY_VERSION}|{model}".encode()).hexdigest()
 
-    def get(self, sha256: str, model: str) -> Judgment | None:
-        hit = self._journal.get(self.key(sha256, model))
-        return Judgment(**hit["judgment"]) if hit else None
-
-    def put(self, sha256: str, j: Judgment) -> None:
-        self._journal.append({"key": self.key(sha256, j.model), "judgment": asdict(j)})
-
-    def close(self) -> None:
-        self._journal.close()
+def cached_decision(store: cache.Cache | None, sha256: str, model: str) -> Judgment | None:
+    """A parsed judgment from the shared cache, or None (always None without a cache)."""
+    hit = store.get(CACHE_NAMESPACE, decision_key(sha256, model)) if store else None
+    return Judgment(**hit) if hit else None
 
 
 PROBE_COLORS = {"red": (220, 20, 20), "green": (20, 180, 20), "blue": (20, 40, 220)}
 
 
 def probe_vision(client: Client) -> tuple[bool, str]:
-    """Ask the backend the colour of a plain red image; (True, '') only when it answers red."""
+    """Ask the backend the colour of a plain red image; (True, '') only when it answers red (never cached)."""
     from PIL import Image
 
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64), PROBE_COLORS["red"]).save(buf, format="PNG")
-    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    url = images.encode(Image.new("RGB", (64, 64), PROBE_COLORS["red"]))
     msgs = [{"role": "user", "content": [{"type": "text", "text": "What colour is this image? Answer with one word."},
-                                         {"type": "image_url", "image_url": {"url": url}}]}]
-    journal, client.journal = client.journal, None
+                                         images.part(url)]}]
+    store, client.cache = client.cache, None
     try:
         [ans] = client.run([msgs], max_tokens=8, temperature=0)
     finally:
-        client.journal = journal
+        client.cache = store
     if not ans.ok:
         return False, f"the vision probe failed: {ans.error}"
     if "red" in (ans.content or "").lower() or "أحمر" in (ans.content or ""):
@@ -229,57 +189,79 @@ def require_vision(backend: Backend, client: Client) -> None:
             raise LLMError(f"{backend.describe()} does not show it can see images: {why}")
 
 
-def image_records(source: str | os.PathLike, image_field: str = "image") -> tuple[Path, bool]:
-    """A JSONL path as it is, or a folder turned into a temporary JSONL of {id, image, source}; (path, is_temp)."""
-    source = Path(source)
-    if source.is_file():
-        return source, False
-    if not source.is_dir():
-        raise ImageError(f"{source}: neither a JSON Lines file nor a folder")
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix="ainkit-images-", suffix=".jsonl")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        for p in sorted(source.rglob("*")):
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                rel = p.relative_to(source)
-                fh.write(json.dumps({"id": str(rel), image_field: str(p), "source": rel.parts[0] if len(rel.parts) > 1 else "."},
-                                    ensure_ascii=False) + "\n")
-    return Path(tmp), True
+def folder_files(folder: Path, rel: Path = Path()) -> Iterator[Path]:
+    """Every file under `folder` as a relative path, in path order (stable); symlinked folders are not entered."""
+    try:
+        with os.scandir(folder / rel) as it:
+            entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
+    except OSError as exc:
+        raise RecordError(f"{folder / rel}: cannot be listed ({exc.strerror or exc})") from None
+    for name, is_dir in entries:
+        if is_dir:
+            yield from folder_files(folder, rel / name)
+        else:
+            yield rel / name
 
 
-def run(input: str, output: str, client: Client, rejects: str | None = None, image_field: str = "image",
-        longest_side: int = 672, cache: str | None = None, json_mode: bool = True, chunk: int = 256,
-        progress: bool = True) -> tuple[Any, dict[str, int]]:
-    """The `ainkit toxicity` stage; returns (records Summary, counts by rating)."""
-    from ainkit.records import StageIO
+def own_files(output: Path, rejects: Path | None) -> list[tuple[Path, str]]:
+    """(folder, name) of the stage's output and rejects files: they and their journals, locks and temporary
+    files are left out of a folder listing when the output sits inside the input folder."""
+    rejects = rejects or output.with_name(output.stem + ".rejects.jsonl")  # StageIO's default
+    return [(p.absolute().parent.resolve(), p.name) for p in (output, rejects)]
 
-    require_vision(client.backend, client)
-    src, temp = image_records(input, image_field)
-    decisions = DecisionCache(cache or f"{output}.decisions.jsonl")
-    counts = {"Safe": 0, "Unsafe": 0, "Unparsed": 0, "from cache": 0}
-    base = Path(input).parent if Path(input).is_file() else Path(input)
+
+def write_listing(folder: Path, listing: Path, image_field: str = "image", skip: list[tuple[Path, str]] = ()) -> int:
+    """The folder as JSON Lines {id, <image_field>, source} (paths relative to the folder, every file but `skip`'s)."""
+    n = 0
+
+    def own(path: Path) -> bool:
+        name = path.name
+        return any(path.parent == d and (name == s or name.startswith(f"{s}.") or name.startswith(f".{s}.")) for d, s in skip)
+
+    def rows() -> Iterator[dict[str, str]]:
+        nonlocal n
+        for rel in folder_files(folder):
+            if skip and own(folder / rel):
+                continue
+            n += 1
+            yield {"id": rel.as_posix(), image_field: rel.as_posix(), "source": rel.parts[0] if len(rel.parts) > 1 else "."}
+
+    write_records(listing, rows())
+    return n
+
+
+def run(input: str | os.PathLike, output: str | os.PathLike, client: Client, rejects: str | os.PathLike | None = None,
+        image_field: str = "image", longest_side: int = 672, json_mode: bool = True, chunk: int = 64,
+        progress: bool = True, resume: bool = True) -> tuple[Summary, dict[str, int]]:
+    """The `ainkit toxicity` stage; returns (records Summary, counts by rating). resume=False starts over.
+
+    `input` is a folder (every file under it is a record; files that are not a supported image are
+    rejected) or JSON Lines whose `image_field` paths are relative to the file's folder.
+    """
+    source = Path(input)
+    if longest_side < 1 or chunk < 1:
+        raise RecordError(f"longest_side {longest_side} and chunk {chunk}: both must be at least 1")
+    from_folder = source.is_dir()
+    if not from_folder and not source.is_file():
+        raise RecordError(f"{source}: no such folder or JSON Lines file")
+    base = source.resolve() if from_folder else source.resolve().parent  # relative image paths resolve against this
+    listing = None
+    if from_folder:  # streamed through StageIO like any input; beside the output, removed at the end
+        check_output(Path(output), "output")
+        listing = Path(output).with_name(Path(output).name + ".listing.jsonl")
+        write_listing(base, listing, image_field, own_files(Path(output), Path(rejects) if rejects else None))
+    model = client.backend.model
+    settings = {"stage": "toxicity", "policy_version": POLICY_VERSION, "judge_model": model,
+                "longest_side": longest_side, "json_mode": json_mode, "image_field": image_field}
+    store = client.cache
+    counts = {"Safe": 0, "Unsafe": 0, "Unparsed": 0, "from cache": 0, "endpoint failed": 0}
     params: dict[str, Any] = {"temperature": 0, "max_tokens": 300}
     if json_mode:
         params["response_format"] = {"type": "json_object"}
     try:
-        with StageIO(src, output, rejects=rejects, resume=False) as io_:
+        with StageIO(listing or source, output, rejects=rejects, resume=resume, settings=settings) as io_:
+            require_vision(client.backend, client)  # after the checks, before any judge request
             batch: list[tuple[dict, str, str]] = []
-
-            def flush() -> None:
-                unique = {sha: url for _, sha, url in batch}  # identical images in one batch: one request
-                answers = client.run([request_messages(url) for url in unique.values()], progress=progress, **params)
-                judged = {}
-                for sha, ans in zip(unique, answers):
-                    j = parse(ans.content if ans.ok else None, client.backend.model)
-                    if not ans.ok:
-                        j.reason = f"request failed: {ans.error}"
-                    elif j.rating != "Unparsed":
-                        decisions.put(sha, j)
-                    judged[sha] = j
-                for rec, sha, _ in batch:
-                    finish(rec, sha, judged[sha])
-                batch.clear()
 
             def finish(rec: dict, sha: str, j: Judgment) -> None:
                 counts[j.rating] += 1
@@ -287,18 +269,40 @@ def run(input: str, output: str, client: Client, rejects: str | None = None, ima
                 rec["keep"] = j.keep
                 io_.emit(rec)
 
-            for rec in io_.pending():
+            def flush() -> None:
+                unique = {sha: url for _, sha, url in batch}  # identical images in one batch: one request
+                answers = client.run([request_messages(url) for url in unique.values()], **params)
+                outcome: dict[str, Judgment | str] = {}
+                for sha, ans in zip(unique, answers):
+                    if not ans.ok:  # no answer is no judgment: rejected as an endpoint failure, retried by a re-run
+                        outcome[sha] = f"request failed at the endpoint: {ans.error}"
+                        continue
+                    j = parse(ans.content, model)
+                    if j.rating != "Unparsed" and store:
+                        store.put(CACHE_NAMESPACE, decision_key(sha, model), asdict(j))
+                    outcome[sha] = j
+                for rec, sha, _ in batch:
+                    if isinstance(outcome[sha], str):
+                        counts["endpoint failed"] += 1
+                        io_.reject(rec, [outcome[sha]], endpoint=True)
+                    else:
+                        finish(rec, sha, outcome[sha])
+                batch.clear()
+
+            for rec in tqdm(io_.pending(), desc="toxicity", unit="img", disable=not progress):
                 raw = rec.get(image_field)
                 if not isinstance(raw, str) or not raw:
                     io_.reject(rec, [f"field {image_field!r} is missing or empty"])
                     continue
-                path = Path(raw) if Path(raw).is_absolute() else base / raw
+                if from_folder and (why := images.suffix_problem(raw)):
+                    io_.reject(rec, [why])
+                    continue
                 try:
-                    sha, url = load_image(path, longest_side)
+                    sha, url = images.load(os.path.join(base, raw), longest_side)
                 except ImageError as exc:
                     io_.reject(rec, [str(exc)])
                     continue
-                hit = decisions.get(sha, client.backend.model)
+                hit = cached_decision(store, sha, model)
                 if hit is not None:
                     counts["from cache"] += 1
                     finish(rec, sha, hit)
@@ -309,9 +313,8 @@ def run(input: str, output: str, client: Client, rejects: str | None = None, ima
             if batch:
                 flush()
     finally:
-        decisions.close()
-        if temp:
-            src.unlink(missing_ok=True)
+        if listing is not None:
+            listing.unlink(missing_ok=True)
     return io_.summary, counts
 
 
