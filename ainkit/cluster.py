@@ -32,6 +32,14 @@ def make_executor(kind: str, folder: str | Path, nodes: int = 1, gpus_per_node: 
     if kind == "debug":
         return submitit.DebugExecutor(folder=str(folder))
     ex = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+    ex.update_parameters(**_slurm_parameters(nodes, tasks_per_node, gpus_per_node, cpus_per_task, partition, time_min,
+                                             signal_delay_s, job_name, mem_gb))
+    return ex
+
+
+def _slurm_parameters(nodes, tasks_per_node, gpus_per_node, cpus_per_task, partition, time_min, signal_delay_s, job_name,
+                      mem_gb) -> dict:
+    """submitit AutoExecutor parameters (slurm_-prefixed where SLURM-only) of one training job."""
     params = dict(nodes=nodes, tasks_per_node=tasks_per_node, cpus_per_task=cpus_per_task, timeout_min=time_min,
                   name=job_name, slurm_signal_delay_s=signal_delay_s)
     if gpus_per_node:
@@ -40,5 +48,26 @@ def make_executor(kind: str, folder: str | Path, nodes: int = 1, gpus_per_node: 
         params["slurm_partition"] = partition
     if mem_gb:
         params["mem_gb"] = mem_gb
-    ex.update_parameters(**params)
-    return ex
+    return params
+
+
+def sbatch_script(folder: str | Path, command: str, nodes: int = 1, gpus_per_node: int = 0, tasks: int | None = None,
+                  cpus_per_task: int = 2, partition: str | None = None, time_min: int = 60, signal_delay_s: int = 120,
+                  job_name: str = "ainkit-train", mem_gb: int | None = None) -> str:
+    """The sbatch script `make_executor("slurm", ...)` would submit, written on any machine (SLURM there or not)."""
+    import submitit
+
+    class ScriptOnly(submitit.SlurmExecutor):
+        """Writes scripts where `srun` is missing (submitit's executor refuses to exist there); never submits."""
+
+        @classmethod
+        def affinity(cls) -> int:
+            return 1
+
+    names = ScriptOnly._equivalence_dict()
+    generic = _slurm_parameters(nodes, tasks or max(1, gpus_per_node), gpus_per_node, cpus_per_task, partition, time_min,
+                                signal_delay_s, job_name, mem_gb)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    ex = ScriptOnly(folder=str(folder))
+    ex.update_parameters(**{k.removeprefix("slurm_") if k.startswith("slurm_") else names[k]: v for k, v in generic.items()})
+    return ex._make_submission_file_text(command, "DRYRUN")

@@ -56,15 +56,15 @@ def dry_run(cfg: TrainConfig, executor: str = "slurm", tasks: int | None = None,
 
     import yaml
 
-    from ainkit.cluster import make_executor
+    from ainkit.cluster import sbatch_script
     from ainkit.train.plan import Assumptions, memory_per_gpu
 
     folder = folder or str(Path(cfg.output_dir) / "submitit")
     lines = ["# merged configuration", yaml.safe_dump(asdict(cfg), sort_keys=False).rstrip(), ""]
     if executor == "slurm":
-        ex = make_executor("slurm", folder, nodes=cfg.nodes, gpus_per_node=cfg.gpus_per_node, tasks=tasks, **cluster)
         command = f"{sys.executable} -u -m submitit.core._submit {folder}"
-        lines += ["# the sbatch script submitit would submit", ex._executor._make_submission_file_text(command, "DRYRUN")]
+        script = sbatch_script(folder, command, nodes=cfg.nodes, gpus_per_node=cfg.gpus_per_node, tasks=tasks, **cluster)
+        lines += ["# the sbatch script submitit would submit", script]
     else:
         lines += [f"# executor {executor}: {tasks or 1} task(s) on this machine"]
     gpus = max(1, cfg.nodes * max(cfg.gpus_per_node, 1))

@@ -38,14 +38,27 @@ def test_bad_answer_key_names_the_line(tmp_path):
         arabic_mmlu.load(bad)
 
 
+def test_csv_with_a_byte_order_mark_loads(tmp_path):
+    bommed = tmp_path / "bom.csv"
+    bommed.write_bytes(b"\xef\xbb\xbf" + arabic_mmlu.FIXTURE.read_bytes())
+    assert arabic_mmlu.load(bommed) == arabic_mmlu.load()
+
+
+def test_repeated_csv_id_names_both_lines(tmp_path):
+    text = arabic_mmlu.FIXTURE.read_text(encoding="utf-8").splitlines()
+    text[3] = text[1]  # the same item twice
+    dup = tmp_path / "dup.csv"
+    dup.write_text("\n".join(text) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"dup.csv: line 4: duplicate ID 'fixture-001' in subject '.+' \(first at line 2\)"):
+        arabic_mmlu.load(dup)
+
+
 def test_logits_path_and_cache(tiny_lm, tmp_path):
     out = tmp_path / "run"
     first = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out), limit=10)
     assert first["asked_now"] == 10
-    # a kill mid-run leaves a torn last line in the cache: ignored, and nothing already answered is asked again
-    with open(out / "answers.jsonl", "a") as fh:
-        fh.write('{"key": "dead')
-    second = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out))
+    # the first 10 are answered, in the shared cache: a full run into another folder asks only the other 14
+    second = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(tmp_path / "elsewhere"))
     assert second["asked_now"] == 14 and second["from_cache"] == 10
     third = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out))
     assert third["asked_now"] == 0
@@ -172,7 +185,7 @@ def test_benchmark_results_folder_is_read(tmp_path):
     (folder / "mymodel_chartqa.json").write_text(json.dumps([{"index": 0, "pred_answer": "12", "answer": "15", "question": "q"}]))
     (folder / "mymodel_mme.json").write_text(json.dumps([{"index": 0, "pred_answer": "نعم", "answer": "نعم", "question": "q"}]))
     res = runner.run_camel_bench(str(folder), str(tmp_path / "o"), model="mymodel")
-    assert res["datasets"]["chartqa"] == {"n": 1, "corrected": 0.0, "original": 1.0, "original_errors": 0}
+    assert res["datasets"]["chartqa"] == {"n": 1, "corrected": 0.0, "original": 1.0, "original_errors": 0, "prediction_errors": 0}
     assert res["datasets"]["mme"]["corrected"] == 1.0
 
 
@@ -191,3 +204,109 @@ def test_hub_rows_become_items(tmp_path):
     assert items[2]["question"].endswith(hub.ANSWER_BRIEFLY) and all(Path(p).is_file() for it in items for p in it["images"])
     with pytest.raises(hub.HubUnavailable, match="downloads are off"):
         hub.camel_bench_items(["mmbench"], tmp_path)
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_repeated_id_in_a_data_set_is_refused(tmp_path):
+    src = write_jsonl(tmp_path / "preds.jsonl", [{"dataset": "mmbench", "id": 1, "prediction": "ب", "answer": "ب"},
+                                                  {"dataset": "pope", "id": 1, "prediction": "نعم", "answer": "نعم"},  # other set: fine
+                                                  {"dataset": "mmbench", "id": "1", "prediction": "ج", "answer": "ب"}])
+    with pytest.raises(ValueError, match=r"preds.jsonl: line 3: duplicate id '1' in data set 'mmbench' \(first at line 1\)"):
+        runner.run_camel_bench(str(src), str(tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "m_chartqa.json").write_text(json.dumps([{"index": 0, "pred_answer": "1", "answer": "1"}] * 2))
+    with pytest.raises(ValueError, match=r"m_chartqa.json item 2: duplicate id 'chartqa-0' .*first at m_chartqa.json item 1"):
+        runner.run_camel_bench(str(folder), str(tmp_path / "o"))
+    items = write_jsonl(tmp_path / "items.jsonl", [{"dataset": "gqa", "id": "a", "question": "q", "answer": "red"}] * 2)
+    with pytest.raises(ValueError, match=r"items.jsonl: line 2: duplicate id 'a' in data set 'gqa' \(first at line 1\)"):
+        runner.ask_camel_bench("openai:vlm", str(items), str(tmp_path / "asked"))  # refused before any endpoint is looked up
+
+
+def test_unusable_predictions_are_errors_with_reasons(tmp_path):
+    from ainkit.evaluate import camel_bench
+
+    rows = [{"dataset": "mmbench", "id": 1, "prediction": "ب", "answer": "ب"},
+            {"dataset": "mmbench", "id": 2, "prediction": None, "answer": "ب"},
+            {"dataset": "mmbench", "id": 3, "prediction": 2, "answer": "ب"},
+            {"dataset": "mmbench", "id": 4, "prediction": ["ب"], "answer": "ب"},
+            {"dataset": "khatt", "id": 5, "prediction": "مرحبا " * 200_000, "answer": "مرحبا"},
+            {"dataset": "khatt", "id": 6, "answer": "مرحبا"}]
+    res = runner.run_camel_bench(str(write_jsonl(tmp_path / "p.jsonl", rows)), str(tmp_path / "o"))
+    assert res["datasets"]["mmbench"] == {"n": 4, "corrected": 0.25, "original": 0.25, "original_errors": 0, "prediction_errors": 3}
+    assert res["datasets"]["khatt"]["prediction_errors"] == 2 and res["datasets"]["khatt"]["corrected"] == 0.0
+    errors = [json.loads(line)["error"] for line in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
+    assert errors == ["", "prediction is null", "prediction is not a string (int)", "prediction is not a string (list)",
+                      f"prediction longer than {camel_bench.MAX_PREDICTION_CHARS:,} characters", "prediction is missing"]
+
+
+def test_empty_predictions_leave_earlier_results_intact(tmp_path):
+    out = tmp_path / "cb"
+    runner.run_camel_bench(str(write_jsonl(tmp_path / "good.jsonl", [{"dataset": "gqa", "id": 1, "prediction": "red", "answer": "red"}])), str(out))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    for name, rows in [("empty.jsonl", []), ("blank.jsonl", ["", "  "]),
+                       ("late.jsonl", [{"dataset": "gqa", "id": 1, "prediction": "x", "answer": "y"}, {"dataset": "imagenet", "answer": "y"}])]:
+        with pytest.raises(ValueError, match=f"{name}: " + ("line 2: needs a known 'dataset'" if name == "late.jsonl" else "no predictions$")):
+            runner.run_camel_bench(str(write_jsonl(tmp_path / name, rows)), str(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    proc = cli("evaluate", "--benchmark", "camel-bench", "--predictions", str(tmp_path / "empty.jsonl"), "--output", str(out))
+    assert proc.returncode == 2 and "empty.jsonl: no predictions" in proc.stderr and "Traceback" not in proc.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_bad_line_is_named_by_its_line_in_the_file(tmp_path):
+    good = {"dataset": "gqa", "id": 1, "prediction": "red", "answer": "red"}
+    for rows, message in [([good, "", '{"dataset": "gqa", "id": 2,'], r"p.jsonl: line 3: malformed JSON"),
+                          ([good, "", "[1, 2]"], r"p.jsonl: line 3: a JSON list, not an object"),
+                          ([good, "", {"dataset": "nope", "answer": "x"}], r"p.jsonl: line 3: needs a known 'dataset'")]:
+        with pytest.raises(ValueError, match=message):
+            runner.run_camel_bench(str(write_jsonl(tmp_path / "p.jsonl", rows)), str(tmp_path / "o"))
+
+
+BIG = "مرحبا بكم " * 100_000  # 1,000,000 characters
+SHORT = "مرحبا بكم في الصف"
+
+
+@pytest.mark.parametrize("dataset", ["khatt", "historicalbooks", "vizwiz", "mmbench"])
+@pytest.mark.parametrize("pred, gt", [(BIG, SHORT), (SHORT, BIG), (BIG, BIG)], ids=["1MB-prediction", "1MB-answer", "both"])
+def test_scoring_cost_is_bounded(dataset, pred, gt):
+    import time
+    import tracemalloc
+
+    from ainkit.evaluate import camel_bench
+
+    for mode in camel_bench.MODES:
+        tracemalloc.start()
+        t0 = time.process_time()
+        verdict = camel_bench.score_item(dataset, pred, gt, mode)
+        seconds, peak = time.process_time() - t0, tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert seconds < 5 and peak < 500e6, (mode, seconds, peak)
+        assert not verdict.correct or mode == "original"  # mmbench's original compares first letters only
+        if len(pred) > camel_bench.MAX_PREDICTION_CHARS:
+            assert verdict.error == f"prediction longer than {camel_bench.MAX_PREDICTION_CHARS:,} characters"
+
+
+def test_edit_distance_is_exact_and_fast_at_the_cap():
+    import random
+    import time
+
+    from ainkit.evaluate import camel_bench
+    from ainkit.evaluate import text as T
+
+    rnd = random.Random(7)
+    for _ in range(500):
+        a, b = ("".join(rnd.choice("ابت ثج") for _ in range(rnd.randint(0, 70))) for _ in range(2))
+        assert camel_bench.edit_distance(a, b) == T.levenshtein(a, b)
+        assert camel_bench.edit_distance(a.encode(), b.encode()) == T.levenshtein(a.encode(), b.encode())
+    page = "".join(rnd.choice("ابتثجحخدذرزسشصضطظعغفقكلمنهوي ") for _ in range(camel_bench.MAX_PREDICTION_CHARS))
+    noisy = "".join(c if rnd.random() > 0.1 else "ء" for c in page)
+    for mode in camel_bench.MODES:
+        t0 = time.process_time()
+        assert camel_bench.score_item("historicalbooks", noisy, page, mode).correct  # about 10% wrong, threshold 20%
+        assert time.process_time() - t0 < 5, mode

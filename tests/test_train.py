@@ -90,6 +90,33 @@ def test_two_gloo_ranks_train_resume_and_agree(tmp_path):
     assert s2["resumed_from"].endswith("checkpoint-12") and s2["global_step"] == 18
 
 
+def test_rerun_of_a_finished_run_is_a_no_op(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "run"
+
+    def train(max_steps):
+        proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/tiny.yaml", "--executor",
+                               "debug", "--output-dir", str(out), "--set", f"max_steps={max_steps}", "--set", "save_steps=2"],
+                              capture_output=True, text=True, timeout=600, cwd=root)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    def files():
+        return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and "submitit" not in p.parts}
+
+    train(3)
+    first = json.loads((out / "train_summary.json").read_text())
+    assert first["global_step"] == 3
+    before = files()
+    assert {p.parent.name for p in before if p.name == "trainer_state.json"} == {"checkpoint-2", "checkpoint-3"}
+    for max_steps in (3, 2):  # the same run again, or one asking for fewer steps: nothing trained, nothing written or deleted
+        assert "already finished at step 3; nothing to do" in train(max_steps)
+        assert files() == before
+    (out / "train_summary.json").unlink()  # as if killed after its last checkpoint: that checkpoint's log stands in
+    assert "already finished at step 3" in train(3)
+    assert not (out / "train_summary.json").exists() and not (out / "checkpoint-4").exists()
+
+
 def test_zero3_config_is_accepted_by_deepspeed_on_cpu():
     code = r'''
 import json, os

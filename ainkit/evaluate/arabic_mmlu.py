@@ -37,12 +37,12 @@ def category(subject: str) -> str:
 
 
 def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Items from a CSV in the published schema ('fixture' or None: the kit's fixture); errors name the line."""
+    """Items from a CSV in the published schema ('fixture' or None: the kit's fixture; a UTF-8 BOM is fine); errors name the line."""
     path = FIXTURE if path in (None, "fixture") else Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ArabicMMLU data {path} not found (download MBZUAI/ArabicMMLU, or use --data fixture)")
-    items = []
-    with open(path, newline="", encoding="utf-8") as fh:
+    items, first_line = [], {}
+    with open(path, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -54,6 +54,11 @@ def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[
             key = (row["Answer Key"] or "").strip().upper()
             if key not in LETTERS[: len(options)]:
                 raise ValueError(f"{path}: line {line}: Answer Key {row['Answer Key']!r} does not name one of {len(options)} options")
+            ident = (row["Subject"], row["ID"])  # IDs are unique within a subject (per-subject files restart them)
+            if ident in first_line:
+                raise ValueError(f"{path}: line {line}: duplicate ID {row['ID']!r} in subject {row['Subject']!r} "
+                                 f"(first at line {first_line[ident]})")
+            first_line[ident] = line
             items.append({"id": row["ID"], "subject": row["Subject"], "category": category(row["Subject"]),
                           "question": row["Question"], "context": row.get("Context") or "", "options": options, "answer": key})
             if limit and len(items) >= limit:

@@ -13,6 +13,14 @@ to run, the exact byte-level distance it intends is computed. A row the original
 CER, option letters extracted robustly, whole-word yes/no, numbers compared as numbers.
 Open-ended sets (vqav2, mathvista, geochat, mtvqa) have no scorer in the benchmark: an LLM judge
 decides them in both modes (`judge`).
+
+Bounded cost: a prediction longer than MAX_PREDICTION_CHARS (20,000 characters; OCR answers run
+from a line to a page) is wrong, with that reason, in every data set, before any scorer or judge
+sees it. OCR rates: the edit distance is exact but bit-parallel (Myers 1999: len(a) * len(b) / 64
+word steps, memory linear), and a length difference that alone puts the rate past the data set's
+threshold decides the row without it (the distance is never smaller), so a 1 MB answer costs one
+normalisation pass. Worst case, 20,000 characters against an answer of similar length: a few
+seconds (original mode, which counts bytes; tests/test_evaluate.py holds it under 5 s).
 """
 from __future__ import annotations
 
@@ -33,12 +41,13 @@ MCQ = {"mmmu", "realworldqa", "medicalMMMU", "medicalMMMUPro", "mmbench", "seed"
        "chartqa", "infographicsvqa", "agrovqa", "diagramsvqa", "tablesvqa", "iconqa", "culturevideovqa", "videomme", "muribench"}
 YES = {"نعم", "صح", "صحيح", "yes", "true"}
 NO = {"لا", "خطا", "no", "false"}
+MAX_PREDICTION_CHARS = 20_000
 
 
 @dataclass
 class Verdict:
     correct: bool
-    error: str = ""  # why the original scorer would have crashed on this row
+    error: str = ""  # why the original scorer would have crashed on this row, or why it was not scored
 
 
 # ---------- original (as published, defects reproduced deterministically) ----------
@@ -98,9 +107,46 @@ def scienceqa_gt(gt) -> str:
     return T.ARABIC_LETTERS[int(gt)]
 
 
-def fastcer_exact(pred: str, gt: str) -> float:
-    """What the original's fastcer intends: edit distance on UTF-8 bytes / longer length in characters (uncapped)."""
-    return T.levenshtein(pred.encode("utf-8"), gt.encode("utf-8")) / max(len(pred), len(gt))  # ZeroDivision when both empty
+def edit_distance(a, b) -> int:
+    """Exact Levenshtein distance of two strings or byte strings, bit-parallel (Myers): O(len(a) * len(b) / 64) steps."""
+    if len(a) > len(b):
+        a, b = b, a
+    m = len(a)
+    if m == 0:
+        return len(b)
+    peq: dict = {}  # symbol -> bit mask of its positions in the shorter string
+    for i, c in enumerate(a):
+        peq[c] = peq.get(c, 0) | 1 << i
+    full, top = (1 << m) - 1, 1 << (m - 1)
+    pv, mv, score = full, 0, m  # vertical +1 / -1 deltas of the current DP column; score: its last cell
+    for c in b:
+        eq = peq.get(c, 0)
+        xv = eq | mv
+        xh = (((eq & pv) + pv) ^ pv) | eq
+        ph = mv | (~(xh | pv) & full)
+        mh = pv & xh
+        if ph & top:
+            score += 1
+        elif mh & top:
+            score -= 1
+        ph = (ph << 1 | 1) & full
+        mh = (mh << 1) & full
+        pv = mh | (~(xv | ph) & full)
+        mv = ph & xv
+    return score
+
+
+def fastcer_exact(pred: str, gt: str, max_rate: float | None = None) -> float:
+    """What the original's fastcer intends: edit distance on UTF-8 bytes / longer length in characters (uncapped).
+
+    With `max_rate`, a rate the length difference alone puts past it is returned as that lower bound.
+    """
+    p, g = pred.encode("utf-8"), gt.encode("utf-8")
+    longer = max(len(pred), len(gt))  # ZeroDivision when both empty, as in the original
+    bound = abs(len(p) - len(g)) / longer
+    if max_rate is not None and bound > max_rate:
+        return bound
+    return edit_distance(p, g) / longer
 
 
 # ---------- corrected ----------
@@ -139,7 +185,7 @@ def vizwiz_corrected(pred: str, gt: str) -> bool:
     try:
         answers = ast.literal_eval(gt)
         answers = [str(a) for a in answers] if isinstance(answers, (list, tuple)) else [str(answers)]
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError):  # CPython's parser gives up on ~1,500 bare words with MemoryError
         answers = [gt]
     return any(exact_corrected(pred, a) or _whole_words_in(a, pred) for a in answers)
 
@@ -153,12 +199,18 @@ def diagrams_corrected(pred: str, gt: str) -> bool:
     return mcq_corrected(pred, gt)
 
 
-def cer(pred: str, gt: str) -> float:
-    """Character error rate on normalised text (diacritics kept): edit distance / reference length."""
+def cer(pred: str, gt: str, max_rate: float | None = None) -> float:
+    """Character error rate on normalised text (diacritics kept): edit distance / reference length.
+
+    With `max_rate`, a rate the length difference alone puts past it is returned as that lower bound.
+    """
     p, g = T.normalize(pred, keep_diacritics=True), T.normalize(gt, keep_diacritics=True)
     if not g:
         return 0.0 if not p else 1.0
-    return T.levenshtein(p, g) / len(g)
+    bound = abs(len(p) - len(g)) / len(g)
+    if max_rate is not None and bound > max_rate:
+        return bound
+    return edit_distance(p, g) / len(g)
 
 
 ORIGINAL: dict[str, Callable[[str, str], bool]] = {**{n: mcq_original for n in MCQ}, "mme": mme_original, "pope": pope_original,
@@ -170,6 +222,17 @@ CORRECTED: dict[str, Callable[[str, str], bool]] = {**{n: mcq_corrected for n in
 DATASETS = sorted(set(ORIGINAL) | set(OCR_THRESHOLDS) | JUDGED | {"scienceqa"})
 
 
+def prediction_problem(pred) -> str:
+    """Why a prediction cannot be scored ('' when it can): null, not a string, or longer than MAX_PREDICTION_CHARS."""
+    if pred is None:
+        return "prediction is null"
+    if not isinstance(pred, str):
+        return f"prediction is not a string ({type(pred).__name__})"
+    if len(pred) > MAX_PREDICTION_CHARS:
+        return f"prediction longer than {MAX_PREDICTION_CHARS:,} characters"
+    return ""
+
+
 def score_item(dataset: str, pred: str | None, gt, mode: str = "corrected", judge: Callable[[str, str], bool] | None = None) -> Verdict:
     """Is `pred` right for `gt` in data set `dataset` under `mode`? Crashes of the original become errors."""
     if mode not in MODES:
@@ -177,6 +240,8 @@ def score_item(dataset: str, pred: str | None, gt, mode: str = "corrected", judg
     if dataset not in DATASETS:
         raise ValueError(f"unknown CAMEL-Bench data set {dataset!r}")
     pred = "" if pred is None else str(pred)
+    if len(pred) > MAX_PREDICTION_CHARS:
+        return Verdict(False, prediction_problem(pred))
     if dataset in JUDGED and judge is None:
         return Verdict(False, "open-ended set: needs an LLM judge")
     try:
@@ -186,11 +251,12 @@ def score_item(dataset: str, pred: str | None, gt, mode: str = "corrected", judg
             gt = scienceqa_gt(gt)
             return Verdict(mcq_original(pred, gt) if mode == "original" else mcq_corrected(pred, gt))
         if dataset in OCR_THRESHOLDS:
-            rate = fastcer_exact(pred.strip(), str(gt).strip()) if mode == "original" else cer(pred, str(gt))
-            return Verdict(rate <= OCR_THRESHOLDS[dataset])
+            limit = OCR_THRESHOLDS[dataset]
+            rate = fastcer_exact(pred.strip(), str(gt).strip(), limit) if mode == "original" else cer(pred, str(gt), limit)
+            return Verdict(rate <= limit)
         fn = (ORIGINAL if mode == "original" else CORRECTED)[dataset]
         return Verdict(bool(fn(pred, str(gt))))
-    except (IndexError, TypeError, ZeroDivisionError, ValueError) as exc:
+    except (IndexError, TypeError, ZeroDivisionError, ValueError, MemoryError) as exc:  # MemoryError: vizwiz's parse of a long answer
         return Verdict(False, f"{type(exc).__name__}: {exc}")
 
 

@@ -7,8 +7,9 @@
 
 Models: `openai:NAME` (any OpenAI-compatible endpoint: OPENAI_BASE_URL / OPENAI_API_KEY),
 `local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local Hugging Face causal LM, logits).
-Every answer is cached in DIR/answers.jsonl keyed by benchmark, model, item id and prompt hash:
-an interrupted run resumes without asking again, and re-scoring asks nothing.
+Every answer is kept in the kit's shared cache (ainkit.cache; ~/.cache/ainkit/store) keyed by
+benchmark, model (for hf:PATH also its weight files), item id and prompt hash: an interrupted
+run resumes without asking again, and re-scoring, into any output folder, asks nothing.
 results.json holds accuracies in 0-1; notebook 06 overlays it on the radar and in the tables.
 """
 from __future__ import annotations
@@ -16,36 +17,48 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ainkit import atomic
+from ainkit import atomic, cache
 from ainkit.evaluate import arabic_mmlu, camel_bench
 from ainkit.paths import PACKAGE
+from ainkit.records import RecordError, read_lines, write_records
 
 CAMEL_FIXTURE = PACKAGE / "evaluate" / "fixtures" / "camel_bench_fixture.jsonl"
 
 
+@lru_cache(maxsize=16)
+def model_identity(model: str) -> str:
+    """The model spec, plus for hf:PATH the names, sizes and times of its weight files (retrained weights: new answers)."""
+    kind, _, name = model.partition(":")
+    folder = Path(name)
+    if kind != "hf" or not folder.is_dir():
+        return model
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()
+                   if p.suffix in (".safetensors", ".bin", ".pt", ".gguf"))
+    return f"{model}@{cache.key(files)[:16]}"
+
+
 class AnswerCache:
-    """Model answers keyed by benchmark + model + item id + prompt hash (JSON Lines, survives kills)."""
+    """Model answers in the shared cache (ainkit.cache, namespace 'evaluate'): benchmark + model + item id + prompt."""
 
-    def __init__(self, path: Path):
-        from ainkit.llm import Journal
-
-        self.journal = Journal(path)
+    def __init__(self, store: cache.Cache | None = None):
+        self.store = store or cache.open_cache()
 
     @staticmethod
     def key(benchmark: str, model: str, item_id: str, phash: str) -> str:
-        return hashlib.sha256(f"{benchmark}|{model}|{item_id}|{phash}".encode()).hexdigest()
+        return cache.key("evaluate", benchmark, model_identity(model), item_id, phash)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return self.journal.get(key)
+        return self.store.get("evaluate", key)
 
     def put(self, key: str, value: dict[str, Any]) -> None:
-        self.journal.append({"key": key, **value})
+        self.store.put("evaluate", key, value)
 
     def close(self) -> None:
-        self.journal.close()
+        self.store.close()
 
 
 def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None = None, concurrency: int = 16) -> dict[str, Any]:
@@ -53,7 +66,7 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     items = arabic_mmlu.load(data, limit)
-    cache = AnswerCache(out / "answers.jsonl")
+    cache = AnswerCache()
     t0, asked = time.time(), 0
     kind, _, name = model.partition(":")
     preds: list[dict[str, Any]] = []
@@ -97,25 +110,26 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
     summary = arabic_mmlu.summarize(preds)
     results = {"benchmark": "arabic-mmlu", "model": model, "data": str(data or "fixture"), "items": len(items),
                "asked_now": asked, "from_cache": len(items) - asked, "seconds": round(time.time() - t0, 2), **summary}
-    atomic.write_text(out / "predictions.jsonl", "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds))
+    write_records(out / "predictions.jsonl", preds)
     atomic.write_json(out / "results.json", results)
     return results
 
 
-def grade_open_ended(rows: list[dict[str, Any]], judge_model: str, output: Path, concurrency: int = 16) -> dict[int, bool | None]:
-    """Ask the LLM judge about every open-ended row (cached in output/judge.jsonl); row index -> verdict."""
+def grade_open_ended(rows: list[dict[str, Any]], judge_model: str, concurrency: int = 16) -> dict[int, bool | None]:
+    """Ask the LLM judge about every open-ended row with a usable prediction (answers in the shared cache); row index -> verdict."""
     from ainkit import llm, serve
 
     kind, _, name = judge_model.partition(":")
     backend = llm.resolve_backend(model=name) if kind == "openai" else None
     if kind not in ("openai", "local") or (kind == "openai" and backend is None):
         raise llm.LLMError(f"--judge {judge_model!r}: use openai:NAME (with OPENAI_BASE_URL/OPENAI_API_KEY) or local:NAME")
-    todo = [(i, r) for i, r in enumerate(rows) if r.get("dataset") in camel_bench.JUDGED]
+    todo = [(i, r) for i, r in enumerate(rows)
+            if r.get("dataset") in camel_bench.JUDGED and not camel_bench.prediction_problem(r.get("prediction"))]
     if not todo:
         return {}
     with serve.backend_or_embedded(backend, name if kind == "local" else serve.DEFAULT_LOCAL_MODEL) as b:
-        client = llm.Client(b, concurrency=concurrency, journal=output / "judge.jsonl")
-        answers = client.run([camel_bench.judge_messages(r.get("question", ""), str(r.get("prediction") or ""), str(r["answer"]))
+        client = llm.Client(b, concurrency=concurrency)
+        answers = client.run([camel_bench.judge_messages(r.get("question", ""), r["prediction"], str(r["answer"]))
                               for _, r in todo], max_tokens=4, temperature=0)
         client.close()
     return {i: camel_bench.parse_grade(a.content) if a.ok else None for (i, _), a in zip(todo, answers)}
@@ -127,73 +141,104 @@ def _unusable_grade(pred: str, gt: str) -> bool:
 
 def run_camel_bench(predictions: str, output: str, model: str = "", judge_model: str | None = None,
                     weighting: str = "subdomain-mean") -> dict[str, Any]:
-    """Score a predictions file ({dataset, id, prediction, answer[, question]} per line) in both modes; aggregate; write results."""
-    from ainkit.records import read_records
+    """Score a predictions file ({dataset, id, prediction, answer[, question]} per line) in both modes; aggregate; write results.
 
+    Every row is checked before anything is asked or written; a null, non-string or overlong prediction is
+    wrong, with its reason in the row's "error" and counted per data set in "prediction_errors".
+    """
+    located = load_benchmark_results(predictions) if Path(predictions).is_dir() else read_located(predictions)
+    if not located:
+        raise RecordError(f"{predictions}: no predictions")
+    for where, r in located:
+        if r.get("dataset") not in camel_bench.DATASETS or "answer" not in r:
+            raise RecordError(f"{predictions}: {where}: needs a known 'dataset' and an 'answer'")
+    refuse_duplicates(predictions, located)
+    rows = [r for _, r in located]
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = load_benchmark_results(predictions) if Path(predictions).is_dir() else read_records(predictions)
-    grades = grade_open_ended(rows, judge_model, out) if judge_model else {}
+    grades = grade_open_ended(rows, judge_model) if judge_model else {}
     per: dict[str, dict[str, list]] = {}
     scored = []
-    for i, r in enumerate(rows, 1):
-        ds = r.get("dataset")
-        if ds not in camel_bench.DATASETS or "answer" not in r:
-            raise ValueError(f"{predictions}: line {i}: needs a known 'dataset' and an 'answer'")
-        judge = None
-        if i - 1 in grades:
-            grade = grades[i - 1]
-            judge = (lambda p, g, grade=grade: bool(grade)) if grade is not None else _unusable_grade
-        verdicts = {m: camel_bench.score_item(ds, r.get("prediction"), r["answer"], m, judge) for m in camel_bench.MODES}
-        per.setdefault(ds, {m: [] for m in camel_bench.MODES} | {"errors": []})
+    for i, r in enumerate(rows):
+        ds = r["dataset"]
+        problem = camel_bench.prediction_problem(r["prediction"]) if "prediction" in r else "prediction is missing"
+        if problem:
+            verdicts = {m: camel_bench.Verdict(False) for m in camel_bench.MODES}
+        else:
+            judge = None
+            if i in grades:
+                grade = grades[i]
+                judge = (lambda p, g, grade=grade: bool(grade)) if grade is not None else _unusable_grade
+            verdicts = {m: camel_bench.score_item(ds, r["prediction"], r["answer"], m, judge) for m in camel_bench.MODES}
+        per.setdefault(ds, {m: [] for m in camel_bench.MODES} | {"errors": [], "prediction_errors": []})
         for m, v in verdicts.items():
             per[ds][m].append(int(v.correct))
         per[ds]["errors"].append(int(bool(verdicts["original"].error)))
+        per[ds]["prediction_errors"].append(int(bool(problem)))
         scored.append({**r, **{f"correct_{m}": v.correct for m, v in verdicts.items()},
-                       "original_error": verdicts["original"].error})
+                       "original_error": verdicts["original"].error, "error": problem})
     datasets = {ds: {"n": len(v["corrected"]), **{m: sum(v[m]) / len(v[m]) for m in camel_bench.MODES},
-                     "original_errors": sum(v["errors"])} for ds, v in per.items()}
+                     "original_errors": sum(v["errors"]), "prediction_errors": sum(v["prediction_errors"])}
+                for ds, v in per.items()}
     results = {"benchmark": "camel-bench", "model": model or Path(predictions).stem, "scoring_modes": list(camel_bench.MODES),
                "datasets": datasets, "differences": {ds: round(d["corrected"] - d["original"], 4) for ds, d in datasets.items()
                                                      if d["corrected"] != d["original"]}}
     for m in camel_bench.MODES:
         results[m] = camel_bench.aggregate({ds: (d[m], d["n"]) for ds, d in datasets.items()}, weighting)
-    atomic.write_text(out / "predictions.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in scored))
+    write_records(out / "predictions.jsonl", scored)
     atomic.write_json(out / "results.json", results)
     return results
 
 
-def load_benchmark_results(folder: str | Path) -> list[dict[str, Any]]:
+def read_located(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """('line N', record) for every record of a JSON Lines file; a malformed line raises, naming the file and line."""
+    located = []
+    for line in read_lines(path):
+        if line.error:
+            raise RecordError(f"{path}: line {line.number}: {line.error}")
+        located.append((f"line {line.number}", line.record))
+    return located
+
+
+def refuse_duplicates(source: str | Path, located: list[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse a (dataset, id) seen twice, naming the file, the id and both places; records without an id are not compared."""
+    first: dict[tuple[Any, str], str] = {}
+    for where, r in located:
+        if r.get("id") is None or r.get("id") == "":
+            continue
+        key = (r.get("dataset"), str(r["id"]))
+        if key in first:
+            raise RecordError(f"{source}: {where}: duplicate id {key[1]!r} in data set {key[0]!r} (first at {first[key]})")
+        first[key] = where
+
+
+def load_benchmark_results(folder: str | Path) -> list[tuple[str, dict[str, Any]]]:
     """Predictions written by the benchmark's own scripts (results/<model>_<dataset>.json: index, pred_answer,
-    answer, question) as the kit's predictions records."""
-    rows = []
+    answer, question) as the kit's predictions records, each with where it came from ('FILE item K')."""
+    located = []
     for path in sorted(Path(folder).glob("*_*.json")):
         dataset = next((d for d in sorted(camel_bench.DATASETS, key=len, reverse=True) if path.stem.endswith("_" + d)), None)
         if dataset is None:
             continue
-        for r in json.loads(path.read_text(encoding="utf-8")):
-            rows.append({"dataset": dataset, "id": f"{dataset}-{r.get('index')}", "question": r.get("question", ""),
-                         "prediction": r.get("pred_answer"), "answer": r.get("answer")})
-    if not rows:
-        raise ValueError(f"{folder}: no <model>_<dataset>.json results files of known CAMEL-Bench data sets")
-    return rows
+        try:
+            items = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RecordError(f"{path}: not a JSON results file ({exc})") from None
+        if not isinstance(items, list) or not all(isinstance(r, dict) for r in items):
+            raise RecordError(f"{path}: expected a JSON list of objects (index, pred_answer, answer, question)")
+        for k, r in enumerate(items, 1):
+            located.append((f"{path.name} item {k}", {"dataset": dataset, "id": f"{dataset}-{r.get('index')}",
+                                                        "question": r.get("question", ""), "prediction": r.get("pred_answer"),
+                                                        "answer": r.get("answer")}))
+    if not located:
+        raise RecordError(f"{folder}: no <model>_<dataset>.json results files of known CAMEL-Bench data sets")
+    return located
 
 
 def image_part(path: str | Path, long_side: int = 420) -> dict[str, Any]:
     """An OpenAI image_url part: the image resized so its long side is `long_side` (the benchmark's 420 px), as JPEG."""
-    import base64
-    import io
+    from ainkit import images
 
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        scale = long_side / max(w, h)
-        im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))))
-        buf = io.BytesIO()
-        im.save(buf, format="JPEG", quality=90)
-    return {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()}}
+    return images.part(images.load(path, long_side, upscale=True)[1])
 
 
 def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None, concurrency: int = 16,
@@ -201,12 +246,18 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     """Ask a vision model every item ({dataset, id, question, images, answer} per line; at most `max_images`
     images, long side `long_side`, as the benchmark sends them); answers cached; returns the predictions file."""
     from ainkit import llm
-    from ainkit.records import read_records
     from ainkit.toxicity import require_vision
 
+    located = read_located(data)[:limit] if limit else read_located(data)
+    if not located:
+        raise RecordError(f"{data}: no items")
+    for where, it in located:
+        if it.get("dataset") not in camel_bench.DATASETS or "answer" not in it or not isinstance(it.get("question"), str):
+            raise RecordError(f"{data}: {where}: needs a known 'dataset', a 'question' and an 'answer'")
+    refuse_duplicates(data, located)
+    items = [it for _, it in located]
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    items = read_records(data)[:limit] if limit else read_records(data)
     base = Path(data).parent
     kind, _, name = model.partition(":")
     backend = llm.resolve_backend(model=name) if kind == "openai" else None
@@ -215,12 +266,10 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
                            "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY); the embedded server is text-only")
     client = llm.Client(backend, concurrency=concurrency)
     require_vision(backend, client)
-    cache = AnswerCache(out / "answers.jsonl")
+    cache = AnswerCache()
     try:
         todo, keys = [], {}
         for i, it in enumerate(items, 1):
-            if it.get("dataset") not in camel_bench.DATASETS or "answer" not in it or not isinstance(it.get("question"), str):
-                raise ValueError(f"{data}: line {i}: needs a known 'dataset', a 'question' and an 'answer'")
             phash = hashlib.sha256((it["question"] + "|" + "|".join(map(str, it.get("images", [])))).encode()).hexdigest()[:16]
             keys[i] = AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
             if cache.get(keys[i]) is None:
@@ -237,7 +286,6 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
                           "prediction": hit["prediction"] if hit else None})
     finally:
         cache.close()
-    path = out / "asked.jsonl"
-    atomic.write_text(path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in preds))
+    path = write_records(out / "asked.jsonl", preds)
     print(client.stats.line("camel-bench"))
     return path

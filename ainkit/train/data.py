@@ -39,6 +39,9 @@ def image_processor(min_pixels: int = 32 * 32, max_pixels: int = 768 * 768, patc
                 temporal_patch_size=temporal_patch_size)
 
 
+CHARS_PER_TOKEN_CAP = 16  # no tokenizer packs more characters into a token; a record over cutoff x 16 cannot fit
+
+
 class Encoder:
     """Turns records into Qwen2-VL inputs (see the module docstring)."""
 
@@ -62,6 +65,10 @@ class Encoder:
             raise RecordProblem("no 'messages' list")
         if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs):
             raise RecordProblem("no assistant turn: nothing to learn")
+        chars = sum(len(m["content"]) for m in msgs if isinstance(m, dict) and isinstance(m.get("content"), str))
+        if chars > self.cutoff * CHARS_PER_TOKEN_CAP:  # bounded cost: refused before tokenizing, it could never fit
+            raise RecordProblem(f"{chars:,} characters of text: over {CHARS_PER_TOKEN_CAP} per token of the cutoff "
+                                f"length {self.cutoff}, so it cannot fit")
         n_ph = sum(str(m.get("content", "")).count(PLACEHOLDER) for m in msgs if isinstance(m, dict))
         if n_ph != len(paths):
             raise RecordProblem(f"{n_ph} <image> placeholder(s) but {len(paths)} image(s)")

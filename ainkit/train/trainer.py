@@ -7,7 +7,10 @@ Configuration in layers: the dataclass defaults, a preset (configs/train/*.yaml)
 `--set key=value`; the merged configuration and the git commit are written beside the run.
 Attention: flash_attention_2 when flash-attn imports on a CUDA machine, else sdpa (logged).
 Checkpoints every `save_steps` hold model, optimizer, scheduler and RNG state; a re-run (or a
-requeued job) resumes from the last one with the same data order.
+requeued job) resumes from the last one with the same data order and stops at max_steps. A re-run
+of a run whose last checkpoint already reached its last step (max_steps, or the steps its epochs
+make, as the Trainer counts them) trains and writes nothing: it says so and returns the earlier
+summary with "already_done": true.
 """
 from __future__ import annotations
 
@@ -132,7 +135,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration, Trainer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
-    from ainkit.records import read_lines
+    from ainkit.records import read_lines, write_records
     from ainkit.train import tiny
     from ainkit.train.data import Encoder, RecordProblem
 
@@ -144,7 +147,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         dist.init_process_group("nccl" if cuda else "gloo")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(out / "config.yaml", yaml.safe_dump({**asdict(cfg), "git_commit": git_commit(), "world_size": world}))
     model_path = cfg.model
     if cfg.model == "tiny":
         model_path = str(out / "tiny-model")
@@ -161,17 +163,17 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             visual.requires_grad_(False)
     tok = AutoTokenizer.from_pretrained(model_path)
     enc = Encoder(tok, cfg.min_pixels, cfg.max_pixels, cfg.cutoff_len)
-    records = sample_records() if cfg.data == "sample" else [l.record for l in read_lines(cfg.data) if l.record is not None]
+    lines = [(None, r, "") for r in sample_records()] if cfg.data == "sample" else \
+        [(l.number, l.record, l.error) for l in read_lines(cfg.data)]
     examples, rejects = [], []
-    for rec in records:
+    for number, rec, error in lines:
+        if error:
+            rejects.append({"line": number, "reasons": [error]})
+            continue
         try:
             examples.append(enc.encode(rec, Path(cfg.data).parent if cfg.data != "sample" else None))
         except RecordProblem as exc:
-            rejects.append({"id": rec.get("id"), "reasons": [str(exc)]})
-    if rank == 0:
-        atomic.write_text(out / "rejects.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
-        print(f"[train] {len(examples)} examples, {len(rejects)} rejected; attention {attn}; world size {world}; "
-              f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
+            rejects.append({"line": number, "id": rec.get("id"), "reasons": [str(exc)]})
     args = TrainingArguments(
         output_dir=str(out), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler, warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay,  # a float < 1 is a ratio
@@ -182,6 +184,17 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         ddp_backend=("nccl" if cuda else "gloo") if world > 1 else None, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=enc.collate)
     last = get_last_checkpoint(str(out)) if out.exists() else None
+    max_steps = trainer.set_initial_training_values(args, trainer.get_train_dataloader())[-1]  # as the Trainer counts
+    done = finished_summary(out, last, max_steps, world_size=world, attention=attn)
+    if done is not None:
+        if rank == 0:
+            print(f"[train] {out} already finished at step {done['global_step']} (max_steps {max_steps}); nothing to do", flush=True)
+        return done
+    if rank == 0:
+        atomic.write_text(out / "config.yaml", yaml.safe_dump({**asdict(cfg), "git_commit": git_commit(), "world_size": world}))
+        write_records(out / "rejects.jsonl", rejects)
+        print(f"[train] {len(examples)} examples, {len(rejects)} rejected; attention {attn}; world size {world}; "
+              f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.time() - t0
@@ -196,3 +209,24 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if rank == 0:
         atomic.write_json(out / "train_summary.json", summary)
     return summary
+
+
+def finished_summary(out: Path, last: str | None, max_steps: int, **now: Any) -> dict[str, Any] | None:
+    """The earlier run's summary, with "already_done": True, when checkpoint `last` is at or past `max_steps`; else None.
+
+    Without a train_summary.json of that step (a kill after the last checkpoint), the checkpoint's own log
+    stands in: train_loss is the mean of its logged losses, and `now` (world_size, attention) fills the rest.
+    """
+    if last is None:
+        return None
+    state = json.loads((Path(last) / "trainer_state.json").read_text(encoding="utf-8"))
+    if state["global_step"] < max_steps:
+        return None
+    path = out / "train_summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if summary.get("global_step") != state["global_step"]:
+        logged = [h for h in state["log_history"] if "loss" in h]
+        summary = {"resumed_from": None, "global_step": state["global_step"],
+                   "train_loss": sum(h["loss"] for h in logged) / max(1, len(logged)), "seconds": 0.0, **now,
+                   "losses": [h["loss"] for h in logged], "steps": [h["step"] for h in logged]}
+    return {**summary, "already_done": True}
