@@ -6,10 +6,12 @@
 
 The heatmap's row labels differ from the tables in places (the caption says diacritics
 are "not showing in the chart"), and the tables carry typos the heatmap does not
-('يحبب' / 'يحب' for 'يجب', a tatweel in 'ممـطر'). For each row the kit scores three
-candidate texts and keeps the first whose score rounds to the published value:
-the table text as printed, the table text with those typos fixed, and the label as
-printed in the figure.
+('يحبب' / 'يحب' for 'يجب', a tatweel in 'ممـطر'). For each row the kit scores the
+candidate texts and keeps the first whose score rounds to the published value: the table
+text as printed, the table text with those typos fixed, the label as printed in the
+figure, and of each the form a right-to-left copy produces (sentence-final punctuation,
+which a bidi display shows at the left end of an Arabic sentence, copied as if it were
+at the logical start: 'هذه عبارة توضيحية!' -> '!هذه عبارة توضيحية'; this reproduces 1.5).
 """
 from __future__ import annotations
 
@@ -23,6 +25,13 @@ from ainkit.results import Row
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
 TYPO_FIXES = [("يحبب علينا", "يجب علينا"), ("يحب علينا", "يجب علينا"), ("\u0640", "")]  # tatweel removed
+FINAL_PUNCTUATION = re.compile(r"^(.*?)\s*([!?.،؛؟]+)$", re.S)
+
+
+def rtl_copy(arabic: str) -> str | None:
+    """The Arabic as a right-to-left copy gives it (final punctuation moved to the logical start), or None if unchanged."""
+    m = FINAL_PUNCTUATION.match(arabic.strip())
+    return f"{m.group(2)}{m.group(1)}" if m else None
 
 
 def fix_typos(arabic: str) -> str:
@@ -49,7 +58,7 @@ def candidates(ref: str) -> list[tuple[str, str, str]]:
     if fix_typos(ar) != ar:
         out.append(("table, typos fixed", en, fix_typos(ar)))
     out.append(("figure label", label_en, label_ar))
-    return out
+    return out + [(f"{kind}, right-to-left copy", e, rtl_copy(a)) for kind, e, a in out if rtl_copy(a)]
 
 
 @dataclass
