@@ -40,11 +40,11 @@ class Measurement:
 
 def measure(client: Client, samples: list[dict], settings: Settings, concurrency: int = 8,
             throughput_samples: int | None = None) -> Measurement:
-    """Translate every sample one at a time (timed), then again at `concurrency` (timed); no journal involved."""
+    """Translate every sample one at a time (timed), then again at `concurrency` (timed); no cache involved."""
     m = Measurement(client.backend.model, settings.prompt_lang)
     reqs = [messages_for(s["en"], settings) for s in samples]
     params = dict(temperature=settings.temperature, max_tokens=settings.max_tokens)
-    client.concurrency, client.journal = 1, None
+    client.concurrency, client.cache = 1, None  # timings of cached answers would mean nothing
     t0 = time.perf_counter()
     answers = client.run(reqs, **params)
     m.total_s = time.perf_counter() - t0

@@ -4,7 +4,7 @@
 
 Server: the fault-injecting OpenAI-compatible server of the tests (tests/fault_server.py) on
 127.0.0.1, answering every request after a fixed latency and injecting no fault. Both runs
-go through `ainkit.translate` with its checks (no journal, so nothing is served from cache).
+go through `ainkit.translate` with its checks (cache off, so nothing is served from cache).
 Prints records/s at concurrency 1 (baseline) and at the kit's concurrency, the ratio, and the
 kit's share of the server's ceiling (concurrency / latency).
 """
@@ -44,7 +44,7 @@ def main() -> None:
         settings = translate.Settings("en-ar", "ar", max_tokens=64)
         rates = {}
         for conc in (1, args.concurrency):
-            client = llm.Client(backend, concurrency=conc, max_retries=2)
+            client = llm.Client(backend, concurrency=conc, max_retries=2, cache=False)
             t0 = time.perf_counter()
             out, issues = translate.translate_texts(client, texts, settings)
             dt = time.perf_counter() - t0
