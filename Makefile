@@ -21,7 +21,7 @@ test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks
+	$(VENV)/bin/python -m ainkit.lab $(ARGS)
 
 bench: setup
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(VENV)/bin/python $$f; done

@@ -5,7 +5,10 @@
     plots.save(fig, "fig01_camel_bench_radar", notebook="06_benchmark_results")
 
 Files are `figures/figNN_<name>.png` (200 dpi) and `.pdf`, written atomically, each
-carrying the notebook that made it in its metadata. Arabic text: matplotlib >= 3.11
+carrying the notebook that made it in its metadata. In a Jupyter kernel (JupyterLab,
+papermill) `save` also shows the PNG it wrote, once, as the cell's output; elsewhere it
+only writes. The module sets no matplotlib backend: the caller's (MPLBACKEND, the
+kernel's inline backend, matplotlib's own choice) is kept. Arabic text: matplotlib >= 3.11
 lays text out with libraqm, which joins Arabic letters and orders them right to left,
 so labels are passed as plain strings. Reshaping them again (arabic-reshaper +
 python-bidi) would reverse them; that is done only on an older matplotlib.
@@ -13,19 +16,18 @@ python-bidi) would reverse them; that is done only on an older matplotlib.
 from __future__ import annotations
 
 import io
+import sys
 import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ainkit import atomic  # noqa: E402
-from ainkit.paths import Outputs  # noqa: E402
+from ainkit import atomic
+from ainkit.paths import Outputs
 
 DPI = 200
 PALETTE = ["#1b7837", "#2166ac", "#b2182b", "#e08214", "#762a83", "#35978f", "#8c510a", "#4d4d4d", "#c51b7d", "#01665e"]
@@ -77,19 +79,36 @@ def _place_source_label(fig: Figure) -> None:
     fig.text(bb.x0 / w, (bb.y0 - 0.08) / h, ar(text), fontsize=7, color="#555555", ha="left", va="top", style="italic")
 
 
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, papermill), which can show images; False in a script or terminal IPython."""
+    ipython = sys.modules.get("IPython")  # never imported here: a script that did not load IPython is not in a kernel
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
+def _show_png(png: bytes) -> None:
+    """Show the PNG as this cell's output, at half its pixel size (200 dpi drawn at the screen's 100)."""
+    from IPython.display import Image, display
+
+    display(Image(data=png, format="png", retina=True))
+
+
 def save(fig: Figure, name: str, notebook: str, out: Outputs | None = None) -> list[Path]:
-    """Save `fig` as figures/<name>.png and .pdf (atomically) and close it; returns both paths."""
+    """Save `fig` as figures/<name>.png and .pdf (atomically), show the PNG in a Jupyter kernel, close it; returns both paths."""
     if not name.startswith(("fig", "tab")):
         raise ValueError(f"figure name {name!r} must start with figNN_ or tabNN_")
     out = (out or Outputs.resolve()).ensure()
     made_by = f"ainkit notebook {notebook}"
     _place_source_label(fig)
-    paths = []
+    paths, encoded = [], {}
     for ext, meta in (("png", {"Software": made_by, "Source": notebook}), ("pdf", {"Creator": made_by, "Subject": notebook})):
         buf = io.BytesIO()
         fig.savefig(buf, format=ext, dpi=DPI, metadata=meta)
-        paths.append(atomic.write_bytes(out.figures / f"{name}.{ext}", buf.getvalue()))
-    plt.close(fig)
+        encoded[ext] = buf.getvalue()
+        paths.append(atomic.write_bytes(out.figures / f"{name}.{ext}", encoded[ext]))
+    plt.close(fig)  # closed before the cell ends, so the inline backend does not show it a second time
+    if in_kernel():
+        _show_png(encoded["png"])
     return paths
 
 
