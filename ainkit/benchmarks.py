@@ -2,7 +2,8 @@
 
     from ainkit import benchmarks
     benchmarks.table1_totals()          # Total recomputed as the mean of the 8 domains
-    benchmarks.check_claims()           # each headline claim against the tables
+    benchmarks.check_claims()           # each headline claim against the tables, and which source supports it
+    benchmarks.table1_source_differences()   # cells where the AIN README's Table 1 differs from the report's
 
 Everything here is computed from the published numbers in `ainkit.paper` and, when
 given, from a lab's own scores file (`load_model_scores`), which has this shape
@@ -154,11 +155,20 @@ def best_and_second(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+PRINTED_MARKS = {"best": "printed_best", "second": "printed_second_best"}  # mark -> catalogue key of the printed marks
+
+
+def printed_marks_agreement(name: str = "table1") -> dict[tuple[str, str], tuple[str, str, bool]]:
+    """For each (column, 'best' | 'second') whose mark the source prints: (printed, computed, equal)."""
+    computed = best_and_second(paper.load(name))
+    entry = paper.meta(name)
+    return {(c, mark): (m, computed.loc[c, mark], m == computed.loc[c, mark])
+            for mark, key in PRINTED_MARKS.items() for c, m in entry.get(key, {}).items()}
+
+
 def printed_second_best_agreement() -> dict[str, tuple[str, str, bool]]:
-    """For each column whose underline survived extraction: (printed, computed, equal)."""
-    computed = best_and_second(paper.load("table1"))
-    printed = paper.meta("table1")["printed_second_best"]
-    return {c: (m, computed.loc[c, "second"], m == computed.loc[c, "second"]) for c, m in printed.items()}
+    """For each column of the report's Table 1 whose underline survived extraction: (printed, computed, equal)."""
+    return {c: v for (c, mark), v in printed_marks_agreement("table1").items() if mark == "second"}
 
 
 def table2_wins(table: pd.DataFrame | None = None, model: str = "AIN-7B", baseline: str = "Qwen2-VL-7B") -> pd.DataFrame:
@@ -183,41 +193,95 @@ def table3_gains() -> pd.DataFrame:
 
 
 @dataclass
+class SourceCheck:
+    """A claim checked against one published source's tables."""
+
+    source: str  # paper.provenance of the tables used
+    computed: float | int | str | None
+    verdict: str  # "supported", "not supported"
+    detail: str
+
+
+@dataclass
 class ClaimCheck:
-    """One headline claim, the value the tables give, and the verdict."""
+    """One headline claim, the value the report's own tables give, the verdict, and which sources support it."""
 
     key: str
     text: str
     published: float | int | str
     computed: float | int | str | None
-    verdict: str  # "supported", "not supported", "not checkable"
+    verdict: str  # "supported", "not supported", "not checkable" (against the report's own tables)
     detail: str
+    source: str = "AIN report"
+    supported_by: list[str] = field(default_factory=list)  # every published source whose tables support the claim
+    other_sources: list[SourceCheck] = field(default_factory=list)  # the same check on other sources' tables
+
+
+TABLE1_CLAIMS = ("ain_vs_gpt4o_camel_total_gain", "camel_best_overall")  # claims also checked on other published Tables 1
+
+
+def table1_sources() -> dict[str, pd.DataFrame]:
+    """Every published Table 1, by provenance: the report's first, then the other sources (the AIN README)."""
+    return {paper.provenance(n): paper.load(n) for n in ["table1", *paper.alternatives("table1")]}
+
+
+def table1_source_differences() -> pd.DataFrame:
+    """Cells where another published Table 1 prints a different number than the report's (model, column, both values)."""
+    report, *others = paper.load("table1"), *(paper.load(n) for n in paper.alternatives("table1"))
+    rows = []
+    for alt in others:
+        for model in alt.index.intersection(report.index):
+            for col in alt.columns:
+                a, b = float(report.loc[model, col]), float(alt.loc[model, col])
+                if a != b:
+                    rows.append({"model": model, "column": col, "report": a, "other": b, "difference": round(b - a, 4),
+                                 "source": alt.attrs["provenance"]})
+    return pd.DataFrame(rows, columns=["model", "column", "report", "other", "difference", "source"])
+
+
+def table1_models_missing(name: str) -> list[str]:
+    """Models of the report's Table 1 that another published Table 1 (`name`) does not list."""
+    return [m for m in paper.load("table1").index if m not in paper.load(name).index]
+
+
+def _table1_checks(t1: pd.DataFrame) -> tuple[dict, dict]:
+    """(computed value, detail) of the Table 1 claims, from one published Table 1."""
+    top = t1["Total"].idxmax()
+    marks = ranks(t1[paper.CAMEL_DOMAINS]).loc["AIN-7B"]
+    won = int((marks == "best").sum())
+    computed = {"ain_vs_gpt4o_camel_total_gain": round(t1.loc["AIN-7B", "Total"] - t1.loc["GPT-4o", "Total"], 2),
+                "camel_best_overall": top, "camel_domains": len([c for c in t1.columns if c != "Total"])}
+    details = {
+        "ain_vs_gpt4o_camel_total_gain": f"Table 1 Totals: {t1.loc['AIN-7B', 'Total']:.2f} - {t1.loc['GPT-4o', 'Total']:.2f}",
+        "camel_best_overall": f"highest Total is {top}; AIN-7B is best in {won} of 8 domains "
+            f"(not in: {', '.join(d for d in paper.CAMEL_DOMAINS if marks[d] != 'best')}) among {len(t1)} models"
+            + ("; 'across all domains' holds for the Total only" if top == "AIN-7B" and won < len(paper.CAMEL_DOMAINS) else ""),
+        "camel_domains": "Table 1 domain columns",
+    }
+    return computed, details
+
+
+def _agrees(value, published) -> bool:
+    if isinstance(published, str):
+        return value == published
+    return abs(float(value) - float(published)) < 0.05
 
 
 def check_claims() -> list[ClaimCheck]:
-    """Check every claim that the report's own tables can check; the rest are 'not checkable'."""
-    t1, claims = paper.load("table1"), paper.claims()
+    """Check every claim that the report's own tables can check (the rest are 'not checkable'); claims on Table 1
+    are also checked on every other published Table 1 (the AIN README), and `supported_by` names each source that agrees."""
+    claims = paper.claims()
     wins = table2_wins()
     t2 = paper.load("table2")
-    top = t1["Total"].idxmax()
-    ain_marks = ranks(t1[paper.CAMEL_DOMAINS]).loc["AIN-7B"]
-    domains_won = int((ain_marks == "best").sum())
-    computed = {
-        "ain_vs_gpt4o_camel_total_gain": round(t1.loc["AIN-7B", "Total"] - t1.loc["GPT-4o", "Total"], 2),
-        "arabicmmlu_categories_won": int((wins["winner"] == "AIN-7B").sum()),
-        "arabicmmlu_total_gain": round(t2.loc["Total", "AIN-7B"] - t2.loc["Total", "Qwen2-VL-7B"], 2),
-        "camel_best_overall": top,
-        "camel_domains": len(paper.CAMEL_DOMAINS),
-    }
-    details = {
-        "ain_vs_gpt4o_camel_total_gain": f"Table 1 Totals: {t1.loc['AIN-7B', 'Total']:.2f} - {t1.loc['GPT-4o', 'Total']:.2f}",
+    (report_name, report_t1), *others = table1_sources().items()
+    computed, details = _table1_checks(report_t1)
+    computed.update({"arabicmmlu_categories_won": int((wins["winner"] == "AIN-7B").sum()),
+                     "arabicmmlu_total_gain": round(t2.loc["Total", "AIN-7B"] - t2.loc["Total", "Qwen2-VL-7B"], 2)})
+    details.update({
         "arabicmmlu_categories_won": f"AIN-7B higher in {computed['arabicmmlu_categories_won']} of {len(wins)} categories; "
             f"lower in: {', '.join(wins.index[wins['winner'] == 'Qwen2-VL-7B'])}",
-        "arabicmmlu_total_gain": "Table 2 Total row",
-        "camel_best_overall": f"highest Total is {top}; AIN-7B is best in {domains_won} of 8 domains "
-            f"(not in: {', '.join(d for d in paper.CAMEL_DOMAINS if ain_marks[d] != 'best')})",
-        "camel_domains": "Table 1 domain columns",
-    }
+        "arabicmmlu_total_gain": "Table 2 Total row"})
+    alt = [(name, *_table1_checks(t1)) for name, t1 in others]
     checks = []
     for key, claim in claims.items():
         if key not in computed:
@@ -225,14 +289,15 @@ def check_claims() -> list[ClaimCheck]:
                                      "no table of the report holds the data to recompute it"))
             continue
         value, published = computed[key], claim["value"]
-        if isinstance(published, str):
-            ok = value == published
-        else:
-            ok = abs(float(value) - float(published)) < 0.05
+        ok = _agrees(value, published)
+        other = [SourceCheck(name, comp[key], "supported" if _agrees(comp[key], published) else "not supported", det[key])
+                 for name, comp, det in alt if key in TABLE1_CLAIMS]
+        supported_by = [report_name] * ok + [o.source for o in other if o.verdict == "supported"]
         detail = details[key]
-        if key == "camel_best_overall" and ok and domains_won < len(paper.CAMEL_DOMAINS):
-            detail += "; 'across all domains' holds for the Total only"
-        checks.append(ClaimCheck(key, claim["text"], published, value, "supported" if ok else "not supported", detail))
+        if other:
+            detail += "; " + "; ".join(f"{o.source}: {o.computed} ({o.verdict})" for o in other)
+        checks.append(ClaimCheck(key, claim["text"], published, value, "supported" if ok else "not supported", detail,
+                                 report_name, supported_by, other))
     return checks
 
 
@@ -251,6 +316,19 @@ def result_rows(extra: list[ModelScores] = ()) -> list[Row]:
     for col, (printed, comp, same) in printed_second_best_agreement().items():
         rows.append(Row("Table 1", f"{col}: second best (underlined)", printed, comp, "recomputed",
                         "matches the printed underline" if same else "differs from the printed underline"))
+    for name in paper.alternatives("table1"):
+        alt, where = paper.load(name), paper.provenance(name)
+        for model, r in table1_totals(alt).iterrows():
+            rows.append(Row("Table 1", f"{model}: Total (mean of 8 domains), {where}", r["printed_total"], r["mean_of_domains"],
+                            "recomputed", "agrees to 0.01" if r["agrees"] else "printed Total is NOT the mean of the 8 printed domain scores"))
+        for (col, mark), (printed, comp, same) in printed_marks_agreement(name).items():
+            rows.append(Row("Table 1", f"{col}: {mark} (medal), {where}", printed, comp, "recomputed",
+                            ("matches the printed medal" if same else "differs from the printed medal")
+                            + f" among the {len(alt)} models it lists"))
+    for _, d in table1_source_differences().iterrows():
+        rows.append(Row("Table 1", f"{d['model']}: {d['column']}, report vs {d['source']}", d["report"], None, "published",
+                        f"the report prints {d['report']:.2f}, {d['source']} prints {d['other']:.2f} ({d['difference']:+.2f}): "
+                        "two published sources disagree"))
     with_lab = camel_table(extra)
     for m in (m for m in extra if m.camel_bench):
         for d in [*paper.CAMEL_DOMAINS, "Total"]:
@@ -280,6 +358,10 @@ def result_rows(extra: list[ModelScores] = ()) -> list[Row]:
             note = "agrees with the printed 'Improved by'" if r["agrees"] else "DIFFERS from the printed 'Improved by'"
         rows.append(Row("Table 3", f"{bench}: gain AIN-7B - Qwen2-VL-7B", r["printed_gain"], r["computed_gain"], "recomputed", note))
     for c in check_claims():
+        support = f"; supported by: {', '.join(c.supported_by)}" if c.supported_by else ""
         rows.append(Row("Claims", f"{c.key} [{c.verdict}]", c.published, c.computed,
-                        "recomputed" if c.computed is not None else "published", f"\"{c.text}\" - {c.detail}"))
+                        "recomputed" if c.computed is not None else "published", f"\"{c.text}\" - {c.detail}{support}"))
+        for o in c.other_sources:
+            rows.append(Row("Claims", f"{c.key}, on the Table 1 of {o.source} [{o.verdict}]", c.published, o.computed, "recomputed",
+                            f"\"{c.text}\" - {o.detail}"))
     return rows

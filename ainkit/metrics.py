@@ -9,15 +9,26 @@ computed (library, version, tokenizer, smoothing, n-gram order), in sacrebleu's 
   (short sentences are not zeroed for lacking 4-grams), corpus level without. Tokenizer
   `intl` by default: it splits Unicode punctuation, so the Arabic comma and question mark
   are tokens of their own (`13a` splits ASCII punctuation only).
-- METEOR: nltk's `single_meteor_score` on pre-tokenised, lower-cased words, with WordNet
-  3.0 from Debian arranged by the set-up (no nltk download); synonyms are English-only.
-- ROUGE: rouge-score's `RougeScorer(["rouge1", "rougeL"])` with the kit's word tokenizer:
-  rouge-score's own tokenizer keeps only [a-z0-9] and so deletes Arabic entirely.
+- METEOR: nltk's `single_meteor_score` (lower-cased by nltk), with WordNet 3.0 from Debian
+  arranged by the set-up (no nltk download); synonyms are English-only.
+- ROUGE: rouge-score's `RougeScorer(["rouge1", "rougeL"], use_stemmer=False)`.
+
+Tokenizers, per pair (TOKENIZATIONS; the record's `metrics_tok` says which was used):
+- `standard`, a pair with no Arabic character: the tokenizers everyone else uses, so the scores
+  compare with theirs (Hugging Face `evaluate`'s meteor and rouge): METEOR on nltk's word tokens
+  (`nltk-word`: `NLTKWordTokenizer` on the sentences of nltk's Punkt with default parameters,
+  i.e. `nltk.word_tokenize` without the downloaded English model; punctuation is kept as tokens;
+  it differs from `word_tokenize` only where the English model knows an abbreviation, e.g.
+  'Dr.'), ROUGE with rouge-score's default tokenizer (`rouge-default`: lower-cased [a-z0-9] runs).
+- `arabic`, a pair where reference or hypothesis holds any Arabic-script character: both on the
+  kit's word tokens (`ainkit-words`: letters and digits with the Arabic combining marks kept
+  inside, punctuation dropped), because rouge-score's tokenizer deletes Arabic entirely.
 
 Bounded cost: METEOR's alignment and ROUGE-L's LCS table grow with the product of the two
 lengths (a 60 KB pair took 123 s and 2.9 GB; 1 MB was killed at 24 GB), so the stage rejects a
 pair whose reference or hypothesis has more than `MAX_WORDS` (1,000; --max-words) words, with
-the reason, before scoring it. The words are counted with a linear scan.
+the reason, before scoring it. The words are counted with a linear scan, each punctuation mark as
+a word (nltk's tokens keep them).
 """
 from __future__ import annotations
 
@@ -33,10 +44,18 @@ from ainkit.errors import UserError
 from ainkit.paths import CACHE
 
 MAX_WORDS = 1000
-VERSION = "metrics-1"
+VERSION = "metrics-2"  # 2: standard tokenizers (nltk-word, rouge-default) on pairs without Arabic
 FIELDS = ["bleu2", "bleu4", "meteor", "rouge1_p", "rouge1_r", "rouge1_f", "rougeL_p", "rougeL_r", "rougeL_f"]
+TOK_FIELD = "metrics_tok"  # per scored pair: the key of TOKENIZATIONS used for METEOR and ROUGE
 # A word: letters/digits with the Arabic combining marks (harakat, superscript alef) kept inside it.
 WORD = re.compile(r"[\w\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED]+", re.UNICODE)
+# What the length bound counts: a word, or any single other visible character (a punctuation mark or symbol)
+BOUND_TOKEN = re.compile(WORD.pattern + r"|[^\w\s\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED]", re.UNICODE)
+# Any character of the Arabic script blocks (letters, marks, Arabic-Indic digits, Arabic punctuation)
+ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u0870-\u08FF\uFB50-\uFDFF\uFE70-\uFEFC]")
+# tokenization -> tokenizer name per metric (as the signatures spell it)
+TOKENIZATIONS = {"standard": {"meteor": "nltk-word", "rouge": "rouge-default"},
+                 "arabic": {"meteor": "ainkit-words", "rouge": "ainkit-words"}}
 NLTK_DATA = CACHE / "nltk_data"
 
 
@@ -56,22 +75,61 @@ class WordTokenizer:
         return words(text)
 
 
+@lru_cache(maxsize=1)
+def _nltk_tokenizers():
+    from nltk.tokenize import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return PunktSentenceTokenizer(), NLTKWordTokenizer()
+
+
+def nltk_words(text: str) -> list[str]:
+    """nltk's standard word tokens (punctuation kept), offline: `word_tokenize` with Punkt's default parameters."""
+    sentences, tokenizer = _nltk_tokenizers()
+    return [t for s in sentences.tokenize(text) for t in tokenizer.tokenize(s)]
+
+
+def tokenization(reference: str, hypothesis: str) -> str:
+    """'arabic' when either text holds an Arabic-script character, else 'standard' (a key of TOKENIZATIONS)."""
+    return "arabic" if ARABIC.search(reference) or ARABIC.search(hypothesis) else "standard"
+
+
 @dataclass(frozen=True)
 class Config:
     """How the metrics are computed; `signature()` spells it out."""
 
     bleu_tokenize: str = "intl"
 
-    def signatures(self) -> dict[str, str]:
+    def signatures(self, tokenized: str | dict[str, int] | None = None) -> dict[str, str]:
+        """Signature of every score. `tokenized`: one key of TOKENIZATIONS (one pair), pair counts per key (a
+        corpus: 'tok:nltk-word=12;ainkit-words=3'), or None (the rule: 'tok:nltk-word;ainkit-words-if-arabic')."""
         sb, nl, rs = (metadata.version(p) for p in ("sacrebleu", "nltk", "rouge-score"))
         bleu = f"nrefs:1|case:mixed|eff:{{eff}}|tok:{self.bleu_tokenize}|smooth:exp|version:{sb}"
+        tok = {m: _tok_field(m, tokenized) for m in ("meteor", "rouge")}
         return {
             "bleu2": "BLEU-2|" + bleu.format(eff="yes"), "bleu4": "BLEU-4|" + bleu.format(eff="yes"),
             "corpus_bleu2": "BLEU-2|" + bleu.format(eff="no"), "corpus_bleu4": "BLEU-4|" + bleu.format(eff="no"),
-            "meteor": f"METEOR|nltk:{nl}|alpha:0.9|beta:3|gamma:0.5|tok:ainkit-words|case:lc|wordnet:3.0",
-            "rouge1": f"ROUGE-1|rouge-score:{rs}|tok:ainkit-words|case:lc|stem:no",
-            "rougeL": f"ROUGE-L|rouge-score:{rs}|tok:ainkit-words|case:lc|stem:no",
+            "meteor": f"METEOR|nltk:{nl}|alpha:0.9|beta:3|gamma:0.5|tok:{tok['meteor']}|case:lc|wordnet:3.0",
+            "rouge1": f"ROUGE-1|rouge-score:{rs}|tok:{tok['rouge']}|case:lc|stem:no",
+            "rougeL": f"ROUGE-L|rouge-score:{rs}|tok:{tok['rouge']}|case:lc|stem:no",
         }
+
+
+def _tok_field(metric: str, tokenized: str | dict[str, int] | None) -> str:
+    """The tok: field of a METEOR or ROUGE signature (see Config.signatures)."""
+    if tokenized is None:
+        return f"{TOKENIZATIONS['standard'][metric]};{TOKENIZATIONS['arabic'][metric]}-if-arabic"
+    if isinstance(tokenized, str):
+        return TOKENIZATIONS[tokenized][metric]
+    return ";".join(f"{TOKENIZATIONS[k][metric]}={n}" for k, n in tokenized.items() if n)
+
+
+def tokenization_counts(sentence_scores: Iterable[dict]) -> dict[str, int]:
+    """How many scored pairs used each tokenization (a key of TOKENIZATIONS), for a corpus signature."""
+    counts = dict.fromkeys(TOKENIZATIONS, 0)
+    for s in sentence_scores:
+        counts[s[TOK_FIELD]] += 1
+    return counts
 
 
 @lru_cache(maxsize=4)
@@ -81,10 +139,12 @@ def _bleu(order: int, tokenize: str, sentence: bool):
     return BLEU(max_ngram_order=order, tokenize=tokenize, effective_order=sentence)
 
 
-@lru_cache(maxsize=1)
-def _rouge():
+@lru_cache(maxsize=2)
+def _rouge(tokenized: str):
     from rouge_score.rouge_scorer import RougeScorer
 
+    if tokenized == "standard":
+        return RougeScorer(["rouge1", "rougeL"], use_stemmer=False)  # rouge-score's default tokenizer
     return RougeScorer(["rouge1", "rougeL"], use_stemmer=False, tokenizer=WordTokenizer())
 
 
@@ -104,21 +164,28 @@ def _wordnet():
     return wordnet
 
 
-def meteor(reference: str, hypothesis: str) -> float:
-    """nltk METEOR on the kit's word tokens."""
+METEOR_TOKENS = {"standard": nltk_words, "arabic": words}
+
+
+def meteor(reference: str, hypothesis: str, tokenized: str | None = None) -> float:
+    """nltk METEOR on nltk's word tokens, or on the kit's words when the pair holds Arabic (`tokenization`)."""
     from nltk.translate.meteor_score import single_meteor_score
 
-    return float(single_meteor_score(words(reference), words(hypothesis), wordnet=_wordnet()))
+    tok = METEOR_TOKENS[tokenized or tokenization(reference, hypothesis)]
+    return float(single_meteor_score(tok(reference), tok(hypothesis), wordnet=_wordnet()))
 
 
-def score(reference: str, hypothesis: str, config: Config = Config()) -> dict[str, float]:
-    """All sentence-level metrics of one pair, 0-1."""
-    out = {f"bleu{n}": min(1.0, _bleu(n, config.bleu_tokenize, True).sentence_score(hypothesis, [reference]).score / 100)
-           for n in (2, 4)}  # sacrebleu can give 100.00000000000004
-    out["meteor"] = meteor(reference, hypothesis)
-    r = _rouge().score(reference, hypothesis)
+def score(reference: str, hypothesis: str, config: Config = Config()) -> dict[str, float | str]:
+    """All sentence-level metrics of one pair, 0-1, and under TOK_FIELD the tokenization METEOR and ROUGE used."""
+    out: dict[str, float | str] = {
+        f"bleu{n}": min(1.0, _bleu(n, config.bleu_tokenize, True).sentence_score(hypothesis, [reference]).score / 100)
+        for n in (2, 4)}  # sacrebleu can give 100.00000000000004
+    tokenized = tokenization(reference, hypothesis)
+    out["meteor"] = meteor(reference, hypothesis, tokenized)
+    r = _rouge(tokenized).score(reference, hypothesis)
     for key in ("rouge1", "rougeL"):
         out[f"{key}_p"], out[f"{key}_r"], out[f"{key}_f"] = r[key].precision, r[key].recall, r[key].fmeasure
+    out[TOK_FIELD] = tokenized
     return out
 
 
@@ -135,11 +202,12 @@ def _ignore_sigint() -> None:
 
 
 def word_count_over(text: str, limit: int) -> int:
-    """The number of words in `text` when it is over `limit`, else 0 (stops counting early)."""
+    """The number of words in `text` when it is over `limit`, else 0 (stops counting early). Each punctuation mark
+    counts as a word: nltk's word tokens keep them, so 20,000 '!' would otherwise pass as no words at all."""
     n = 0
-    for n, _ in enumerate(WORD.finditer(text), start=1):
+    for n, _ in enumerate(BOUND_TOKEN.finditer(text), start=1):
         if n > limit:
-            return len(WORD.findall(text))
+            return len(BOUND_TOKEN.findall(text))
     return 0
 
 

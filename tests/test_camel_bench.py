@@ -96,3 +96,97 @@ def test_aggregation_total_is_the_mean_of_domains():
     assert set(cb.taxonomy()) == set(cb.DATASETS)
     with pytest.raises(ValueError, match="not in"):
         cb.aggregate({"imagenet": (1.0, 1)})
+
+
+# fast_edit_distance 1.2.2's edit_distance(pred, gt, max_ed=1000), as the benchmark's fastcer calls it: outputs recorded
+# from the library itself (pip install fast-edit-distance==1.2.2), next to the exact byte distance.
+# (pred, gt, library, exact byte distance)
+LIBRARY_GOLDEN = [
+    ("كتاب جميل جدا في المكنبه", "كتاب جميل جدا في المكتبة", 4, 4),   # within the band: exact
+    ("ab", "بب", 4, 4),                                                  # cap 2 characters, byte gap 2: still exact
+    ("xyz", "ببب", 6, 6),
+    ("تت", " ت", 3, 2),                                                  # the band's early stop fires below the cap
+    ("تتتa aب", " ب  ببت", 8, 9),                                        # past the cap (7 characters): cap + 1
+    ("تaتa", "ب تbbبت", 8, 8),                                           # past the cap, no early stop: the exact distance
+    (" ", "تتبa", 40, 7),                                                # the result cell is a band boundary: 10 x cap
+    ("a\x00b", "a\x00c", 0, 1),                                          # C strings: both end at the NUL
+    ("😀😀a", "ab", 4, 9),                                               # shorter in characters, longer in bytes
+    ("ت" * 3386, "ب" * 3386, 1001, 3386),                                # past max_ed=1000: 1001
+    ("ت" * 500, "ب" * 500, 500, 500),
+    ("ت" * 500 + "x", "ب" * 500 + "y", 501, 501),
+]
+
+
+@pytest.mark.parametrize("pred, gt, library, exact", LIBRARY_GOLDEN)
+def test_original_edit_distance_is_the_librarys(pred, gt, library, exact):
+    assert cb.original_edit_distance(pred, gt) == library
+    assert cb.edit_distance(pred.encode(), gt.encode()) == exact or b"\0" in pred.encode()
+
+
+def test_run_dependent_band_miss_uses_the_exact_distance():
+    # byte gap 10 past a cap of 5 characters, no row to stop on: the library reads past its table (0, or garbage)
+    assert cb.original_edit_distance("", "ببببب") is None
+    assert cb.fastcer_original("", "ببببب") == pytest.approx(10 / 5)
+    v = cb.score_item("khatt", "", "ببببب", "original")
+    assert not v.correct and v.defect == "ocr-band"
+
+
+def _wrong_page(n: int, seed: int = 0) -> tuple[str, str]:
+    """An Arabic page of n characters and a transcription of it with every letter wrong (spaces kept)."""
+    import random
+
+    letters = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
+    rnd = random.Random(seed)
+    page = "".join(rnd.choice(letters) if i % 6 else " " for i in range(1, n + 1)).strip()
+    wrong = "".join(c if c == " " else rnd.choice(letters.replace(c, "")) for c in page)
+    return wrong, page
+
+
+def test_the_cap_lets_a_wrong_page_pass_in_original_only():
+    pred, gt = _wrong_page(3386)
+    assert len(gt) == 3386 and all(p != g for p, g in zip(pred, gt) if g != " ")
+    assert cb.original_edit_distance(pred, gt) == 1001
+    assert cb.fastcer_original(pred, gt) == pytest.approx(1001 / 3386)  # 0.296
+    assert cb.fastcer_exact(pred, gt) > 0.8
+    original, corrected = cb.score_item("ocrisi", pred, gt, "original"), cb.score_item("ocrisi", pred, gt, "corrected")
+    assert original.correct and original.defect == "ocr-cap" and not original.error
+    assert not corrected.correct and cb.cer(pred, gt) > 0.75  # every letter wrong, the spaces (1 in 6) right
+    assert not cb.score_item("ocrisi", *_wrong_page(3336), "original").correct  # 1001 / 3336 = 0.30006
+    assert cb.score_item("ocrisi", *_wrong_page(3337), "original").correct      # 1001 / 3337 = 0.29997
+    assert cb.score_item("evarest", *_wrong_page(2002), "original").correct      # the reference notes' 2,002 characters
+    assert "ocr-cap" in cb.DEFECTS and "ocr-band" in cb.DEFECTS
+
+
+def test_length_short_cut_is_exact_under_the_cap():
+    """A length gap decides a row only where the library's distance is at least min(gap, cap + 1): same verdicts."""
+    import random
+
+    rnd = random.Random(11)
+    alphabets = ["ab c", "ابت ", "abاب ١2", "aé€ب😀"]
+    for _ in range(400):
+        a, b = rnd.choice(alphabets), rnd.choice(alphabets)
+        gt = "".join(rnd.choice(a) for _ in range(rnd.choice([rnd.randint(1, 30), rnd.randint(1000, 1400)])))
+        pred = "".join(rnd.choice(b) for _ in range(max(0, len(gt) + rnd.randint(-len(gt), 400))))
+        if not pred and not gt:
+            continue
+        full = cb.fastcer_original(pred, gt)
+        for limit in (0.2, 0.3, 0.4, 0.5):
+            assert (cb.fastcer_original(pred, gt, limit) <= limit) == (full <= limit), (pred[:20], gt[:20], limit)
+    # a wrong page 1,200 characters too long: the gap alone (2,400 bytes) would fail it, the cap (1001) passes it
+    pred, gt = _wrong_page(3386)
+    longer = pred + "ب" * 1200
+    assert cb.fastcer_original(longer, gt, 0.3) == cb.fastcer_original(longer, gt) == pytest.approx(1001 / 4586)
+
+
+def test_against_the_library_when_installed():
+    fed = pytest.importorskip("fast_edit_distance")
+    import random
+
+    rnd = random.Random(5)
+    for _ in range(2000):
+        a = rnd.choice(["ab c", "ابت ", "abاب ١2", "aé€ب😀", "a\0ب"])
+        gt = "".join(rnd.choice(a) for _ in range(rnd.randint(0, 40)))
+        pred = "".join(rnd.choice(a) for _ in range(rnd.randint(0, 40)))
+        mine = cb.original_edit_distance(pred, gt)
+        if mine is not None and (pred or gt):
+            assert mine == fed.edit_distance(pred, gt, max_ed=1000), (pred, gt)

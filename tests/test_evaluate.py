@@ -185,7 +185,8 @@ def test_benchmark_results_folder_is_read(tmp_path):
     (folder / "mymodel_chartqa.json").write_text(json.dumps([{"index": 0, "pred_answer": "12", "answer": "15", "question": "q"}]))
     (folder / "mymodel_mme.json").write_text(json.dumps([{"index": 0, "pred_answer": "نعم", "answer": "نعم", "question": "q"}]))
     res = runner.run_camel_bench(str(folder), str(tmp_path / "o"), model="mymodel")
-    assert res["datasets"]["chartqa"] == {"n": 1, "corrected": 0.0, "original": 1.0, "original_errors": 0, "prediction_errors": 0}
+    assert res["datasets"]["chartqa"] == {"n": 1, "corrected": 0.0, "original": 1.0, "original_errors": 0, "prediction_errors": 0,
+                                             "original_defects": {}}
     assert res["datasets"]["mme"]["corrected"] == 1.0
 
 
@@ -238,7 +239,8 @@ def test_unusable_predictions_are_errors_with_reasons(tmp_path):
             {"dataset": "khatt", "id": 5, "prediction": "مرحبا " * 200_000, "answer": "مرحبا"},
             {"dataset": "khatt", "id": 6, "answer": "مرحبا"}]
     res = runner.run_camel_bench(str(write_jsonl(tmp_path / "p.jsonl", rows)), str(tmp_path / "o"))
-    assert res["datasets"]["mmbench"] == {"n": 4, "corrected": 0.25, "original": 0.25, "original_errors": 0, "prediction_errors": 3}
+    assert res["datasets"]["mmbench"] == {"n": 4, "corrected": 0.25, "original": 0.25, "original_errors": 0, "prediction_errors": 3,
+                                           "original_defects": {}}
     assert res["datasets"]["khatt"]["prediction_errors"] == 2 and res["datasets"]["khatt"]["corrected"] == 0.0
     errors = [json.loads(line)["error"] for line in (tmp_path / "o" / "predictions.jsonl").read_text().splitlines()]
     assert errors == ["", "prediction is null", "prediction is not a string (int)", "prediction is not a string (list)",
@@ -310,3 +312,14 @@ def test_edit_distance_is_exact_and_fast_at_the_cap():
         t0 = time.process_time()
         assert camel_bench.score_item("historicalbooks", noisy, page, mode).correct  # about 10% wrong, threshold 20%
         assert time.process_time() - t0 < 5, mode
+
+
+def test_original_defects_are_counted_and_listed(tmp_path):
+    page = "ب" * 3386  # a long OCR page, every letter wrong: the original's capped distance passes it (1001 / 3386 < 0.3)
+    src = tmp_path / "p.jsonl"
+    src.write_text(json.dumps({"dataset": "ocrisi", "id": 1, "prediction": page, "answer": "ا" * 3386}, ensure_ascii=False) + "\n")
+    res = runner.run_camel_bench(str(src), str(tmp_path / "o"))
+    assert res["datasets"]["ocrisi"]["original"] == 1.0 and res["datasets"]["ocrisi"]["corrected"] == 0.0
+    assert res["datasets"]["ocrisi"]["original_defects"] == {"ocr-cap": 1} and "ocr-cap" in res["original_defects"]
+    row = json.loads((tmp_path / "o" / "predictions.jsonl").read_text().splitlines()[0])
+    assert row["original_defect"] == "ocr-cap"

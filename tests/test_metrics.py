@@ -21,6 +21,14 @@ CASES = {
 }
 
 
+def nltk_tokens(text):
+    """nltk.word_tokenize as it runs without the downloaded Punkt model: Punkt's default parameters, then NLTKWordTokenizer."""
+    from nltk.tokenize import NLTKWordTokenizer
+    from nltk.tokenize.punkt import PunktSentenceTokenizer
+
+    return [t for s in PunktSentenceTokenizer().tokenize(text) for t in NLTKWordTokenizer().tokenize(s)]
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_every_metric_equals_the_library(case):
     ref, hyp = CASES[case]
@@ -29,13 +37,68 @@ def test_every_metric_equals_the_library(case):
         direct = BLEU(max_ngram_order=n, tokenize="intl", effective_order=True).sentence_score(hyp, [ref]).score / 100
         assert got[f"bleu{n}"] == pytest.approx(direct, abs=1e-9)
     metrics._wordnet()
-    assert got["meteor"] == pytest.approx(single_meteor_score(metrics.words(ref), metrics.words(hyp)), abs=1e-9)
-    direct = RougeScorer(["rouge1", "rougeL"], tokenizer=metrics.WordTokenizer()).score(ref, hyp)
+    arabic = case in ("arabic", "mixed")
+    assert got[metrics.TOK_FIELD] == ("arabic" if arabic else "standard")
+    tok = metrics.words if arabic else nltk_tokens
+    assert got["meteor"] == pytest.approx(single_meteor_score(tok(ref), tok(hyp)), abs=1e-9)
+    scorer = RougeScorer(["rouge1", "rougeL"], tokenizer=metrics.WordTokenizer()) if arabic else RougeScorer(["rouge1", "rougeL"])
+    direct = scorer.score(ref, hyp)
     for key in ("rouge1", "rougeL"):
         assert got[f"{key}_p"] == pytest.approx(direct[key].precision, abs=1e-9)
         assert got[f"{key}_r"] == pytest.approx(direct[key].recall, abs=1e-9)
         assert got[f"{key}_f"] == pytest.approx(direct[key].fmeasure, abs=1e-9)
-    assert all(0 <= v <= 1 for v in got.values())
+    assert all(0 <= got[k] <= 1 for k in metrics.FIELDS)
+
+
+# English pairs with punctuation: (reference, hypothesis, METEOR, ROUGE-1 F, ROUGE-L F) as nltk 3.10.4's meteor_score on
+# nltk word tokens and rouge-score 0.1.2 with its default tokenizer give them (Hugging Face `evaluate`'s way); in the
+# comment, the METEOR of metrics-1, which dropped punctuation before scoring.
+ENGLISH_GOLDEN = [
+    ("Please, sit down.", "Please sit down", 0.532407, 1.000000, 1.000000),  # metrics-1: 0.9815
+    ("It is raining today. Should we stay at home?", "It's raining today; should we stay home?", 0.688073, 0.823529, 0.823529),  # 0.7556
+    ("The cat sat on the mat.", "The cat sat on the mat", 0.867552, 1.000000, 1.000000),  # 0.9977
+    ('"Yes," she said, "I\'ll come."', "She said yes, she will come.", 0.341111, 0.666667, 0.500000),  # 0.5260
+    ("This is an example sentence!", "This is an example sentence.", 0.830000, 1.000000, 1.000000),  # 0.9960
+    ("Prices rose 3.5% in 2023 (a record).", "Prices rose by 3.5 percent in 2023, a record.", 0.638494, 0.888889, 0.888889),  # 0.9499
+    ("Wait... what? No!", "Wait, what? No.", 0.625000, 1.000000, 1.000000),  # 0.9815
+    ("The children's books are on the shelf.", "The childrens books are on the shelf", 0.786178, 0.800000, 0.800000),  # 0.8757
+]
+
+
+@pytest.mark.parametrize("ref, hyp, meteor, rouge1_f, rougeL_f", ENGLISH_GOLDEN)
+def test_english_scores_equal_everyone_elses(ref, hyp, meteor, rouge1_f, rougeL_f):
+    from nltk.translate.meteor_score import meteor_score
+
+    got = metrics.score(ref, hyp)
+    assert got[metrics.TOK_FIELD] == "standard"
+    assert got["meteor"] == pytest.approx(meteor, abs=1e-6)
+    assert got["meteor"] == meteor_score([nltk_tokens(ref)], nltk_tokens(hyp), wordnet=metrics._wordnet())
+    assert (got["rouge1_f"], got["rougeL_f"]) == pytest.approx((rouge1_f, rougeL_f), abs=1e-6)
+    direct = RougeScorer(["rouge1", "rougeL"]).score(ref, hyp)  # rouge-score's default tokenizer
+    assert (got["rouge1_f"], got["rougeL_f"]) == (direct["rouge1"].fmeasure, direct["rougeL"].fmeasure)
+
+
+def test_single_sentences_use_nltk_word_tokenizer_as_is():
+    from nltk.tokenize import NLTKWordTokenizer, TreebankWordTokenizer
+
+    for text in ("Please, sit down.", '"Yes," she said, "I\'ll come."', "Prices rose 3.5% in 2023 (a record)."):
+        assert metrics.nltk_words(text) == NLTKWordTokenizer().tokenize(text) == TreebankWordTokenizer().tokenize(text)
+    assert metrics.nltk_words("It rains. We stay.") == ["It", "rains", ".", "We", "stay", "."]  # split into sentences first
+
+
+@pytest.mark.parametrize("ref, hyp", [("هذه جملة، مثال؟", "هذه جملة، مثال؟"), ("Please, sit down", "تفضل، اجلس"),
+                                      ("٣ كتب", "٣ كتب"), ("The word كتاب.", "The word كتاب.")])
+def test_arabic_anywhere_uses_the_kit_words(ref, hyp):
+    got = metrics.score(ref, hyp)
+    assert got[metrics.TOK_FIELD] == "arabic"
+    if ref == hyp:
+        assert got["meteor"] == pytest.approx(single_meteor_score(metrics.words(ref), metrics.words(hyp)), abs=1e-12)
+        assert got["rouge1_f"] == got["rougeL_f"] == pytest.approx(1.0)
+
+
+def test_punctuation_counts_towards_the_length_bound():
+    assert metrics.word_count_over("!" * 2000, 1000) == 2000  # nltk would make 2,000 tokens of it
+    assert metrics.word_count_over("Please, sit down.", 5) == 0 and metrics.word_count_over("Please, sit down.", 4) == 5
 
 
 @pytest.mark.parametrize("text", ["هذه جملة، مثال؟", "هَٰذِهِ جُمْلَةٌ مِثَالٌ", "إنها تمطر اليوم. هل يجب علينا البقاء في المنزل؟"])
@@ -61,7 +124,15 @@ def test_corpus_and_signatures():
     assert c["bleu4"] == pytest.approx(direct, abs=1e-9)
     sig = metrics.Config().signatures()
     assert sig["bleu2"].startswith("BLEU-2|nrefs:1|case:mixed|eff:yes|tok:intl|smooth:exp|version:")
-    assert "wordnet:3.0" in sig["meteor"] and "tok:ainkit-words" in sig["rougeL"]
+    assert "wordnet:3.0" in sig["meteor"] and "|tok:nltk-word;ainkit-words-if-arabic|" in sig["meteor"]
+    assert "|tok:rouge-default;ainkit-words-if-arabic|" in sig["rougeL"]
+    assert "|tok:nltk-word|" in metrics.Config().signatures("standard")["meteor"]
+    assert "|tok:ainkit-words|" in metrics.Config().signatures("arabic")["rouge1"]
+    scores = metrics.score_many([CASES["partial"], CASES["arabic"], CASES["identical"]])
+    counts = metrics.tokenization_counts(scores)
+    assert counts == {"standard": 2, "arabic": 1}
+    assert "|tok:nltk-word=2;ainkit-words=1|" in metrics.Config().signatures(counts)["meteor"]
+    assert "|tok:rouge-default=2;ainkit-words=1|" in metrics.Config().signatures(counts)["rougeL"]
 
 
 def test_parallel_equals_serial():
@@ -121,4 +192,20 @@ def test_cli_metrics(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "1 kept, 1 rejected, 1 malformed" in proc.stdout and "BLEU-4|nrefs:1" in proc.stdout
     [rec] = read_records(tmp_path / "o.jsonl")
-    assert rec["bleu4"] == pytest.approx(1.0) and rec["rougeL_f"] == pytest.approx(1.0)
+    assert rec["bleu4"] == pytest.approx(1.0) and rec["rougeL_f"] == pytest.approx(1.0) and rec["metrics_tok"] == "arabic"
+
+
+def test_a_metrics_1_journal_is_not_resumed(tmp_path):
+    """metrics-2 changed English scores: a journal written by metrics-1 is refused, naming the version, not mixed in."""
+    from ainkit.records import RecordError
+
+    src = tmp_path / "p.jsonl"
+    src.write_text(json.dumps({"id": 1, "reference": "Please, sit down.", "hypothesis": "Please sit down"}) + "\n")
+    old = {"stage": "metrics", "version": "metrics-1", "max_words": 1000, "reference_field": "reference",
+           "hypothesis_field": "hypothesis", "shard": "0/1"}
+    (tmp_path / "o.jsonl.journal").write_text(json.dumps({"_settings": old}) + "\n" + json.dumps({"id": 1, "meteor": 0.98}) + "\n")
+    with pytest.raises(RecordError, match="version"):
+        metrics.score_records(str(src), str(tmp_path / "o.jsonl"), progress=False)
+    metrics.score_records(str(src), str(tmp_path / "o.jsonl"), progress=False, resume=False)
+    [rec] = read_records(tmp_path / "o.jsonl")
+    assert metrics.VERSION == "metrics-2" and rec["metrics_tok"] == "standard" and rec["meteor"] == pytest.approx(0.532407, abs=1e-6)

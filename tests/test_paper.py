@@ -19,7 +19,7 @@ def test_every_artefact_loads_with_title():
 
 
 @pytest.mark.parametrize("name, shape", [
-    ("table1", (13, 9)), ("table2", (20, 2)), ("table3", (10, 3)), ("table4_5", (6, 6)),
+    ("table1", (13, 9)), ("table1_readme", (8, 9)), ("table2", (20, 2)), ("table3", (10, 3)), ("table4_5", (6, 6)),
     ("table9", (5, 4)), ("probe_pairs", (21, 4)), ("figure14", (14, 8)),
 ])
 def test_table_shapes(name, shape):
@@ -70,3 +70,45 @@ def test_cli_paper_show(capsys):
     assert main(["paper", "show", "table3"]) == 0
     assert "(missing)" in capsys.readouterr().out
     assert main(["paper", "show", "nope"]) == 2
+
+
+README_COMMIT = "0fa7abb3838123a9a2350935ae8b9ce775ec1ac2"
+
+
+def test_readme_table1_is_a_second_source_with_provenance():
+    t = paper.load("table1_readme")
+    entry = paper.meta("table1_readme")
+    assert entry["source"] == {"repo": "mbzuai-oryx/AIN", "file": "README.md", "commit": README_COMMIT,
+                               "url": f"https://github.com/mbzuai-oryx/AIN/blob/{README_COMMIT}/README.md"}
+    assert t.attrs["source"] == "published" and "0fa7abb" in t.attrs["provenance"] and "README" in t.attrs["provenance"]
+    assert paper.provenance("table1") == "AIN report" and paper.alternatives("table1") == ["table1_readme"]
+    assert list(t.columns) == list(paper.load("table1").columns) == [*paper.CAMEL_DOMAINS, "Total"]
+    assert t.loc["GPT-4o"].tolist() == [57.91, 54.68, 74.28, 22.85, 62.12, 81.79, 79.92, 49.26, 60.35]
+    assert t.loc["GPT-4o-mini"].tolist() == [48.83, 39.38, 68.12, 16.93, 70.16, 79.58, 65.92, 47.37, 54.54]
+    assert t.loc["AIN-7B", "Total"] - t.loc["GPT-4o", "Total"] == pytest.approx(3.42)  # the abstract's "+3.4"
+
+
+def test_readme_table1_columns_line_up_with_the_report():
+    """Same domain order: the GPT-4o-mini cells the two sources share sit in the same columns, the six other rows are equal."""
+    report, readme = paper.load("table1"), paper.load("table1_readme")
+    same = ["VQA", "OCR", "RS", "Cult.", "Med."]
+    assert readme.loc["GPT-4o-mini", same].tolist() == report.loc["GPT-4o-mini", same].tolist()
+    for model in readme.index.drop(["GPT-4o", "GPT-4o-mini"]):
+        assert readme.loc[model].tolist() == report.loc[model].tolist(), model
+    assert len(readme) == 8 and set(readme.index) < set(report.index)
+
+
+def test_readme_toxicity_shares_with_provenance():
+    s = paper.shares("figure16_readme")
+    assert s == {"safe": 95.0, "unsafe": 5.0}
+    assert paper.meta("figure16_readme")["source"]["commit"] == README_COMMIT
+    assert paper.alternatives("figure16") == ["figure16_readme"]
+    assert paper.shares("figure16")["safe"] == 95.63  # the report's own figure is untouched
+
+
+def test_cli_paper_show_names_the_source(capsys):
+    assert main(["paper", "show", "table1_readme"]) == 0
+    text = capsys.readouterr().out
+    assert "source: AIN README (mbzuai-oryx/AIN README.md @ 0fa7abb)" in text and "60.35" in text
+    assert main(["paper", "show", "table1"]) == 0
+    assert "source: AIN report" in capsys.readouterr().out

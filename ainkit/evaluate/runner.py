@@ -169,19 +169,23 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
                 grade = grades[i]
                 judge = (lambda p, g, grade=grade: bool(grade)) if grade is not None else _unusable_grade
             verdicts = {m: camel_bench.score_item(ds, r["prediction"], r["answer"], m, judge) for m in camel_bench.MODES}
-        per.setdefault(ds, {m: [] for m in camel_bench.MODES} | {"errors": [], "prediction_errors": []})
+        per.setdefault(ds, {m: [] for m in camel_bench.MODES} | {"errors": [], "prediction_errors": [], "defects": {}})
         for m, v in verdicts.items():
             per[ds][m].append(int(v.correct))
         per[ds]["errors"].append(int(bool(verdicts["original"].error)))
         per[ds]["prediction_errors"].append(int(bool(problem)))
+        if defect := verdicts["original"].defect:
+            per[ds]["defects"][defect] = per[ds]["defects"].get(defect, 0) + 1
         scored.append({**r, **{f"correct_{m}": v.correct for m, v in verdicts.items()},
-                       "original_error": verdicts["original"].error, "error": problem})
+                       "original_error": verdicts["original"].error, "original_defect": defect, "error": problem})
     datasets = {ds: {"n": len(v["corrected"]), **{m: sum(v[m]) / len(v[m]) for m in camel_bench.MODES},
-                     "original_errors": sum(v["errors"]), "prediction_errors": sum(v["prediction_errors"])}
+                     "original_errors": sum(v["errors"]), "prediction_errors": sum(v["prediction_errors"]),
+                     "original_defects": v["defects"]}
                 for ds, v in per.items()}
     results = {"benchmark": "camel-bench", "model": model or Path(predictions).stem, "scoring_modes": list(camel_bench.MODES),
                "datasets": datasets, "differences": {ds: round(d["corrected"] - d["original"], 4) for ds, d in datasets.items()
-                                                     if d["corrected"] != d["original"]}}
+                                                     if d["corrected"] != d["original"]},
+               "original_defects": camel_bench.DEFECTS}
     for m in camel_bench.MODES:
         results[m] = camel_bench.aggregate({ds: (d[m], d["n"]) for ds, d in datasets.items()}, weighting)
     write_records(out / "predictions.jsonl", scored)

@@ -6,6 +6,11 @@
 Every value is *published*: copied from the report, never computed. Tables load as
 pandas DataFrames (`load`), figure shares and claims as dicts (`shares`, `claims`);
 each carries its title and notes so whoever shows it can label it.
+
+A few artefacts come from a second published source, the AIN repository's README at a
+fixed commit; their entry names it (`source`: repo, file, commit) and the report artefact
+they restate (`alternative_of`). `provenance(name)` says where any artefact comes from and
+`alternatives(name)` lists the other sources of a report artefact.
 """
 from __future__ import annotations
 
@@ -59,8 +64,23 @@ def _read(name: str) -> pd.DataFrame:
     frame = pd.read_csv(PAPER_DATA / entry["file"], dtype={"ref": str}, keep_default_na=True)
     if entry.get("index"):
         frame = frame.set_index(entry["index"])
-    frame.attrs.update(title=entry["title"], notes=entry.get("notes", []), unit=entry.get("unit"), source="published")
+    frame.attrs.update(title=entry["title"], notes=entry.get("notes", []), unit=entry.get("unit"), source="published",
+                       provenance=provenance(name))
     return frame
+
+
+def provenance(name: str) -> str:
+    """Where an artefact's numbers are printed: 'AIN report', or 'AIN README (mbzuai-oryx/AIN README.md @ 0fa7abb)'."""
+    src = meta(name).get("source")
+    if not src:
+        return "AIN report"
+    return f"AIN {src['file'].rsplit('.', 1)[0]} ({src['repo']} {src['file']} @ {src['commit'][:7]})"
+
+
+def alternatives(name: str) -> list[str]:
+    """Artefacts that restate `name` from another published source, in catalogue order."""
+    meta(name)
+    return [other for other, entry in index()["artefacts"].items() if entry.get("alternative_of") == name]
 
 
 def load(name: str) -> pd.DataFrame:
@@ -85,7 +105,9 @@ def claims() -> dict[str, dict[str, Any]]:
 def show(name: str) -> str:
     """A printable view of one artefact, labelled as published."""
     entry = meta(name)
-    lines = [f"{entry['title']}  [published]"]
+    lines = [f"{entry['title']}  [published]", f"source: {provenance(name)}"]
+    if entry.get("source", {}).get("url"):
+        lines.append(f"url: {entry['source']['url']}")
     if entry.get("unit"):
         lines.append(f"unit: {entry['unit']}")
     if "file" in entry:
