@@ -19,6 +19,7 @@ NOTEBOOKS = ROOT / "notebooks"
 CONFIGS = ROOT / "configs"
 VENV = ROOT / ".venv"
 CACHE = Path(os.environ.get("AINKIT_CACHE", Path.home() / ".cache" / "ainkit"))
+SAMPLES = PACKAGE / "data" / "bilingual_samples.jsonl"  # the kit's bilingual sample set (ainkit/data/README.md)
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,13 @@ def too_long(rec: dict[str, Any], fields: tuple[str, ...], max_chars: int, flag:
             for f in fields if isinstance(rec.get(f), str) and len(rec[f]) > max_chars]
 
 
+def load_samples() -> list[dict[str, Any]]:
+    """The kit's bilingual sample set (paths.SAMPLES; ainkit/data/README.md says how it was made)."""
+    from ainkit.paths import SAMPLES
+
+    return read_records(SAMPLES)
+
+
 def write_records(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> Path:
     """Write records as JSON Lines, atomically, streaming (secrets scrubbed)."""
     with atomic.writer(path) as fh:

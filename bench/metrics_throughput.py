@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ainkit import metrics, selection  # noqa: E402
+from ainkit import metrics  # noqa: E402
+from ainkit.analyses import selection  # noqa: E402
 
 
 def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:

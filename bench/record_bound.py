@@ -106,7 +106,7 @@ def run_one(kind: str, mb: float, big: bool, work: Path, url: str) -> dict:
 
         runner.run_camel_bench(str(src), str(work / "eval"))
     elif kind == "train-data":
-        from ainkit.selection import load_samples
+        from ainkit.records import load_samples
         from ainkit.train import data, tiny
 
         samples = load_samples()

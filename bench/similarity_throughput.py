@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ainkit import selection, similarity  # noqa: E402
+from ainkit import similarity  # noqa: E402
+from ainkit.analyses import selection  # noqa: E402
 
 
 def make_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:

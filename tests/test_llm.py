@@ -196,7 +196,7 @@ def test_translate_with_no_endpoint_uses_the_embedded_server(tmp_path):
 
 
 def test_rating_sheet_roundtrip(tmp_path):
-    from ainkit import compare
+    from ainkit.analyses import compare
 
     m = compare.Measurement("m", "ar", outputs=["ترجمة", None], issues=[[], ["empty translation"]])
     samples = [{"id": "a", "en": "x", "ar": "س"}, {"id": "b", "en": "y", "ar": "ص"}]

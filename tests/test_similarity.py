@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from ainkit import paper, probes, similarity
+from ainkit import paper, similarity
+from ainkit.analyses import probes
 from ainkit.records import read_records
 
 MPNET, avail_reason = similarity.try_load("all-mpnet-base-v2")

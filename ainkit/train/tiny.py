@@ -41,7 +41,7 @@ def build(path: str | Path, seed: int = 0) -> Path:
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
-    from ainkit.selection import load_samples
+    from ainkit.records import load_samples
 
     path = Path(path)
     samples = load_samples()

@@ -103,7 +103,7 @@ def sample_records(n: int = 64) -> list[dict[str, Any]]:
     from PIL import Image
 
     from ainkit.paths import CACHE
-    from ainkit.selection import load_samples
+    from ainkit.records import load_samples
 
     img_dir = CACHE / "train_sample_images"
     img_dir.mkdir(parents=True, exist_ok=True)

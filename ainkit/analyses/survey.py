@@ -1,6 +1,6 @@
 """The human-feedback survey of Section 1.3 (Figures 7-9), from its published percentages.
 
-    from ainkit import survey
+    from ainkit.analyses import survey
     survey.country_shares()     # the four named countries + 'other' (the 13 unnamed ones together)
 
 Only shares the report prints are used; what it leaves out is computed as a remainder

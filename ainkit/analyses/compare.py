@@ -1,7 +1,9 @@
 """The report's translation-model comparison (Tables 4-5): time per sample, throughput, and accuracy.
 
-    from ainkit import compare
+    from ainkit.analyses import compare
     run = compare.measure(client, samples, translate.Settings("en-ar", "ar"), concurrency=8)
+    table = compare.comparison_table([run], samples, encoder)    # Tables 4-5, published rows beside the kit's
+    rows = compare.result_rows([run], samples, encoder)          # notebook 01's result rows
 
 Accuracy as the report defines it is a native speaker's 0/1 rating of each output against a
 reference translation: `write_rating_sheet` exports a CSV to fill in, `read_rating_sheet`
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from ainkit import atomic
 from ainkit.llm import Client
+from ainkit.results import Row
 from ainkit.translate import Settings, check, messages_for
 
 RATING_COLUMNS = ["id", "model", "prompt_lang", "source", "reference", "translation", "rating"]
@@ -108,3 +111,77 @@ def read_rating_sheet(path: str | Path) -> dict[tuple[str, str], tuple[float, in
                 raise ValueError(f"{path}: line {line}: rating {value!r} must be 0 (fail) or 1 (accurate)")
             sums.setdefault((row["model"], row["prompt_lang"]), []).append(int(value))
     return {k: (sum(v) / len(v), len(v)) for k, v in sums.items()}
+
+
+# ---------------------------------------------------------------- Tables 4-5 beside the kit's runs (notebook 01)
+
+REPORT_MODELS = ["gpt-4", "gpt-4o", "gpt-4o-mini"]  # the models the report compared (Tables 4-5)
+PROMPT_NAMES = {"ar": "Arabic", "en": "English"}  # prompt language -> the report's label
+ARTEFACTS = {"ar": "Table 4", "en": "Table 5"}  # the report's table for each prompt language
+PROXY_FIELDS = ("chrF", "BLEU (intl)", "clean share", "similarity")
+
+
+def _kit(measurements: list[Measurement], samples: list[dict], encoder, ratings) -> list[tuple[Measurement, dict, tuple | None]]:
+    """(measurement, its proxies, its (accuracy, rated rows) or None) for each measurement."""
+    ratings = ratings or {}
+    return [(m, proxies(m, samples, encoder), ratings.get((m.model, m.prompt_lang))) for m in measurements]
+
+
+def comparison_table(measurements: list[Measurement], samples: list[dict], encoder=None,
+                     ratings: dict[tuple[str, str], tuple[float, int]] | None = None):
+    """Tables 4-5: the report's rows beside the kit's, indexed by (prompt, model); proxies stand in for unrated accuracy."""
+    import pandas as pd
+
+    from ainkit import paper
+
+    rows = [{"prompt": r["prompt"], "model": f"{r['model']} (published)", "total (s)": r["time_s"],
+             "avg s/sample": r["avg_time_per_sample_s"], "accuracy (%)": r["accuracy_pct"]}
+            for _, r in paper.load("table4_5").iterrows()]
+    for m, p, acc in _kit(measurements, samples, encoder, ratings):
+        rows.append({"prompt": PROMPT_NAMES[m.prompt_lang], "model": f"{m.model} (kit)", "total (s)": m.total_s,
+                     "avg s/sample": m.per_sample_s, "accuracy (%)": 100 * acc[0] if acc else float("nan"),
+                     f"samples/s at concurrency {m.concurrency}": m.throughput, "proxy: clean (%)": 100 * p["clean share"],
+                     "proxy: chrF": p["chrF"], "proxy: BLEU": p["BLEU (intl)"],
+                     "proxy: similarity": p.get("similarity", float("nan"))})
+    return pd.DataFrame(rows).set_index(["prompt", "model"])
+
+
+def time_figure(table):
+    """Bars of the average seconds per sample, one per row of `comparison_table`."""
+    from ainkit import plots
+
+    flat = table.reset_index()
+    fig = plots.grouped_bars([f"{p} prompt · {m}" for p, m in zip(flat["prompt"], flat["model"])],
+                             {"average seconds per sample (one at a time)": flat["avg s/sample"].tolist()},
+                             title="Tables 4-5: time per sample", ylabel="seconds", horizontal=True)
+    plots.source_label(fig, "(published) rows: AIN report Tables 4-5; (kit) rows: measured by notebook 01 on this machine")
+    return fig
+
+
+def result_rows(measurements: list[Measurement], samples: list[dict], encoder=None,
+                ratings: dict[tuple[str, str], tuple[float, int]] | None = None) -> list[Row]:
+    """Rows of the results contract for Tables 4-5 (notebook 01): the report's, then each kit measurement's."""
+    from ainkit import paper
+
+    rows = []
+    for _, r in paper.load("table4_5").iterrows():
+        art = "Table 4" if r["prompt"] == "Arabic" else "Table 5"
+        rows.append(Row(art, f"{r['model']}: samples timed (total / average)", None,
+                        round(r["time_s"] / r["avg_time_per_sample_s"], 1), "recomputed",
+                        "not stated in the report; implied by its own total and average"))
+        rows.append(Row(art, f"{r['model']}: avg s/sample", float(r["avg_time_per_sample_s"]), None, "published", "re-listed"))
+        rows.append(Row(art, f"{r['model']}: accuracy (%)", float(r["accuracy_pct"]), None, "published", "native-speaker ratings"))
+    for m, p, acc in _kit(measurements, samples, encoder, ratings):
+        art = ARTEFACTS[m.prompt_lang]
+        note = f"{m.model} on this machine ({len(samples)} kit samples) instead of the report's GPT models"
+        rows.append(Row(art, f"kit {m.model}: avg s/sample", None, round(m.per_sample_s, 3), "substitute", note))
+        rows.append(Row(art, f"kit {m.model}: samples/s at concurrency {m.concurrency}", None, round(m.throughput, 3),
+                        "substitute", note))
+        if acc:
+            rows.append(Row(art, f"kit {m.model}: accuracy (%)", None, round(100 * acc[0], 1), "substitute",
+                            f"{note}; {acc[1]} ratings"))
+        for k in PROXY_FIELDS:
+            if k in p:
+                rows.append(Row(art, f"kit {m.model}: proxy {k}", None, round(p[k], 3), "substitute",
+                                f"{note}; PROXY against the kit's reference translations, not the report's accuracy"))
+    return rows

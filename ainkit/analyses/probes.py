@@ -1,6 +1,7 @@
 """The report's probe pairs (Tables 6-8) and its Figure 14 heatmap: which text each value was computed on.
 
-    from ainkit import probes, similarity
+    from ainkit import similarity
+    from ainkit.analyses import probes
     enc = similarity.load("all-mpnet-base-v2")
     found = probes.identify_figure14_texts(enc)     # per heatmap row: the candidate text that reproduces it
 

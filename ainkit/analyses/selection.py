@@ -1,6 +1,7 @@
 """Choosing the verification encoder (report Figure 15): how well each encoder separates good from poor translations.
 
-    from ainkit import selection, similarity
+    from ainkit import similarity
+    from ainkit.analyses import corrupt, selection
     good = selection.load_samples(); poor = corrupt.make_poor(good)
     scores, summary = selection.compare({"use-multilingual": similarity.load("use-multilingual")}, good, poor)
 
@@ -15,16 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ainkit.paths import PACKAGE
-from ainkit.records import read_records
+from ainkit.records import load_samples  # noqa: F401 - the sample set, named here for the notebooks and benches
 
-SAMPLES = PACKAGE / "data" / "bilingual_samples.jsonl"
 THRESHOLD = 0.8  # report Section 2.2: pairs below 0.8 LaBSE similarity are dropped
-
-
-def load_samples(path=SAMPLES) -> list[dict]:
-    """The kit's bilingual sample set (ainkit/data/README.md says how it was made)."""
-    return read_records(path)
 
 
 def roc_auc(good: np.ndarray, poor: np.ndarray) -> float:

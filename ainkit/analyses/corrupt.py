@@ -1,6 +1,6 @@
 """Poor translations made from good ones by documented corruptions (the Figure 15 experiment).
 
-    from ainkit import corrupt
+    from ainkit.analyses import corrupt
     poor = corrupt.make_poor(good_records, seed=0)
 
 Each corrupted record keeps the English side, replaces `ar`, and says how in `corruption`:
