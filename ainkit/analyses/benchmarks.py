@@ -1,6 +1,6 @@
 """Checks of the report's benchmark tables (Tables 1-3) and of the claims it makes from them.
 
-    from ainkit import benchmarks
+    from ainkit.analyses import benchmarks
     benchmarks.table1_totals()          # Total recomputed as the mean of the 8 domains
     benchmarks.check_claims()           # each headline claim against the tables, and which source supports it
     benchmarks.table1_source_differences()   # cells where the AIN README's Table 1 differs from the report's
