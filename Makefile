@@ -27,4 +27,4 @@ bench: setup
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(VENV)/bin/python $$f; done
 
 clean:
-	rm -rf figures/fig* figures/tab* reports/notebooks reports/results reports/tables reports/REPRODUCTION.md reports/manifest.json
+	rm -rf figures/fig* figures/tab* reports/notebooks reports/results reports/tables reports/REPRODUCTION.md reports/REPRODUCTION.html reports/manifest.json

@@ -22,12 +22,18 @@ _COMMON.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
 
 
 def _add_reproduce(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="run the notebooks (papermill), write REPRODUCTION.md and manifest.json",
+    p = sub.add_parser("reproduce", help="run the notebooks (papermill), write REPRODUCTION.md/.html and manifest.json",
                        description="Execute the numbered notebooks in order through papermill into reports/notebooks/, "
-                       "then build reports/REPRODUCTION.md (published vs kit, per artefact) and reports/manifest.json "
-                       "(git commit, package versions, parameters, seconds per notebook). Stops at the first failing "
-                       "notebook and shows the failing cell.")
+                       "then build reports/REPRODUCTION.md and REPRODUCTION.html (scoreboard, findings, published vs kit "
+                       "per artefact) and reports/manifest.json (git commit, package versions, parameters, seconds and "
+                       "inputs fingerprint per notebook). A notebook whose inputs are unchanged since the last run in the "
+                       "same output folder (notebook, parameters, ainkit/ and configs/ files, packages, profile: see "
+                       "ainkit.rerun) and whose outputs are all still there is reused, not run; --force reruns. Stops at "
+                       "the first failing notebook and shows the failing cell.",
+                       epilog="exit codes: 0 done; 1 a notebook failed (its cell and error are shown); 2 a user error")
     p.add_argument("--only", metavar="NN,NN", help="run only these notebooks, by number or name (e.g. 06,07)")
+    p.add_argument("--force", nargs="?", const="all", metavar="NN,NN",
+                   help="rerun even when the inputs are unchanged: all selected notebooks, or only these (e.g. --force 06)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="set a notebook parameter in every selected notebook that declares it (repeatable); "
                         "cast to the type the notebook declares. Never a secret: use environment variables")
@@ -40,13 +46,11 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_reproduce(args: argparse.Namespace) -> int:
-    from ainkit.reproduce import ReproduceError, run
+    """Errors are ReproduceError (a UserError: exit 2) or NotebookFailed (exit 1); main() reports them."""
+    from ainkit.reproduce import run
 
-    try:
-        run(only=args.only, overrides=args.parameter, profile=args.profile, out_root=args.out, notebooks_dir=args.notebooks)
-    except ReproduceError as exc:
-        _error(args, exc)
-        return 1
+    run(only=args.only, overrides=args.parameter, profile=args.profile, out_root=args.out, notebooks_dir=args.notebooks,
+        force=args.force)
     return 0
 
 
@@ -137,7 +141,7 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--hypothesis-field", default="hypothesis", help="field with the text to score (default: hypothesis)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     p.add_argument("--tokenize", default="intl", choices=["intl", "13a", "char", "none"], help="sacrebleu tokenizer for BLEU (default: intl)")
-    p.add_argument("--max-words", type=int, default=None, help="longest side scored, in words (default: 1000)")
+    p.add_argument("--max-words", type=int, default=None, help="longest side scored, in words, each punctuation mark counting as one (default: 1000)")
     _stage_options(p)
     p.set_defaults(func=_run_metrics)
 
@@ -464,6 +468,13 @@ def _run_serve(args: argparse.Namespace) -> int:
         return 0
 
 
+def _add_lab(sub: argparse._SubParsersAction) -> None:
+    from ainkit import lab
+
+    lab.add_arguments(sub.add_parser("lab", help="JupyterLab on the notebooks with the kit's kernel (what `make lab` runs)",
+                                     parents=[_COMMON])).set_defaults(func=lab.run)
+
+
 # name -> function adding the sub-command; later stages register here.
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "reproduce": _add_reproduce,
@@ -476,6 +487,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "toxicity": _add_toxicity,
     "evaluate": _add_evaluate,
     "train": _add_train,
+    "lab": _add_lab,
 }
 
 

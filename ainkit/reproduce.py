@@ -1,23 +1,30 @@
-"""Run the notebooks through papermill, then write REPRODUCTION.md and the run manifest.
+"""Run the notebooks through papermill, then write REPRODUCTION.md / .html and the run manifest.
 
-    ainkit reproduce                       # every notebook, offline profile
+    ainkit reproduce                       # every notebook, offline profile; unchanged ones are reused
     ainkit reproduce --only 06,07 -p extra_scores my_model.json
+    ainkit reproduce --force 06            # rerun 06 even if its inputs are unchanged (--force alone: all)
     ainkit reproduce --profile paper       # the report's real services (network, keys)
 
 Executed copies go to reports/notebooks/, with their parameters in their metadata.
 Parameters come in layers: the notebook's defaults, configs/profiles/<profile>.yaml,
 then `-p NAME VALUE`. Secrets never travel as parameters (papermill writes every
 parameter into the executed notebook): pass them as environment variables.
+
+A notebook whose inputs (ainkit.rerun says which) are unchanged since the run recorded in
+reports/manifest.json, and whose outputs are all still there, is not executed again: its
+results, figures and executed copy are reused, and REPRODUCTION.md names the run that made them.
+Exit codes: 0 done; 1 a notebook failed (its cell and error are shown); 2 a user error.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -25,7 +32,8 @@ from typing import Any
 
 import yaml
 
-from ainkit import __version__, atomic, results
+from ainkit import __version__, atomic, rerun, results
+from ainkit.errors import EXIT_BUG, UserError
 from ainkit.paths import CONFIGS, NOTEBOOKS, ROOT, Outputs
 
 SECRET_NAME = re.compile(r"(api_?key|token|secret|passw(or)?d|credential)", re.IGNORECASE)
@@ -33,10 +41,17 @@ PROFILES = ("local", "paper")
 REPORTED_PACKAGES = ["ainkit", "torch", "transformers", "deepspeed", "datasets", "sentence-transformers", "sacrebleu",
                      "rouge-score", "nltk", "openai", "matplotlib", "seaborn", "pandas", "numpy", "submitit",
                      "papermill", "jupyterlab", "ipykernel", "nbclient"]
+FORCE_ALL = "all"
 
 
-class ReproduceError(RuntimeError):
-    """A run that cannot start or a notebook that failed; the message says which and why."""
+class ReproduceError(UserError):
+    """A run that cannot start (a flag, a parameter, a profile); the message says which and why."""
+
+
+class NotebookFailed(ReproduceError):
+    """A notebook failed; the message names it, its failing cell and the error."""
+
+    exit_code = EXIT_BUG
 
 
 def discover(folder: Path = NOTEBOOKS) -> list[Path]:
@@ -72,13 +87,19 @@ def _scrub_file(path: Path) -> None:
             atomic.write_text(path, text)  # atomic.write_text scrubs
 
 
-def scrub(obj: Any, secrets: list[str] | None = None) -> Any:
-    """A copy of `obj` with secret-named keys and any secret value replaced by '<redacted>'."""
+BY_PATH = ("inputs", "outputs")  # manifest maps keyed by part or file name (tokenizer.json), not by setting
+
+
+def scrub(obj: Any, secrets: list[str] | None = None, by_name: bool = True) -> Any:
+    """A copy of `obj` with secret-named keys and any secret value replaced by '<redacted>'.
+
+    Under the BY_PATH keys only values are scrubbed: a file named tokenizer.json is not a secret."""
     secrets = secret_values() if secrets is None else secrets
     if isinstance(obj, dict):
-        return {k: ("<redacted>" if SECRET_NAME.search(str(k)) else scrub(v, secrets)) for k, v in obj.items()}
+        return {k: ("<redacted>" if by_name and SECRET_NAME.search(str(k)) else scrub(v, secrets, by_name and k not in BY_PATH))
+                for k, v in obj.items()}
     if isinstance(obj, list):
-        return [scrub(v, secrets) for v in obj]
+        return [scrub(v, secrets, by_name) for v in obj]
     if isinstance(obj, str):
         for s in secrets:
             obj = obj.replace(s, "<redacted>")
@@ -121,7 +142,12 @@ def cast(value: str, type_name: str, where: str) -> Any:
                 return False
             raise ValueError("expected true/false")
         if t in ("list", "dict"):
-            parsed = yaml.safe_load(value)
+            try:
+                parsed = yaml.safe_load(value) if value.strip() else ([] if t == "list" else {})
+            except yaml.YAMLError as exc:
+                raise ValueError(f"not YAML: {exc}") from None
+            if t == "list" and not isinstance(parsed, list):
+                parsed = [v.strip() for v in value.split(",") if v.strip()]  # `a` or `a,b`: plain names
             if not isinstance(parsed, list if t == "list" else dict):
                 raise ValueError(f"expected a {t}")
             return parsed
@@ -173,12 +199,19 @@ def kernel_name() -> str:
 
 @dataclass
 class NotebookRun:
+    """One notebook in the manifest: what it ran with, what it wrote, and which run made its results."""
+
     name: str
-    status: str = "pending"
-    seconds: float = 0.0
+    status: str = "pending"  # ok | failed | reused (inputs unchanged) | kept (not selected; earlier results)
+    seconds: float = 0.0  # execution time in the run that made the results
     output: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    reason: str = ""  # why it ran or was reused
+    fingerprint: str = ""
+    inputs: dict[str, str] = field(default_factory=dict)  # part -> sha256 (ainkit.rerun)
+    outputs: dict[str, str] = field(default_factory=dict)  # path under the output root -> sha256
+    made_by: dict[str, Any] = field(default_factory=dict)  # the run that executed it: started, commit, dirty
 
 
 def describe_failure(nb: str, exc: Exception, output: Path) -> str:
@@ -192,16 +225,122 @@ def describe_failure(nb: str, exc: Exception, output: Path) -> str:
     return f"notebook {nb} failed: {type(exc).__name__}: {exc}\nexecuted copy (may be partial): {output}"
 
 
-def run(only: str | None = None, overrides: list[list[str]] | None = None, profile: str = "local",
-        out_root: str | None = None, notebooks_dir: str | None = None, progress: bool | None = None) -> list[NotebookRun]:
-    """Execute the selected notebooks in order; writes results, REPRODUCTION.md and manifest.json."""
-    import papermill
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
 
+
+class Progress:
+    """Which notebook, which cell, and an ETA from the last manifest's seconds per notebook.
+
+    On a terminal one live line on stderr; otherwise a line per notebook, and a cell line only when
+    ten seconds passed since the last line (so logs stay short).
+    """
+
+    QUIET_S = 10.0
+
+    def __init__(self, estimates: dict[str, float | None], live: bool):
+        self.estimates, self.live = estimates, live
+        self.names = list(estimates)
+        self.current, self.t0, self.last_line = "", 0.0, 0.0
+
+    def _left(self) -> str:
+        """Estimated time left in the run: the rest of this notebook plus those still to come."""
+        later = self.names[self.names.index(self.current) + 1:]
+        known = [self.estimates[n] for n in [self.current, *later] if self.estimates[n] is not None]
+        if self.estimates[self.current] is None:
+            return "no estimate (not in the last manifest)"
+        left = max(0.0, self.estimates[self.current] - (time.time() - self.t0)) + sum(known[1:])
+        unknown = sum(self.estimates[n] is None for n in later)
+        return f"about {_clock(left)} left" + (f" + {unknown} notebook(s) never timed" if unknown else "")
+
+    def start(self, name: str, what: str, eta: bool = True) -> None:
+        self.current, self.t0 = name, time.time()
+        print(f"[reproduce] {self.names.index(name) + 1}/{len(self.names)} {name}: {what}" + (f"; {self._left()}" if eta else ""),
+              flush=True)
+        self.last_line = time.time()
+
+    def cell(self, number: int, total: int) -> None:
+        text = f"[reproduce] {self.current}: cell {number}/{total}, {_clock(time.time() - self.t0)} in; {self._left()}"
+        if self.live:
+            print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
+        elif time.time() - self.last_line >= self.QUIET_S:
+            print(text, flush=True)
+            self.last_line = time.time()
+
+    def end(self) -> None:
+        if self.live:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def _counting_engine(progress: Progress) -> str:
+    """Register a papermill engine that reports each code cell as it starts; returns its name."""
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class CellCounter(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
+            code = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
+            started = nb_man.cell_start
+
+            def cell_start(cell, cell_index=None, **kw):
+                if cell_index in code:
+                    progress.cell(code.index(cell_index) + 1, len(code))
+                return started(cell, cell_index, **kw)
+
+            nb_man.cell_start = cell_start
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+
+    papermill_engines.register("ainkit-cells", CellCounter)
+    return "ainkit-cells"
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """An earlier run's manifest, or {} when there is none or it is unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _made_by(entry: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """The run that executed an earlier entry (older manifests: the manifest's own run)."""
+    return entry.get("made_by") or {"started": manifest.get("started"), "commit": (manifest.get("git") or {}).get("commit")}
+
+
+def resolve_parameters(nb: Path, declared: dict[str, Any], prof: dict[str, Any], cli: dict[str, str], profile: str,
+                       out: Outputs) -> dict[str, Any]:
+    """The notebook's parameters: profile layer, then its notebook layer, then -p (cast to the declared type)."""
+    params: dict[str, Any] = {}
+    layers = [("profile", prof.get("parameters", {})), ("profile", prof.get("notebooks", {}).get(nb.stem[:2], {})), ("-p", cli)]
+    for layer, values in layers:
+        for name, value in (values or {}).items():
+            if name not in declared:
+                continue
+            if layer == "-p":
+                value = cast(value, declared[name].get("inferred_type_name"), f"{nb.stem}: -p {name}")
+            params[name] = value
+    for name, value in (("profile", profile), ("out_root", str(out.root))):
+        if name in declared:
+            params[name] = value
+    return params
+
+
+def run(only: str | None = None, overrides: list[list[str]] | None = None, profile: str = "local",
+        out_root: str | None = None, notebooks_dir: str | None = None, progress: bool | None = None,
+        force: str | None = None) -> list[NotebookRun]:
+    """Execute the selected notebooks in order, reusing those whose inputs are unchanged (ainkit.rerun);
+    writes REPRODUCTION.md, REPRODUCTION.html and manifest.json. `force`: 'all' or '06,07' reruns those."""
     out = Outputs.resolve(out_root).ensure()
     folder = Path(notebooks_dir).resolve() if notebooks_dir else NOTEBOOKS
-    chosen = select(discover(folder), only)
+    available = discover(folder)
+    chosen = select(available, only)
     if not chosen:
         raise ReproduceError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    forced = {p.stem for p in (chosen if force == FORCE_ALL else select(available, force))} if force else set()
+    if forced - {p.stem for p in chosen}:
+        raise ReproduceError(f"--force {force}: {', '.join(sorted(forced - {p.stem for p in chosen}))} not selected by --only {only}")
     cli = parse_overrides(overrides or [])
     prof = load_profile(profile)
     declared = {nb.stem: declared_parameters(nb) for nb in chosen}
@@ -209,58 +348,84 @@ def run(only: str | None = None, overrides: list[list[str]] | None = None, profi
     if unknown:
         raise ReproduceError(f"-p {', '.join(unknown)}: no selected notebook declares such a parameter "
                              f"(see `papermill --help-notebook notebooks/<name>.ipynb`)")
-    kernel = kernel_name()
-    progress = sys.stderr.isatty() if progress is None else progress
+    previous = read_manifest(out.manifest)
+    earlier = {e["name"]: e for e in previous.get("notebooks", []) if isinstance(e, dict) and e.get("name")}
+    timed = {e["name"]: e.get("seconds") for e in read_manifest(Outputs.resolve(None).manifest).get("notebooks", [])}
+    timed.update({n: e.get("seconds") for n, e in earlier.items()})  # this folder's last run first, else the kit's own
+    git = git_state()
     started = datetime.now(timezone.utc)
+    this_run = {"started": started.isoformat(timespec="seconds"), "commit": git["commit"], "dirty": git["dirty"]}
+    inputs = rerun.Inputs(profile, REPORTED_PACKAGES)
+    plan = []
+    for nb in chosen:
+        params = resolve_parameters(nb, declared[nb.stem], prof, cli, profile, out)
+        parts = inputs.of(nb, params)
+        reuse, why = (False, "--force") if nb.stem in forced else rerun.reusable(earlier.get(nb.stem), parts, out)
+        plan.append((nb, params, parts, reuse, why))
+    shown = Progress({nb.stem: 0.0 if reuse else timed.get(nb.stem) for nb, _, _, reuse, _ in plan},
+                     sys.stderr.isatty() if progress is None else progress)
+    engine = kernel = None
     runs: list[NotebookRun] = []
     failure: str | None = None
-    for nb in chosen:
-        params: dict[str, Any] = {}
-        layers = [("profile", prof.get("parameters", {})), ("profile", prof.get("notebooks", {}).get(nb.stem[:2], {})),
-                  ("-p", cli)]
-        for layer, values in layers:
-            for name, value in (values or {}).items():
-                if name not in declared[nb.stem]:
-                    continue
-                if layer == "-p":
-                    value = cast(value, declared[nb.stem][name].get("inferred_type_name"), f"{nb.stem}: -p {name}")
-                params[name] = value
-        for name, value in (("profile", profile), ("out_root", str(out.root))):
-            if name in declared[nb.stem]:
-                params[name] = value
-        record = NotebookRun(nb.stem, output=str(out.executed / nb.name), parameters=params)
+    for nb, params, parts, reuse, why in plan:
+        record = NotebookRun(nb.stem, output=str(out.executed / nb.name), parameters=params, reason=why,
+                             fingerprint=rerun.fingerprint(parts), inputs=parts)
         runs.append(record)
-        print(f"[reproduce] {nb.stem}: running ({', '.join(f'{k}={v!r}' for k, v in params.items() if k != 'out_root') or 'defaults'})", flush=True)
+        if reuse:
+            before = earlier[nb.stem]
+            record.status, record.seconds, record.outputs = "reused", before.get("seconds", 0.0), before.get("outputs", {})
+            record.made_by = _made_by(before, previous)
+            shown.start(nb.stem, f"reused from the run of {record.made_by.get('started')} "
+                                 f"(commit {str(record.made_by.get('commit') or 'unknown')[:10]}; inputs unchanged)", eta=False)
+            continue
+        if engine is None:
+            import papermill
+
+            engine, kernel = _counting_engine(shown), kernel_name()
+        shown.start(nb.stem, f"running ({why}; {', '.join(f'{k}={v!r}' for k, v in params.items() if k != 'out_root') or 'defaults'})")
+        (out.results / f"{nb.stem}.json").unlink(missing_ok=True)  # a failed rerun must not leave the old rows standing
+        snap = rerun.snapshot(out)
         t0 = time.time()
         try:
             papermill.execute_notebook(str(nb), record.output, parameters=params, kernel_name=kernel, cwd=str(out.executed),
-                                       progress_bar=progress, log_output=False, report_mode=False)
+                                       progress_bar=False, log_output=False, report_mode=False, engine_name=engine)
             record.status = "ok"
         except Exception as exc:  # noqa: BLE001 - every failure is reported with its notebook
             record.status = "failed"
-            failure = describe_failure(nb.stem, exc, Path(record.output))
-            record.error = failure
+            failure = record.error = describe_failure(nb.stem, exc, Path(record.output))
+        shown.end()
         record.seconds = round(time.time() - t0, 2)
         _scrub_file(Path(record.output))
+        record.made_by = dict(this_run)
         if record.status == "ok":
+            record.outputs = rerun.written_since(snap, out)
             print(f"[reproduce] {nb.stem}: ok in {record.seconds:.1f} s", flush=True)
         if failure:
             break
-    header = {"kit commit": git_state()["commit"] or "unknown", "profile": profile,
-              "notebooks run now": ", ".join(f"{r.name} ({r.status}, {r.seconds:.1f} s)" for r in runs),
-              "generated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    try:
-        results.write_reproduction(out, header)
-    except ValueError as exc:
-        failure = failure or f"REPRODUCTION.md not written: {exc}"
-    manifest = {
-        "kit_version": __version__, "git": git_state(), "python": sys.version.split()[0], "platform": platform.platform(),
-        "profile": profile, "command_line_parameters": cli, "kernel": kernel,
-        "started": started.isoformat(timespec="seconds"), "seconds": round((datetime.now(timezone.utc) - started).total_seconds(), 2),
-        "notebooks": [r.__dict__ for r in runs], "packages": package_versions(),
+    done, selected = {r.name for r in runs}, {nb.stem for nb in chosen}
+    kept = [NotebookRun(**{**{k: v for k, v in e.items() if k in NotebookRun.__dataclass_fields__}, "status": "kept",
+                           "made_by": _made_by(e, previous),
+                           "reason": "not run now (an earlier notebook failed)" if name in selected else "not selected in this run"})
+            for name, e in earlier.items() if name not in done and (out.results / f"{name}.json").is_file()]
+    everything = sorted(runs + kept, key=lambda r: r.name)
+    manifest = {  # written first: a later run can reuse this run's notebooks even if the report below fails
+        "kit_version": __version__, "git": git, "python": sys.version.split()[0], "platform": platform.platform(),
+        "profile": profile, "command_line_parameters": cli, "force": force, "kernel": kernel or kernel_name(),
+        "started": this_run["started"], "seconds": round((datetime.now(timezone.utc) - started).total_seconds(), 2),
+        "notebooks": [asdict(r) for r in everything], "packages": package_versions(),
     }
     atomic.write_json(out.manifest, scrub(manifest))
+    header = {"kit commit": git["commit"] or "unknown", "profile": profile,
+              "generated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    try:
+        results.write_reproduction(out, header, [asdict(r) for r in everything])
+    except ValueError as exc:
+        failure = failure or f"REPRODUCTION.md not written: {exc}"
     if failure:
-        raise ReproduceError(scrub(failure))
-    print(f"[reproduce] done: {len(runs)} notebook(s) in {manifest['seconds']:.1f} s; {out.reproduction}; {out.manifest}", flush=True)
+        raise (NotebookFailed if any(r.status == "failed" for r in runs) else ReproduceError)(scrub(failure))
+    reused = [r.name for r in runs if r.status == "reused"]
+    took = (datetime.now(timezone.utc) - started).total_seconds()
+    print(f"[reproduce] done in {took:.1f} s: {len(runs) - len(reused)} run, {len(reused)} reused"
+          + (f" ({', '.join(n[:2] for n in reused)}; --force reruns them)" if reused else "")
+          + f"; {out.reproduction}, {out.reproduction.with_suffix('.html')}, {out.manifest}", flush=True)
     return runs

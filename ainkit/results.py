@@ -1,21 +1,25 @@
-"""The results contract: the rows each notebook emits, and REPRODUCTION.md built from them.
+"""The results contract: the rows each notebook emits, and REPRODUCTION.md / .html built from them.
 
     from ainkit import results
     results.write("06_benchmark_results", rows, out)      # reports/results/06_benchmark_results.json
-    results.write_reproduction(out)                          # reports/REPRODUCTION.md
+    results.write_reproduction(out)                          # reports/REPRODUCTION.md and REPRODUCTION.html
 
 A row says, for one quantity of one artefact, the published value, the kit's value and
 where the kit's value comes from:
 
 - ``recomputed``: computed by the kit (from data, a model, or the report's own tables);
 - ``published``: re-plotted or re-listed from the report's numbers, nothing recomputed;
-- ``substitute``: recomputed on a stand-in model or data set, named in ``note``.
+- ``substitute``: recomputed on a stand-in model or data set, named in ``note``;
+- ``unavailable``: the kit would compute it but cannot here; ``note`` says why.
+
+A row may state the ``tolerance`` of its check. How rows are judged and laid out is ainkit.report
+(markdown) and ainkit.report_html (the page); numbers are formatted for people by `number`, and
+every markdown table of the kit is drawn by `markdown_rows`.
 """
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,9 +28,8 @@ from typing import Any, Iterable
 from ainkit import atomic
 from ainkit.paths import Outputs
 
-SOURCES = ("recomputed", "published", "substitute")
+SOURCES = ("recomputed", "published", "substitute", "unavailable")
 Value = float | int | str | None
-
 
 @dataclass
 class Row:
@@ -38,12 +41,15 @@ class Row:
     kit: Value = None
     source: str = "recomputed"
     note: str = ""
+    tolerance: float | None = None  # |kit - published| allowed for a match (default: see `tolerance`)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"row {self.artefact}/{self.quantity}: source must be one of {SOURCES}, not {self.source!r}")
         if self.source == "substitute" and not self.note:
             raise ValueError(f"row {self.artefact}/{self.quantity}: a substitute row must name its stand-in in note")
+        if self.source == "unavailable" and not self.note:
+            raise ValueError(f"row {self.artefact}/{self.quantity}: an unavailable row must say why in note")
         self.published = _clean(self.published)
         self.kit = _clean(self.kit)
 
@@ -51,6 +57,8 @@ class Row:
     def difference(self) -> float | None:
         """kit - published when both are numbers, else None."""
         if _is_number(self.kit) and _is_number(self.published):
+            if isinstance(self.kit, int) and isinstance(self.published, int):
+                return self.kit - self.published
             return float(self.kit) - float(self.published)
         return None
 
@@ -104,77 +112,81 @@ def read_all(out: Outputs | None = None) -> tuple[list[tuple[str, Row]], dict[st
     return found, tables
 
 
-def _fmt(v: Value) -> str:
+# ---------------------------------------------------------------- numbers for people
+
+MAX_DECIMALS = 4
+
+
+def decimals_needed(v: Value) -> int:
+    """Decimals a number shows without losing anything up to MAX_DECIMALS (0.28 -> 2, 3.0 -> 0)."""
+    if not isinstance(v, float) or not math.isfinite(v):
+        return 0
+    text = f"{v:.{MAX_DECIMALS}f}".rstrip("0")
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def decimals_for(values: Iterable[Value]) -> int:
+    """One number of decimals for a column: the most any of its numbers needs."""
+    return max((decimals_needed(v) for v in values), default=0)
+
+
+def number(v: Value, decimals: int = 2, signed: bool = False) -> str:
+    """A value for people: '–' for none, 3.70 B, 1.69e20, 12,345.6, fixed `decimals`, no '-0.00'."""
     if v is None:
         return "–"
-    if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
-    return str(v).replace("|", "\\|").replace("\n", " ")
+    if not _is_number(v):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    sign = "+" if signed else ""
+    a = abs(v)
+    if a >= 1e15:
+        mantissa, exponent = f"{v:{sign}.2e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if a >= 1e6:
+        scaled, unit = (v / 1e9, "B") if a >= 1e9 else (v / 1e6, "M")
+        return f"{scaled:{sign}.2f} {unit}"
+    if isinstance(v, int):
+        return f"{v:{sign},d}" if v else "0"
+    text = f"{v:{sign},.{decimals}f}"
+    if float(text.replace(",", "")) == 0:  # -0.00 and +0.00 are 0
+        text = f"{0:.{decimals}f}"
+    return text
 
 
-def _artefact_key(name: str) -> tuple:
-    """Tables, then figures, then everything else; numbers in numeric order."""
-    kind = 0 if name.startswith("Table") else 1 if name.startswith("Figure") else 2
-    nums = [int(n) for n in re.findall(r"\d+", name)] or [0]
-    return (kind, nums, name)
+# ---------------------------------------------------------------- markdown
+
+def markdown_rows(head: list[str], body: list[list[str]], right: Iterable[int] = ()) -> list[str]:
+    """A GitHub markdown table (the one renderer of the kit); `right`: columns aligned right."""
+    right = set(right)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if i in right else "---" for i in range(len(head))) + "|"]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in body]
 
 
-def _published_markdown(table: dict[str, Any]) -> list[str]:
-    cols = [table.get("index_name") or ""] + [str(c) for c in table["columns"]]
-    lines = ["Published values (AIN report):", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in zip(table["index"], table["data"]):
-        lines.append("| " + " | ".join(_fmt(_clean(v)) for v in [idx, *row]) + " |")
-    return lines + [""]
+def published_table(table: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Head and body of the report's own table (published_tables of a results file), decimals fixed per column."""
+    columns = list(zip(*table["data"])) if table["data"] else []
+    places = [decimals_for(_clean(v) for v in col) for col in columns]
+    body = [[number(_clean(idx))] + [number(_clean(v), places[i]) for i, v in enumerate(row)]
+            for idx, row in zip(table["index"], table["data"])]
+    return [str(table.get("index_name") or "")] + [str(c) for c in table["columns"]], body
 
 
-def render(entries: list[tuple[str, Row]], header: dict[str, Any] | None = None, tables: dict[str, Any] | None = None) -> str:
-    """REPRODUCTION.md text: one table per artefact, published beside kit."""
-    lines = ["# AIN reproduction report", ""]
-    lines.append("Generated by `ainkit reproduce` from `reports/results/*.json`; nothing here is typed by hand.")
-    lines.append("Source: `recomputed` = computed by the kit; `published` = the report's number, re-listed;")
-    lines.append("`substitute` = recomputed on a stand-in named in the note. Difference = kit - published.")
-    lines.append("")
-    for key, value in (header or {}).items():
-        lines.append(f"- {key}: {value}")
-    counts = {s: sum(r.source == s for _, r in entries) for s in SOURCES}
-    lines.append(f"- rows: {len(entries)} ({', '.join(f'{n} {s}' for s, n in counts.items())})")
-    lines.append("")
-    by_artefact: dict[str, list[tuple[str, Row]]] = {}
-    for nb, row in entries:
-        by_artefact.setdefault(row.artefact, []).append((nb, row))
-    for artefact in sorted(by_artefact, key=_artefact_key):
-        rows = by_artefact[artefact]
-        notebooks = sorted({nb for nb, _ in rows})
-        lines += [f"## {artefact}", "", f"From notebook(s): {', '.join(f'`{n}`' for n in notebooks)}", ""]
-        if artefact in (tables or {}):
-            lines += _published_markdown(tables[artefact])
-            lines.append("Checks and values computed by the kit:")
-            lines.append("")
-        lines.append("| quantity | published | kit | difference | source | note |")
-        lines.append("|---|---:|---:|---:|---|---|")
-        for _, r in rows:
-            diff = r.difference
-            diff_s = "–" if diff is None else f"{diff:+.4f}" if abs(diff) < 1 else f"{diff:+.2f}"
-            lines.append(f"| {_fmt(r.quantity)} | {_fmt(r.published)} | {_fmt(r.kit)} | {diff_s} | {r.source} | {_fmt(r.note)} |")
-        lines.append("")
-    return "\n".join(lines)
+def write_reproduction(out: Outputs | None = None, header: dict[str, Any] | None = None,
+                       runs: list[dict[str, Any]] | None = None) -> Path:
+    """Build REPRODUCTION.md and REPRODUCTION.html (ainkit.report) from every results file and figure under `out`."""
+    from ainkit import report, report_html
 
-
-def write_reproduction(out: Outputs | None = None, header: dict[str, Any] | None = None) -> Path:
-    """Build REPRODUCTION.md from every results file under `out`."""
     out = out or Outputs.resolve()
     entries, tables = read_all(out)
-    return atomic.write_text(out.reproduction, render(entries, header, tables))
-
+    built = report.build(entries, header, tables, runs)
+    atomic.write_text(out.reproduction.with_suffix(".html"), report_html.render(built, out))
+    return atomic.write_text(out.reproduction, report.render_markdown(built))
 
 
 def markdown_table(frame) -> str:
-    """A pandas table as a GitHub markdown table (index first, missing values as '–')."""
-    cols = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in frame.iterrows():
-        lines.append("| " + " | ".join([_fmt(_clean(idx))] + [_fmt(_clean(v)) for v in row]) + " |")
-    return "\n".join(lines)
+    """A pandas table as a GitHub markdown table (index first, missing values as '–', decimals fixed per column)."""
+    head, body = published_table({"data": frame.values.tolist(), "index": list(frame.index), "columns": list(frame.columns),
+                                  "index_name": frame.index.name})
+    return "\n".join(markdown_rows(head, body))
 
 
 def write_table(frame, name: str, notebook: str, out: Outputs | None = None, note: str = "") -> list[Path]:

@@ -6,7 +6,8 @@
 It starts `python -m llama_cpp.server` on a free port, waits until /v1/models answers, and
 stops the process by PID on exit. The server dies with the process that started it: on exit,
 on Ctrl-C or SIGTERM (the CLI turns both into a clean unwind), and, on Linux, even when that
-process is killed outright (the kernel sends the server SIGTERM: PR_SET_PDEATHSIG). The small models translate Arabic poorly (notebook 01
+process is killed outright (the kernel sends the server SIGKILL: PR_SET_PDEATHSIG; uvicorn would
+wait for a generation in flight on SIGTERM). The small models translate Arabic poorly (notebook 01
 measures how poorly); they exist so that the whole path runs offline, not to replace a real
 translator. Models: see LOCAL_MODELS.
 """
@@ -72,11 +73,11 @@ def available() -> tuple[bool, str]:
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM it when its parent dies (no-op elsewhere)."""
+    """In the child, before exec: ask Linux to SIGKILL it when its parent dies (no-op elsewhere)."""
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG; it holds no state
     except (OSError, AttributeError):
         pass
 

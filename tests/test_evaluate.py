@@ -104,8 +104,9 @@ def test_results_file_on_notebook_06(tiny_lm, tmp_path):
     runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(tmp_path / "ev"))
     proc = cli("reproduce", "--only", "06", "-p", "extra_scores", str(tmp_path / "ev" / "results.json"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
-    assert f"hf:{tiny_lm} (lab scores): Total" in md
+    rows = [r["quantity"] for r in json.loads((tmp_path / "out" / "reports" / "results" / "06_benchmark_results.json").read_text())["rows"]]
+    assert f"hf:{tiny_lm} (lab scores): Total" in rows
+    assert f"hf:{tiny_lm}" in (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
     assert f"hf:{tiny_lm}" in (tmp_path / "out" / "reports" / "tables" / "table2_arabicmmlu.csv").read_text()
 
 
@@ -153,8 +154,10 @@ def test_camel_results_on_the_radar_and_table_1(tmp_path):
     assert not res["corrected"]["domains_missing"] and res["corrected"]["total"] == pytest.approx(6 / 8)  # geochat unjudged, agrovqa wrong
     proc = cli("reproduce", "--only", "06", "-p", "extra_scores", str(tmp_path / "cb" / "results.json"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = {r["quantity"]: r for r in json.loads((tmp_path / "out" / "reports" / "results" / "06_benchmark_results.json").read_text())["rows"]}
+    assert rows["Mine-VL (lab scores): Total"]["kit"] == pytest.approx(75.0) and rows["Mine-VL (lab scores): Agro."]["kit"] == 0.0
     md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
-    assert "| Mine-VL (lab scores): Total | – | 75.00 |" in md and "| Mine-VL (lab scores): Agro. | – | 0.0000 |" in md
+    assert "Mine-VL (lab scores)" in md and "Total 75" in md
     assert (tmp_path / "out" / "figures" / "fig03_camel_bench_radar.png").is_file()
 
 

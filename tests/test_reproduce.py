@@ -1,16 +1,19 @@
 """`ainkit reproduce`: notebooks 06 and 07 run by papermill into a temp dir, outputs checked; a broken
-notebook fails loudly; parameters reach the executed notebook; no secret reaches any written file."""
+notebook fails loudly; parameters reach the executed notebook; no secret reaches any written file;
+a second run reuses what is unchanged, --force and a missing output rerun."""
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
-from ainkit import reproduce
-from ainkit.paths import NOTEBOOKS, ROOT
+from ainkit import reproduce, rerun
+from ainkit.paths import NOTEBOOKS, ROOT, Outputs
 
 FAKE_KEY = "sk-ainkit-test-" + secrets.token_hex(12)
 
@@ -21,12 +24,15 @@ def ainkit(*args, env=None, cwd=None):
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
 
 
+RUN06_07 = ["--only", "06,07", "-p", "figure1_models", "AIN-7B,GPT-4o", "-p", "donut", "false"]
+
+
 @pytest.fixture(scope="module")
 def run06_07(tmp_path_factory):
     """One real run of notebooks 06 and 07, with a parameter override and an API key in the environment."""
     root = tmp_path_factory.mktemp("reproduce")
-    proc = ainkit("reproduce", "--only", "06,07", "-p", "figure1_models", "AIN-7B,GPT-4o", "-p", "donut", "false",
-                  "--out", str(root), env={"OPENAI_API_KEY": FAKE_KEY}, cwd=str(tmp_path_factory.mktemp("elsewhere")))
+    proc = ainkit("reproduce", *RUN06_07, "--out", str(root), env={"OPENAI_API_KEY": FAKE_KEY},
+                  cwd=str(tmp_path_factory.mktemp("elsewhere")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return root, proc
 
@@ -41,29 +47,40 @@ def test_outputs_written(run06_07):
     for table in ("table1_camel_bench", "table2_arabicmmlu_wins", "table3_gains", "claims_check"):
         assert (root / "reports" / "tables" / f"{table}.csv").is_file()
     assert "06_benchmark_results: ok" in proc.stdout and "07_human_feedback_survey: ok" in proc.stdout
+    assert "1/2 06_benchmark_results: running (no earlier run in this output folder" in proc.stdout
 
 
 def test_reproduction_report(run06_07):
     md = (run06_07[0] / "reports" / "REPRODUCTION.md").read_text()
+    assert md.splitlines()[4] == "## Scoreboard"
     for heading in ("## Table 1", "## Table 2", "## Table 3", "## Claims", "## Figure 7", "## Figure 8", "## Figure 9"):
         assert heading in md
-    assert "| Gemini-1.5-Pro: Total (mean of 8 domains) | 52.38 | 43.08 | -9.30 | recomputed |" in md
-    assert "ain_vs_gpt4o_camel_total_gain [not supported] | 3.40 | 3.64 |" in md
-    assert "arabicmmlu_categories_won [supported] | 14 | 14 |" in md
-    assert "| POPE: gain AIN-7B - Qwen2-VL-7B | – | 1.46 |" in md
+    assert "| Gemini-1.5-Pro: Total (mean of 8 domains) | 52.38 | 43.08 | -9.30 | differ |" in md
+    assert "ain_vs_gpt4o_camel_total_gain [not supported] | 3.40 | 3.64 | +0.24 | differ |" in md
+    assert "arabicmmlu_categories_won [supported] | 14 | 14 | 0 | match |" in md
+    assert "| POPE: gain AIN-7B - Qwen2-VL-7B | – | 1.46 | – | kit only |" in md
+    assert "- **Table 1** · Gemini-1.5-Pro: Total (mean of 8 domains): report 52.38, kit 43.08 (-9.30)" in md
+    assert "`06_benchmark_results`: run now (" in md
+    html = (run06_07[0] / "reports" / "REPRODUCTION.html").read_text()
+    assert html.count('<img alt="') == len(list((run06_07[0] / "figures").glob("*.png")))
 
 
 def test_parameters_in_executed_notebook_and_manifest(run06_07):
     root, _ = run06_07
     nb = json.loads((root / "reports" / "notebooks" / "06_benchmark_results.ipynb").read_text())
     params = nb["metadata"]["papermill"]["parameters"]
-    assert params["figure1_models"] == "AIN-7B,GPT-4o" and params["profile"] == "local"
+    assert params["figure1_models"] == "AIN-7B,GPT-4o" and "profile" not in params  # 06 does not read it
     nb07 = json.loads((root / "reports" / "notebooks" / "07_human_feedback_survey.ipynb").read_text())
     assert nb07["metadata"]["papermill"]["parameters"]["donut"] is False  # cast to the declared bool
     manifest = json.loads((root / "reports" / "manifest.json").read_text())
     assert manifest["command_line_parameters"] == {"figure1_models": "AIN-7B,GPT-4o", "donut": "false"}
     assert [n["name"] for n in manifest["notebooks"]] == ["06_benchmark_results", "07_human_feedback_survey"]
     assert all(n["status"] == "ok" and n["seconds"] > 0 for n in manifest["notebooks"])
+    for n in manifest["notebooks"]:  # what a later run needs to decide on reuse
+        assert n["fingerprint"] == rerun.fingerprint(n["inputs"]) and n["made_by"]["started"] == manifest["started"]
+        assert set(n["inputs"]) >= {"notebook", "parameters", "ainkit", "configs", "packages", "profile"}
+        assert f"reports/notebooks/{n['name']}.ipynb" in n["outputs"] and f"reports/results/{n['name']}.json" in n["outputs"]
+    assert "figures/fig07_survey_nationality.png" in manifest["notebooks"][1]["outputs"]
     assert manifest["packages"]["papermill"] and manifest["packages"]["matplotlib"].startswith("3.1")
     assert "commit" in manifest["git"]
 
@@ -98,10 +115,11 @@ def test_broken_notebook_fails_loudly(tmp_path, data_dir):
     (["--only", "06", "-p", "no_such_param", "1"], "no selected notebook declares"),
     (["--only", "06", "-p", "openai_api_key", "x"], "secrets are never passed"),
     (["--only", "07", "-p", "donut", "maybe"], "not a valid bool"),
+    (["--only", "07", "--force", "06"], "--force 06: 06_benchmark_results not selected by --only 07"),
 ])
 def test_bad_invocations_are_explained(tmp_path, args, message):
     proc = ainkit("reproduce", *args, "--out", str(tmp_path))
-    assert proc.returncode == 1 and message in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_secret_value_refused_as_parameter(monkeypatch):
@@ -114,6 +132,8 @@ def test_scrub_removes_keys_and_values(monkeypatch):
     monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-123456789")
     cleaned = reproduce.scrub({"api_key": "abc", "nested": ["see tok-123456789"], "n": 3})
     assert cleaned == {"api_key": "<redacted>", "nested": ["see <redacted>"], "n": 3}
+    files = {"outputs": {"reports/train_tiny/tokenizer.json": "ab12"}, "inputs": {"environment": "cd34"}}
+    assert reproduce.scrub({"notebooks": [files]}) == {"notebooks": [files]}  # file names are not settings
 
 
 def test_cast_and_select():
@@ -158,9 +178,12 @@ def test_notebook_02_offline_marks_published_cells(tmp_path):
         assert (tmp_path / "figures" / f"{name}.png").is_file(), name
     md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
     assert "## Figure 14a" in md and "## Figure 15" in md
-    assert "| 1.1 · all-mpnet-base-v2 | 0.1530 | 0.1530 | +0.0000 | recomputed | matches to 4 decimals" in md
-    assert "| 1.1 · LaBSE | 0.9099 | – | – | published |" in md  # LaBSE cannot be had offline
-    assert "cells matching to 4 decimals, identified text | 14 | 12 |" in md
+    assert re.search(r"^\| all-mpnet-base-v2 \(\d+\): 1\.1, .* \| match ×\d+ \| matches to 4 decimals", md, re.MULTILINE)
+    assert re.search(r"^\| LaBSE: \d+ cells \| [0-9.]+ to [0-9.]+ \| – \| – \| unavailable \| cause \[U\d\] \|", md, re.MULTILINE)
+    assert md.count("not shipped on PyPI") == 1  # LaBSE, M-BERT, ...: one cause, stated once
+    assert re.search(r"cells matching to 4 decimals, identified text \| 14 \| 1\d \|", md)
+    html = (tmp_path / "reports" / "REPRODUCTION.html").read_text()
+    assert '<td dir="auto">1.1 · all-mpnet-base-v2</td><td dir="auto" class=n>0.1530</td><td dir="auto" class=n>0.1530</td>' in html
 
 
 def test_notebook_03_offline(tmp_path):
@@ -181,8 +204,8 @@ def test_notebook_01_offline_on_the_embedded_server(tmp_path):
                   "-p", "prompt_langs", "ar", "--out", str(tmp_path), env={"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
-    assert "## Table 4" in md and "| GPT-4o-mini: avg s/sample | 3.52 |" in md
-    assert "kit smollm2-135m: avg s/sample" in md and "PROXY" in md
+    assert "## Table 4" in md and "GPT-4o-mini 3.52" in md  # the published rows, folded into one line
+    assert "| kit smollm2-135m (2) | – | avg s/sample " in md and "PROXY" in md
     assert (tmp_path / "figures" / "tab04_05_time_per_sample.png").is_file()
     assert (tmp_path / "reports" / "tables" / "rating_sheet_01.csv").is_file()
 
@@ -192,4 +215,88 @@ def test_notebook_05_tiny_training_and_plan(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "figures" / "fig05_loss_curve.png").is_file()
     md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
-    assert "## Section 3 (plan)" in md and "memory per GPU: total (GB)" in md and "| nodes x GPUs | 8 x 8 | 8 x 8 |" in md
+    assert "## Section 3 (plan)" in md and "memory per GPU (" in md and "total (GB) " in md
+    assert "| nodes x GPUs | 8 x 8 | 8 x 8 |" in md
+
+
+SAME_ENV = {"OPENAI_API_KEY": FAKE_KEY}  # as run06_07 had it: whether a key is set is an input (ainkit.rerun.environment)
+
+
+def test_second_run_reuses_force_and_missing_outputs_rerun(run06_07, tmp_path):
+    """A copy of the 06+07 run: the same command reuses both (fast, and says from which run); --force 06
+    reruns 06 alone; a deleted figure reruns the notebook that made it; --only 07 keeps 06's results."""
+    first = tmp_path / "copy"
+    shutil.copytree(run06_07[0], first)
+    started = json.loads((first / "reports" / "manifest.json").read_text())["started"]
+    t0 = time.time()
+    proc = ainkit("reproduce", *RUN06_07, "--out", str(first), env=SAME_ENV)
+    took = time.time() - t0
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert took <= 20, f"all-reused run took {took:.1f} s"
+    assert "0 run, 2 reused" in proc.stdout and f"06_benchmark_results: reused from the run of {started}" in proc.stdout
+    md = (first / "reports" / "REPRODUCTION.md").read_text()
+    assert f"`07_human_feedback_survey`: reused from the run of {started}" in md
+    manifest = json.loads((first / "reports" / "manifest.json").read_text())
+    assert [n["status"] for n in manifest["notebooks"]] == ["reused", "reused"]
+    assert all(n["made_by"]["started"] == started for n in manifest["notebooks"])
+
+    proc = ainkit("reproduce", *RUN06_07, "--force", "06", "--out", str(first), env=SAME_ENV)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "06_benchmark_results: running (--force" in proc.stdout and "07_human_feedback_survey: reused" in proc.stdout
+    assert re.search(r"06_benchmark_results: running .*; about \d+:\d\d left", proc.stdout)  # ETA from the last manifest
+    assert "1 run, 1 reused" in proc.stdout
+
+    (first / "figures" / "fig07_survey_nationality.png").unlink()
+    proc = ainkit("reproduce", *RUN06_07, "--out", str(first), env=SAME_ENV)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "07_human_feedback_survey: running (output missing: figures/fig07_survey_nationality.png" in proc.stdout
+    assert "06_benchmark_results: reused" in proc.stdout and (first / "figures" / "fig07_survey_nationality.png").is_file()
+
+    proc = ainkit("reproduce", "--only", "07", "-p", "donut", "false", "--out", str(first), env=SAME_ENV)
+    assert proc.returncode == 0 and "0 run, 1 reused" in proc.stdout, proc.stdout + proc.stderr
+    md = (first / "reports" / "REPRODUCTION.md").read_text()
+    assert "`06_benchmark_results`: not selected in this run; results kept from the run of" in md
+    assert [n["status"] for n in json.loads((first / "reports" / "manifest.json").read_text())["notebooks"]] == ["kept", "reused"]
+
+
+def test_reuse_needs_the_same_inputs(tmp_path, monkeypatch):
+    """Each input part that changes is named; out_root is not an input; a named file's content is."""
+    nb = NOTEBOOKS / "07_human_feedback_survey.ipynb"
+    inputs = rerun.Inputs("local")
+    scores = tmp_path / "scores.json"
+    scores.write_text("{}")
+    parts = inputs.of(nb, {"donut": True, "out_root": "/a", "extra_scores": str(scores)})
+    assert parts == inputs.of(nb, {"donut": True, "out_root": "/b", "extra_scores": str(scores)})
+    out = Outputs.resolve(tmp_path / "out").ensure()
+    (out.executed / "07.ipynb").write_text("{}")
+    entry = {"status": "ok", "fingerprint": rerun.fingerprint(parts), "inputs": parts,
+             "outputs": {"reports/notebooks/07.ipynb": rerun.file_digest(out.executed / "07.ipynb")}}
+    assert rerun.reusable(entry, parts, out) == (True, "inputs unchanged")
+    changed = inputs.of(nb, {"donut": False, "out_root": "/a", "extra_scores": str(scores)})
+    assert rerun.reusable(entry, changed, out) == (False, "changed since the earlier run: parameters")
+    scores.write_text('{"model": "x"}')
+    assert rerun.reusable(entry, inputs.of(nb, {"donut": True, "extra_scores": str(scores)}), out) == \
+        (False, "changed since the earlier run: parameter files")
+    assert rerun.Inputs("paper").of(nb, {"donut": True})["profile"] != parts["profile"]
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("AINKIT_OUTPUT_ROOT", str(tmp_path))  # where outputs go is not an input
+    env = rerun.environment()
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:9/v1" and env["OPENAI_API_KEY"] == "set"
+    assert "AINKIT_OUTPUT_ROOT" not in env and FAKE_KEY not in json.dumps(rerun.Inputs("local").of(nb, {}))
+    assert rerun.Inputs("local").of(nb, {"donut": True})["environment"] != parts["environment"]
+    (out.executed / "07.ipynb").write_text('{"edited": 1}')
+    assert rerun.reusable(entry, parts, out) == (False, "output changed since it was written: reports/notebooks/07.ipynb")
+    assert rerun.reusable(None, parts, out)[0] is False
+    assert rerun.reusable({**entry, "status": "failed"}, parts, out)[0] is False
+
+
+def test_progress_eta_from_the_last_manifest(capsys):
+    p = reproduce.Progress({"01_a": 70.0, "02_b": 20.0, "03_c": None}, live=False)
+    p.start("01_a", "running")
+    p.start("02_b", "running")
+    p.start("03_c", "running")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "[reproduce] 1/3 01_a: running; about 1:30 left + 1 notebook(s) never timed"
+    assert out[1] == "[reproduce] 2/3 02_b: running; about 0:20 left + 1 notebook(s) never timed"
+    assert out[2] == "[reproduce] 3/3 03_c: running; no estimate (not in the last manifest)"

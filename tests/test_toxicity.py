@@ -254,5 +254,7 @@ def test_notebook_04_judges_a_folder_with_a_vision_backend(server, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     figs = tmp_path / "out" / "figures"
     assert (figs / "fig16a_toxicity_share.png").is_file() and (figs / "fig16c_kit_judgments.png").is_file()
+    rows = {r["quantity"]: r for r in json.loads((tmp_path / "out" / "reports" / "results" / "04_toxicity_statistics.json").read_text())["rows"]}
+    assert rows["kit: Unparsed (%)"]["kit"] == pytest.approx(33.33)
     md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
-    assert "INCONSISTENT" in md and "| kit: Unparsed (%) | – | 33.33 |" in md
+    assert "INCONSISTENT" in md and "Unparsed (%) 33.33" in md
