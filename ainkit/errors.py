@@ -12,7 +12,7 @@ EXIT_OK = 0                # every record processed (some may be rejected for th
 EXIT_BUG = 1               # an unexpected error (a bug): the traceback is printed
 EXIT_USAGE = 2             # a user error: bad flag, bad path, unreadable input, settings that differ from the journal
 EXIT_SOME_FAILED = 3       # some records failed at the endpoint (after retries); they are in the rejects file
-EXIT_ALL_FAILED = 4        # every record failed at the endpoint, or it refused the run (401/403/404)
+EXIT_ALL_FAILED = 4        # records failed at the endpoint and none was kept, or it refused the run (401/403/404)
 EXIT_INTERRUPTED = 130     # Ctrl-C or SIGTERM: finished work is journalled; the same command resumes
 
 EXIT_CODES = {
@@ -20,7 +20,8 @@ EXIT_CODES = {
     EXIT_BUG: "unexpected error (a bug; traceback printed)",
     EXIT_USAGE: "user error: a flag, a path, the input or the settings (message says which)",
     EXIT_SOME_FAILED: "some records failed at the endpoint; re-run the same command to retry only those",
-    EXIT_ALL_FAILED: "every record failed at the endpoint, or the endpoint refused the run (bad key, unknown model)",
+    EXIT_ALL_FAILED: "records failed at the endpoint and none was kept (it is down?), or the endpoint refused the run "
+                     "(bad key, unknown model)",
     EXIT_INTERRUPTED: "interrupted; run the same command again to resume",
 }
 

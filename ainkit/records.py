@@ -258,12 +258,12 @@ class Summary:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def exit_code(self) -> int:
-        """0 when the stage did its work; 3 when some records failed at the endpoint, 4 when all it tried did."""
+        """0 when the stage did its work; 3 when some records failed at the endpoint; 4 when some did and none was kept."""
         from ainkit.errors import EXIT_ALL_FAILED, EXIT_OK, EXIT_SOME_FAILED
 
         if not self.endpoint_failed:
             return EXIT_OK
-        return EXIT_ALL_FAILED if self.endpoint_failed >= self.kept + self.rejected else EXIT_SOME_FAILED
+        return EXIT_ALL_FAILED if self.kept == 0 else EXIT_SOME_FAILED
 
     def line(self, stage: str) -> str:
         """The one-line summary printed at the end of a stage."""

@@ -91,6 +91,14 @@ def test_nothing_listening_is_exit_4_with_every_record_in_rejects(tmp_path):
     assert len(rejects) == 3 and all(r["endpoint"] and "connection error" in r["reasons"][0] for r in rejects)
 
 
+def test_endpoint_down_with_content_rejects_too_is_exit_4(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, "text": "Hello there my friend."}) + "\n" + json.dumps({"id": 2, "text": ""}) + "\n")
+    p = ainkit("translate", "--input", src, "--output", tmp_path / "out.jsonl", "--model", "m", "--max-retries", "0",
+               "--timeout", "2", env=endpoint_env(free_port()))
+    assert p.returncode == 4, p.stderr  # nothing got through: one record refused for its content, the other unanswered
+
+
 def test_some_records_failing_at_the_endpoint_is_exit_3_and_a_rerun_retries_only_them(server, tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": 1, "text": "Hello there my friend."}) + "\n"
