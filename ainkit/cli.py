@@ -538,10 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         _error(args, exc)
         return exc.exit_code
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
-        _error(args, exc)
-        return EXIT_USAGE
-    except OSError as exc:
+    except (ValueError, OSError) as exc:  # a bad value or path the stage did not phrase itself
         _error(args, exc)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - a bug: say so, with the traceback

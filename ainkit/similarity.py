@@ -18,6 +18,7 @@ L2-normalised; a pair's score is the cosine (dot product) of its two embeddings.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -81,7 +82,7 @@ OFFLINE_MULTILINGUAL = "use-multilingual"
 DEFAULT_ENCODER = "auto"  # LaBSE when it can be had, else OFFLINE_MULTILINGUAL
 CHARS_PER_TOKEN_CAP = 8  # texts are cut at 8 characters per token of the encoder's max sequence length
 USEM3_MAX_CHARS = 4096  # use-multilingual has no stated limit; its cost grows with length, so it is capped here
-ARABIC = __import__("re").compile(r"[\u0600-\u06FF]")
+ARABIC = re.compile(r"[\u0600-\u06FF]")
 
 
 def resolve_name(name: str, allow_download: bool | None = None) -> str:

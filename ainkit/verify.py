@@ -18,6 +18,7 @@ from typing import Any
 
 from ainkit import atomic
 from ainkit.errors import UserError
+from ainkit.metrics import MAX_WORDS, word_count_over
 
 DEFAULT_RULES: dict[str, float] = {"similarity": 0.8, "bleu4": 0.6, "meteor": 0.8, "rouge1_f": 0.8}
 METRIC_FIELDS = {"bleu2", "bleu4", "meteor", "rouge1_p", "rouge1_r", "rouge1_f", "rougeL_p", "rougeL_r", "rougeL_f"}
@@ -145,8 +146,6 @@ def run(input: str, output: str, rejects: str | None = None, rules: dict[str, fl
             encoder = load(encoder_name)
         for rec in io.pending():
             if compute:
-                from ainkit.metrics import MAX_WORDS, word_count_over
-
                 if any(isinstance(rec.get(f), str) and word_count_over(rec[f], MAX_WORDS)
                        for f in (reference_field, hypothesis_field)):
                     reasons = [f"{reference_field}/{hypothesis_field} over {MAX_WORDS:,} words: too long to score"]

@@ -22,17 +22,13 @@ from fault_server import spawn, stats
 SECRET = "sk-contract-test-9f8e7d6c5b4a39281706"
 
 
-def start_server(*extra, delay=0.0):
-    return spawn(delay, *extra)
-
-
 def sent(port) -> dict:
     return stats(port)["requests"]
 
 
 @pytest.fixture
 def server():
-    proc, port = start_server(delay=0.02)
+    proc, port = spawn(0.02)
     yield port
     proc.terminate()
     proc.wait(timeout=10)
@@ -64,7 +60,7 @@ def no_traceback(proc):
 
 @pytest.mark.parametrize("code", [401, 403, 404])
 def test_refusing_endpoint_stops_at_once_and_never_writes_the_echoed_key(tmp_path, code):
-    proc_srv, port = start_server("--refuse", str(code))
+    proc_srv, port = spawn(0.0, "--refuse", str(code))
     try:
         src = write_texts(tmp_path / "in.jsonl", 40)
         p = ainkit("translate", "--input", src, "--output", tmp_path / "out.jsonl", "--model", "fault-model",
@@ -141,7 +137,7 @@ def test_bad_paths_refused_before_any_request(server, tmp_path, case):
 
 
 def test_second_process_on_the_same_output_exits_before_any_request(tmp_path):
-    proc_srv, port = start_server(delay=0.2)
+    proc_srv, port = spawn(0.2)
     try:
         src = write_texts(tmp_path / "in.jsonl", 40)
         first = ainkit("translate", "--input", src, "--output", tmp_path / "out.jsonl", "--model", "fault-model",

@@ -111,9 +111,9 @@ def test_results_file_on_notebook_06(tiny_lm, tmp_path):
 
 
 def test_open_ended_sets_are_judged_by_an_llm(tmp_path):
-    from test_llm import start_server, stats
+    from fault_server import spawn, stats
 
-    proc_srv, port = start_server()
+    proc_srv, port = spawn()
     try:
         rows = [{"dataset": "vqav2", "id": 1, "question": "What animal?\nextra", "prediction": "a cat", "answer": "cat"},
                 {"dataset": "geochat", "id": 2, "question": "How many planes?", "prediction": "two", "answer": "2"}]
@@ -162,9 +162,9 @@ def test_camel_results_on_the_radar_and_table_1(tmp_path):
 
 
 def test_camel_bench_asks_a_vision_model_then_scores(tmp_path):
-    from test_llm import start_server, stats
+    from fault_server import spawn, stats
 
-    proc_srv, port = start_server()
+    proc_srv, port = spawn()
     try:
         env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-vlm-test-1234"}
         args = ["evaluate", "--benchmark", "camel-bench", "--model", "openai:vlm", "--output", str(tmp_path / "cb")]

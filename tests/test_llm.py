@@ -15,13 +15,9 @@ from fault_server import spawn, stats
 SECRET = "sk-ainkit-llm-test-0123456789abcdef"
 
 
-def start_server(delay=0.0, *extra):
-    return spawn(delay, *extra)
-
-
 @pytest.fixture
 def server():
-    proc, port = start_server(delay=0.05)
+    proc, port = spawn(0.05)
     yield port
     proc.terminate()
     proc.wait(timeout=10)
@@ -119,7 +115,7 @@ def test_chat_records_translated_in_place(server, tmp_path):
 
 
 def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
-    proc_srv, port = start_server(delay=0.1)
+    proc_srv, port = spawn(0.1)
     try:
         n = 60
         (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "text": f"Sentence number {i} here."}) + "\n" for i in range(n)))

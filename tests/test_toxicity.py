@@ -10,7 +10,7 @@ from PIL import Image
 
 from ainkit import llm, toxicity
 from ainkit.records import read_records
-from test_llm import start_server, stats
+from fault_server import spawn, stats
 
 COLOURS = {"green": (0, 200, 0), "red": (200, 0, 0), "orange": (250, 120, 0), "blue": (0, 0, 200), "yellow": (200, 200, 0),
            "cyan": (0, 200, 200), "magenta": (200, 0, 200), "grey": (100, 100, 100), "white": (255, 255, 255), "black": (0, 0, 0)}
@@ -18,7 +18,7 @@ COLOURS = {"green": (0, 200, 0), "red": (200, 0, 0), "orange": (250, 120, 0), "b
 
 @pytest.fixture(scope="module")
 def server():
-    proc, port = start_server()
+    proc, port = spawn()
     yield port
     proc.terminate()
     proc.wait(timeout=10)
