@@ -195,10 +195,12 @@ def _score_chunk(args: tuple[list[tuple[str, str]], Config]) -> list[dict[str, f
 
 
 def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent (which stops them), so they print no tracebacks."""
+    """Pool workers leave Ctrl-C to the parent and die quietly on the SIGTERM with which it stops them (a forked
+    worker would otherwise run the CLI's SIGTERM handler and print a traceback)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def word_count_over(text: str, limit: int) -> int:
