@@ -52,9 +52,9 @@ def test_interrupt_requeues_and_resumes(tmp_path):
     out = tmp_path / "interrupted"
     job = launch.submit(config(out, steps), "slurm", 1, time_min=10, cpus_per_task=1)
     deadline = time.time() + 240
-    while not any(out.glob("checkpoint-*")) and time.time() < deadline:
+    while not any(out.glob("checkpoint-*/trainer_state.json")) and time.time() < deadline:  # a complete one
         time.sleep(0.2)
-    assert any(out.glob("checkpoint-*")), "no checkpoint appeared"
+    assert any(out.glob("checkpoint-*/trainer_state.json")), "no checkpoint appeared"
     job._interrupt()  # the preemption signal: submitit calls checkpoint(), SLURM requeues the job
     job.results()
     s = json.loads((out / "train_summary.json").read_text())

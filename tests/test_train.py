@@ -115,6 +115,15 @@ def test_rerun_of_a_finished_run_is_a_no_op(tmp_path):
     (out / "train_summary.json").unlink()  # as if killed after its last checkpoint: that checkpoint's log stands in
     assert "already finished at step 3" in train(3)
     assert not (out / "train_summary.json").exists() and not (out / "checkpoint-4").exists()
+    # killed while saving checkpoint-4 (the Trainer writes trainer_state.json last): resume from checkpoint-3, not from it
+    partial = out / "checkpoint-4"
+    partial.mkdir()
+    (partial / "config.json").write_text("{}")
+    log = train(5)
+    assert "checkpoint-4 is incomplete" in log
+    s = json.loads((out / "train_summary.json").read_text())
+    assert s["resumed_from"].endswith("checkpoint-3") and s["global_step"] == 5
+    assert (partial / "trainer_state.json").is_file() and (partial / "model.safetensors").is_file()
 
 
 def test_zero3_config_is_accepted_by_deepspeed_on_cpu():

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -133,7 +135,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     import torch
     import torch.distributed as dist
     from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     from ainkit.records import read_lines, write_records
     from ainkit.train import tiny
@@ -183,7 +184,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         report_to=[], remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not cuda,
         ddp_backend=("nccl" if cuda else "gloo") if world > 1 else None, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=enc.collate)
-    last = get_last_checkpoint(str(out)) if out.exists() else None
+    last, partial = checkpoints(out)
     max_steps = trainer.set_initial_training_values(args, trainer.get_train_dataloader())[-1]  # as the Trainer counts
     done = finished_summary(out, last, max_steps, world_size=world, attention=attn)
     if done is not None:
@@ -191,6 +192,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             print(f"[train] {out} already finished at step {done['global_step']} (max_steps {max_steps}); nothing to do", flush=True)
         return done
     if rank == 0:
+        for path in partial:  # killed while saving: the Trainer rewrites it when it gets there again
+            print(f"[train] {path.name} is incomplete (no trainer_state.json: the run stopped while saving it); removed", flush=True)
+            shutil.rmtree(path)
         atomic.write_text(out / "config.yaml", yaml.safe_dump({**asdict(cfg), "git_commit": git_commit(), "world_size": world}))
         write_records(out / "rejects.jsonl", rejects)
         print(f"[train] {len(examples)} examples, {len(rejects)} rejected; attention {attn}; world size {world}; "
@@ -209,6 +213,22 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if rank == 0:
         atomic.write_json(out / "train_summary.json", summary)
     return summary
+
+
+def checkpoints(out: Path) -> tuple[str | None, list[Path]]:
+    """(the newest complete checkpoint or None, the incomplete ones newer than it).
+
+    The Trainer writes trainer_state.json last, so a checkpoint without it was cut off while saving
+    (a preemption or a kill): resuming from it fails, and transformers' get_last_checkpoint would pick it.
+    """
+    found = sorted((int(m.group(1)), p) for p in (out.glob("checkpoint-*") if out.is_dir() else [])
+                   if p.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", p.name)))
+    partial = []
+    for _, path in reversed(found):
+        if (path / "trainer_state.json").is_file():
+            return str(path), partial
+        partial.append(path)
+    return None, partial
 
 
 def finished_summary(out: Path, last: str | None, max_steps: int, **now: Any) -> dict[str, Any] | None:
