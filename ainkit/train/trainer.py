@@ -134,7 +134,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run (or resume) one training job in this process; every rank calls it. Returns the log summary."""
     import torch
     import torch.distributed as dist
-    from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration, Trainer, TrainingArguments
+    from transformers import (
+        AutoTokenizer,
+        Qwen2VLForConditionalGeneration,
+        Trainer,
+        TrainingArguments,
+    )
 
     from ainkit.records import read_lines, write_records
     from ainkit.train import tiny
