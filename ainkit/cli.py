@@ -197,6 +197,43 @@ def _run_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="kept chat records -> a LLaMA-Factory / ms-swift training set, images beside it",
+                       description="Write kept chat records (JSON Lines with `messages` or `conversations` and `images`, as "
+                       "translate and verify write them) into OUTPUT as a training set: NAME.jsonl (LLaMA-Factory's "
+                       "ShareGPT shape with role/content turns and images relative to OUTPUT; `ainkit train --set "
+                       "data=OUTPUT/NAME.jsonl` reads it too), its entry in OUTPUT/dataset_info.json (LLaMA-Factory: "
+                       "dataset_dir OUTPUT, dataset NAME), NAME.swift.jsonl (ms-swift: `swift sft --dataset` it; image paths "
+                       "absolute) and OUTPUT/images/ holding every image used. Records that would not train go to the "
+                       "rejects file with the line and every reason: no chat, turns not user/assistant pairs (user first, "
+                       "after an optional system turn), an empty turn, <image> placeholders and images that differ in "
+                       "number, an image that is missing or that Pillow cannot open. Resumes after a crash or Ctrl-C.",
+                       epilog="e.g. ainkit export --input runs/verify/kept.jsonl --output data/  (writes data/ain_curated.jsonl, "
+                       "the file configs/train/ain_7b.yaml trains on). " + epilog(), parents=[_COMMON])
+    p.add_argument("--input", required=True, help="kept records (JSON Lines)")
+    p.add_argument("--output", required=True, help="folder to write the data set into (created if missing)")
+    p.add_argument("--name", default="ain_curated", help="data set name: file stem and dataset_info.json key (default: ain_curated)")
+    p.add_argument("--images", choices=["copy", "link", "symlink"], default="copy",
+                   help="put each image into OUTPUT/images by copy (default: the set stands alone), link (hard link: no "
+                        "extra space, same file system only) or symlink (points at the originals)")
+    p.add_argument("--images-dir", help="folder relative image paths are resolved against (default: the input file's folder)")
+    p.add_argument("--rejects", help="rejects file (default: OUTPUT/NAME.rejects.jsonl)")
+    p.add_argument("--restart", "--no-resume", dest="restart", action="store_true",
+                   help="discard an earlier run's journal and start over (needed when the settings changed)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from ainkit import export
+
+    summary, files = export.run(args.input, args.output, args.name, args.images, args.images_dir, args.rejects,
+                                resume=not args.restart, progress=sys.stderr.isatty())
+    print(summary.line("export"))
+    print(f"[export] {files['data']} + {files['dataset_info']} (LLaMA-Factory dataset {args.name!r}; ainkit train), "
+          f"{files['swift']} (ms-swift)" + (f"; rejects in {files['rejects']}" if summary.rejected or summary.malformed else ""))
+    return summary.exit_code()
+
+
 def _llm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM endpoint (default: OPENAI_BASE_URL / OPENAI_API_KEY if set, else the embedded local server)")
     g.add_argument("--model", help="openai:NAME (OPENAI_BASE_URL/OPENAI_API_KEY or --base-url), local:NAME (embedded: "
@@ -410,8 +447,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nodes", type=int, help="nodes (overrides the preset)")
     p.add_argument("--gpus-per-node", type=int, help="GPUs per node (overrides the preset)")
     p.add_argument("--partition", help="SLURM partition")
-    p.add_argument("--time-min", type=int, default=60, help="time limit in minutes (default 60)")
-    p.add_argument("--cpus-per-task", type=int, default=2)
+    p.add_argument("--time-min", type=int, help="time limit in minutes (default: a GPU run's planned hours x 1.5 + 15 min, "
+                   "see --dry-run; a CPU run 60); a job that outlasts it is requeued and resumes from its last checkpoint")
+    p.add_argument("--cpus-per-task", type=int, help="CPUs per task (default: the config's cpus_per_task, else 8 per GPU "
+                   "rank, 2 per CPU rank)")
+    p.add_argument("--mem-gb-per-task", type=float, help="host memory per task in GB, asked of SLURM per node (default: "
+                   "the config's mem_gb_per_task, else 48 per GPU rank, the cluster's default for CPU ranks)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the SLURM script submitit would submit, the merged config and the per-GPU memory estimate; submit nothing")
     p.set_defaults(func=_run_train)
@@ -422,7 +463,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from ainkit.train.trainer import load_config
 
     cfg = load_config(args.config, args.set, output_dir=args.output_dir, nodes=args.nodes, gpus_per_node=args.gpus_per_node)
-    cluster = {"time_min": args.time_min, "cpus_per_task": args.cpus_per_task}
+    cluster = {"time_min": args.time_min, "cpus_per_task": args.cpus_per_task, "mem_gb_per_task": args.mem_gb_per_task}
     if args.partition:
         cluster["partition"] = args.partition
     if args.dry_run:
@@ -482,6 +523,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "similarity": _add_similarity,
     "metrics": _add_metrics,
     "verify": _add_verify,
+    "export": _add_export,
     "translate": _add_translate,
     "serve": _add_serve,
     "toxicity": _add_toxicity,

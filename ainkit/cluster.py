@@ -54,7 +54,8 @@ def _slurm_parameters(nodes, tasks_per_node, gpus_per_node, cpus_per_task, parti
 def sbatch_script(folder: str | Path, command: str, nodes: int = 1, gpus_per_node: int = 0, tasks: int | None = None,
                   cpus_per_task: int = 2, partition: str | None = None, time_min: int = 60, signal_delay_s: int = 120,
                   job_name: str = "ainkit-train", mem_gb: int | None = None) -> str:
-    """The sbatch script `make_executor("slurm", ...)` would submit, written on any machine (SLURM there or not)."""
+    """The sbatch script `make_executor("slurm", ...)` would submit, written on any machine (SLURM there or not);
+    writes no file (a dry run leaves nothing behind)."""
     import submitit
 
     class ScriptOnly(submitit.SlurmExecutor):
@@ -64,10 +65,10 @@ def sbatch_script(folder: str | Path, command: str, nodes: int = 1, gpus_per_nod
         def affinity(cls) -> int:
             return 1
 
-    names = ScriptOnly._equivalence_dict()
     generic = _slurm_parameters(nodes, tasks or max(1, gpus_per_node), gpus_per_node, cpus_per_task, partition, time_min,
                                 signal_delay_s, job_name, mem_gb)
-    Path(folder).mkdir(parents=True, exist_ok=True)
     ex = ScriptOnly(folder=str(folder))
-    ex.update_parameters(**{k.removeprefix("slurm_") if k.startswith("slurm_") else names[k]: v for k, v in generic.items()})
+    native = {k.removeprefix("slurm_"): v for k, v in generic.items() if k.startswith("slurm_")}
+    # submitit's own conversion, as AutoExecutor does it: renames, and mem_gb=384 -> --mem=384GB (a bare 384 is MB)
+    ex.update_parameters(**ex._convert_parameters({k: v for k, v in generic.items() if not k.startswith("slurm_")}), **native)
     return ex._make_submission_file_text(command, "DRYRUN")

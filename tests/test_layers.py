@@ -47,6 +47,7 @@ LAYERS = {
     "ainkit.metrics": "stage",             # BLEU / METEOR / ROUGE back-translation scores
     "ainkit.verify": "stage",              # the report's thresholds, the verification funnel
     "ainkit.toxicity": "stage",            # the LlavaGuard-policy image judge
+    "ainkit.export": "stage",              # kept records -> LLaMA-Factory / ms-swift training set
     "ainkit.train": "stage",               # fine-tuning Qwen2-VL (and every module under it)
     "ainkit.train.data": "stage",          # records -> training examples, LLaMA-Factory export
     "ainkit.train.plan": "stage",          # paper-scale memory and compute plan

@@ -148,12 +148,29 @@ print("stage", d.zero_optimization_stage, "micro", d.train_micro_batch_size_per_
 
 
 def test_dry_run_prints_script_config_and_memory_and_submits_nothing(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/ain_7b.yaml", "--executor", "slurm",
-                           "--nodes", "8", "--gpus-per-node", "8", "--dry-run", "--output-dir", str(tmp_path / "run")],
-                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    """The report's 8 x 8 launch: a time limit from the plan (not 60 min), CPUs and memory for GPU ranks, and not one
+    file written, the default runs/train/submitit under the current folder included."""
+    import math
+    import os
+
+    from ainkit import launch
+    from ainkit.train.plan import Assumptions, compute_budget
+
+    root = Path(__file__).resolve().parent.parent
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", str(root / "configs/train/ain_7b.yaml"),
+                           "--executor", "slurm", "--nodes", "8", "--gpus-per-node", "8", "--dry-run"],
+                          capture_output=True, text=True, timeout=120, cwd=cwd, env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
+    hours = compute_budget(Assumptions(gpus=64))["wall-clock hours"]  # the report's 3.6 M samples: no data file here
+    minutes = math.ceil(hours * 60 * launch.TIME_MARGIN) + launch.STARTUP_MIN
+    assert 5 * 60 < hours * 60 < minutes
     for needle in ("#SBATCH --nodes=8", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --signal=USR2@120",
-                   "learning_rate: 1.0e-05", "deepspeed: configs/deepspeed/ds_z3.json", "per-GPU memory estimate", "total"):
+                   f"#SBATCH --time={minutes}\n", f"#SBATCH --cpus-per-task={launch.GPU_TASK_CPUS}\n",
+                   f"#SBATCH --mem={8 * launch.GPU_TASK_MEM_GB}GB\n", f"plan {hours:.2f} h x {launch.TIME_MARGIN:g} margin",
+                   f"--output={cwd / 'runs/train/submitit'}/", "learning_rate: 1.0e-05",
+                   "deepspeed: configs/deepspeed/ds_z3.json", "per-GPU memory estimate", "total"):
         assert needle in out, needle
-    assert not list((tmp_path / "run").rglob("*.pkl"))  # nothing submitted
+    assert not list(cwd.rglob("*"))  # nothing written, nothing submitted
