@@ -16,7 +16,7 @@ The parts (each a sha256, recorded per notebook in reports/manifest.json):
 - profile: the profile's name (its YAML is under configs/, below);
 - ainkit: every file under ainkit/ (the source and its data: paper/ tables, data/ samples), bytecode excluded;
 - configs: every file under configs/ (profiles, training presets, LLM backends);
-- parameter files: the content of every file a string parameter names (comma-separated lists too:
+- parameter files: the content of every file a string parameter names (lists and comma-separated strings too:
   extra_scores, rating_sheet); for a folder (images_dir), the name, size and mtime of each file in it;
 - packages: the installed version of every package the kit declares (requirements.txt,
   configs/requirements-nodeps.txt: models shipped on PyPI included) and of those the manifest reports;
@@ -66,6 +66,8 @@ def tree_digest(folder: Path) -> str:
 
 def _named_files(value: Any) -> list[Any]:
     """What the files or folders a string parameter names hold, as (name, digest or listing)."""
+    if isinstance(value, (list, tuple)):  # a list parameter of paths (extra_scores)
+        return [f for item in value for f in _named_files(item)]
     if not isinstance(value, str) or not value.strip():
         return []
     found = []

@@ -4,7 +4,9 @@
 
 Baseline: `papermill` executing notebooks 06 and 07 directly, one after the other.
 Kit: `ainkit reproduce --only 06,07` (parameter inspection, the same two executions,
-REPRODUCTION.md and the manifest). Prints the median seconds of each and the ratio.
+REPRODUCTION.md and the manifest), then the same command again in the same folder, where
+nothing changed and both notebooks are reused (the inputs fingerprint: ainkit.rerun).
+Prints the median seconds of each and the ratios.
 """
 from __future__ import annotations
 
@@ -32,16 +34,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs of each variant (median reported)")
     args = ap.parse_args()
     bindir = Path(sys.executable).parent
-    base, kit = [], []
+    base, kit, again = [], [], []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
             base.append(timed([[str(bindir / "papermill"), "-k", "ainkit", "-p", "out_root", tmp, "--no-progress-bar",
                                 str(ROOT / "notebooks" / f"{nb}.ipynb"), f"{tmp}/{nb}.ipynb"] for nb in NOTEBOOKS]))
         with tempfile.TemporaryDirectory() as tmp:
             kit.append(timed([[str(bindir / "ainkit"), "reproduce", "--only", "06,07", "--out", tmp]]))
-    b, k = statistics.median(base), statistics.median(kit)
+            again.append(timed([[str(bindir / "ainkit"), "reproduce", "--only", "06,07", "--out", tmp]]))
+    b, k, a = statistics.median(base), statistics.median(kit), statistics.median(again)
     print(f"papermill CLI, notebooks 06+07 (baseline): median {b:.2f} s over {args.repeat} runs {[round(x, 2) for x in base]}")
     print(f"ainkit reproduce --only 06,07:            median {k:.2f} s over {args.repeat} runs {[round(x, 2) for x in kit]}")
+    print(f"the same again, nothing changed (reused):   median {a:.2f} s over {args.repeat} runs {[round(x, 2) for x in again]}")
+    print(f"ratio reused rerun/first run: {a / k:.2f}x")
     print(f"ratio ainkit/papermill: {k / b:.2f}x")
 
 

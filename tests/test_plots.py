@@ -1,8 +1,5 @@
 """ainkit.plots: every chart kind renders, saves PNG + PDF named by the notebook, and Arabic needs no missing glyph;
-the module leaves the matplotlib backend to its caller; an executed notebook shows every figure it writes, once."""
-import base64
-import hashlib
-import json
+the module leaves the matplotlib backend to its caller (tests/shown.py checks that executed notebooks show their figures)."""
 import os
 import re
 import subprocess
@@ -111,34 +108,3 @@ def test_save_outside_a_kernel_only_writes(out, capsys):
     assert not plots.in_kernel()
     plots.save(plots.pie({"a": 1}), "fig99_quiet", "99_test", out)
     assert capsys.readouterr().out == ""
-
-
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """Notebooks 06 and 07 run by papermill into a temp dir, on the kernel's own (inline) backend as in a real run."""
-    from ainkit import reproduce
-
-    root = tmp_path_factory.mktemp("shown")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("MPLBACKEND", raising=False)  # conftest's Agg would reach the kernel; a real run has none
-        reproduce.run(only="06,07", out_root=str(root), progress=False)
-    return root
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-@pytest.mark.parametrize("notebook", ["06_benchmark_results", "07_human_feedback_survey"])
-def test_executed_notebook_shows_every_figure_it_writes(executed, notebook):
-    written = {}
-    for png in sorted((executed / "figures").glob("*.png")):
-        with Image.open(png) as im:
-            if im.info.get("Source") == notebook:
-                written[_sha(png.read_bytes())] = png.name
-    nb = json.loads((executed / "reports" / "notebooks" / f"{notebook}.ipynb").read_text())
-    shown = [base64.b64decode(o["data"]["image/png"]) for c in nb["cells"] if c["cell_type"] == "code"
-             for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert written, f"{notebook} wrote no figure"
-    assert len(shown) == len(written), f"{notebook}: {len(shown)} image/png outputs for {len(written)} figures written"
-    assert {_sha(s) for s in shown} == set(written), "each output should be the very PNG written to figures/"

@@ -2,26 +2,25 @@
 notebook fails loudly; parameters reach the executed notebook; no secret reaches any written file;
 a second run reuses what is unchanged, --force and a missing output rerun."""
 import json
-import os
 import re
 import secrets
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
 from ainkit import reproduce, rerun
 from ainkit.paths import NOTEBOOKS, ROOT, Outputs
+from shown import assert_every_figure_shown, without_agg
 
 FAKE_KEY = "sk-ainkit-test-" + secrets.token_hex(12)
 
 
 def ainkit(*args, env=None, cwd=None):
-    """Run the real console entry point in a subprocess."""
+    """Run the real console entry point in a subprocess (notebooks on the kernel's own backend, as in a real run)."""
     return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+                          env=without_agg(env), cwd=cwd, timeout=600)
 
 
 RUN06_07 = ["--only", "06,07", "-p", "figure1_models", "AIN-7B,GPT-4o", "-p", "donut", "false"]
@@ -50,6 +49,11 @@ def test_outputs_written(run06_07):
     assert "1/2 06_benchmark_results: running (no earlier run in this output folder" in proc.stdout
 
 
+@pytest.mark.parametrize("notebook", ["06_benchmark_results", "07_human_feedback_survey"])
+def test_executed_notebook_shows_every_figure_it_writes(run06_07, notebook):
+    assert_every_figure_shown(run06_07[0], notebook)
+
+
 def test_reproduction_report(run06_07):
     md = (run06_07[0] / "reports" / "REPRODUCTION.md").read_text()
     assert md.splitlines()[4] == "## Scoreboard"
@@ -69,7 +73,7 @@ def test_parameters_in_executed_notebook_and_manifest(run06_07):
     root, _ = run06_07
     nb = json.loads((root / "reports" / "notebooks" / "06_benchmark_results.ipynb").read_text())
     params = nb["metadata"]["papermill"]["parameters"]
-    assert params["figure1_models"] == "AIN-7B,GPT-4o" and "profile" not in params  # 06 does not read it
+    assert params["figure1_models"] == ["AIN-7B", "GPT-4o"] and "profile" not in params  # 06 does not read it
     nb07 = json.loads((root / "reports" / "notebooks" / "07_human_feedback_survey.ipynb").read_text())
     assert nb07["metadata"]["papermill"]["parameters"]["donut"] is False  # cast to the declared bool
     manifest = json.loads((root / "reports" / "manifest.json").read_text())
@@ -152,7 +156,7 @@ def test_lab_scores_reach_tables_and_radar(tmp_path):
                                                                       "Agro.": 45, "Cult.": 46, "Med.": 47}}))
     out = tmp_path / "out"
     papermill.execute_notebook(str(NOTEBOOKS / "06_benchmark_results.ipynb"), str(tmp_path / "06.ipynb"),
-                               parameters={"out_root": str(out), "extra_scores": str(scores)},
+                               parameters={"out_root": str(out), "extra_scores": [str(scores)]},
                                kernel_name=reproduce.kernel_name(), progress_bar=False, cwd=str(tmp_path))
     rows = json.loads((out / "reports" / "results" / "06_benchmark_results.json").read_text())["rows"]
     assert any(r["quantity"] == "Mine-2B (lab scores): Total" and r["kit"] == pytest.approx(43.5) for r in rows)
@@ -182,6 +186,7 @@ def test_notebook_02_offline_marks_published_cells(tmp_path):
     assert re.search(r"^\| LaBSE: \d+ cells \| [0-9.]+ to [0-9.]+ \| – \| – \| unavailable \| cause \[U\d\] \|", md, re.MULTILINE)
     assert md.count("not shipped on PyPI") == 1  # LaBSE, M-BERT, ...: one cause, stated once
     assert re.search(r"cells matching to 4 decimals, identified text \| 14 \| 1\d \|", md)
+    assert_every_figure_shown(tmp_path, "02_embedding_similarity")
     html = (tmp_path / "reports" / "REPRODUCTION.html").read_text()
     assert '<td dir="auto">1.1 · all-mpnet-base-v2</td><td dir="auto" class=n>0.1530</td><td dir="auto" class=n>0.1530</td>' in html
 
@@ -190,6 +195,7 @@ def test_notebook_03_offline(tmp_path):
     proc = ainkit("reproduce", "--only", "03", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "figures" / "fig13_verification_funnel.png").is_file()
+    assert_every_figure_shown(tmp_path, "03_translation_quality_metrics")
     md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
     assert "## Table 9" in md and "| BLEU-2 score (corpus) | 71.11 |" in md and "## Figure 13" in md
 
@@ -208,6 +214,7 @@ def test_notebook_01_offline_on_the_embedded_server(tmp_path):
     assert "| kit smollm2-135m (2) | – | avg s/sample " in md and "PROXY" in md
     assert (tmp_path / "figures" / "tab04_05_time_per_sample.png").is_file()
     assert (tmp_path / "reports" / "tables" / "rating_sheet_01.csv").is_file()
+    assert_every_figure_shown(tmp_path, "01_translation_model_comparison")
 
 
 def test_notebook_05_tiny_training_and_plan(tmp_path):
@@ -217,22 +224,20 @@ def test_notebook_05_tiny_training_and_plan(tmp_path):
     md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
     assert "## Section 3 (plan)" in md and "memory per GPU (" in md and "total (GB) " in md
     assert "| nodes x GPUs | 8 x 8 | 8 x 8 |" in md
+    assert_every_figure_shown(tmp_path, "05_multinode_training")
 
 
 SAME_ENV = {"OPENAI_API_KEY": FAKE_KEY}  # as run06_07 had it: whether a key is set is an input (ainkit.rerun.environment)
 
 
 def test_second_run_reuses_force_and_missing_outputs_rerun(run06_07, tmp_path):
-    """A copy of the 06+07 run: the same command reuses both (fast, and says from which run); --force 06
+    """A copy of the 06+07 run: the same command reuses both (and says from which run); --force 06
     reruns 06 alone; a deleted figure reruns the notebook that made it; --only 07 keeps 06's results."""
     first = tmp_path / "copy"
     shutil.copytree(run06_07[0], first)
     started = json.loads((first / "reports" / "manifest.json").read_text())["started"]
-    t0 = time.time()
-    proc = ainkit("reproduce", *RUN06_07, "--out", str(first), env=SAME_ENV)
-    took = time.time() - t0
+    proc = ainkit("reproduce", *RUN06_07, "--out", str(first), env=SAME_ENV)  # its time: bench/reproduce_overhead.py
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert took <= 20, f"all-reused run took {took:.1f} s"
     assert "0 run, 2 reused" in proc.stdout and f"06_benchmark_results: reused from the run of {started}" in proc.stdout
     md = (first / "reports" / "REPRODUCTION.md").read_text()
     assert f"`07_human_feedback_survey`: reused from the run of {started}" in md
@@ -265,17 +270,17 @@ def test_reuse_needs_the_same_inputs(tmp_path, monkeypatch):
     inputs = rerun.Inputs("local")
     scores = tmp_path / "scores.json"
     scores.write_text("{}")
-    parts = inputs.of(nb, {"donut": True, "out_root": "/a", "extra_scores": str(scores)})
-    assert parts == inputs.of(nb, {"donut": True, "out_root": "/b", "extra_scores": str(scores)})
+    parts = inputs.of(nb, {"donut": True, "out_root": "/a", "extra_scores": [str(scores)]})
+    assert parts == inputs.of(nb, {"donut": True, "out_root": "/b", "extra_scores": [str(scores)]})
     out = Outputs.resolve(tmp_path / "out").ensure()
     (out.executed / "07.ipynb").write_text("{}")
     entry = {"status": "ok", "fingerprint": rerun.fingerprint(parts), "inputs": parts,
              "outputs": {"reports/notebooks/07.ipynb": rerun.file_digest(out.executed / "07.ipynb")}}
     assert rerun.reusable(entry, parts, out) == (True, "inputs unchanged")
-    changed = inputs.of(nb, {"donut": False, "out_root": "/a", "extra_scores": str(scores)})
+    changed = inputs.of(nb, {"donut": False, "out_root": "/a", "extra_scores": [str(scores)]})
     assert rerun.reusable(entry, changed, out) == (False, "changed since the earlier run: parameters")
     scores.write_text('{"model": "x"}')
-    assert rerun.reusable(entry, inputs.of(nb, {"donut": True, "extra_scores": str(scores)}), out) == \
+    assert rerun.reusable(entry, inputs.of(nb, {"donut": True, "extra_scores": [str(scores)]}), out) == \
         (False, "changed since the earlier run: parameter files")
     assert rerun.Inputs("paper").of(nb, {"donut": True})["profile"] != parts["profile"]
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")

@@ -11,6 +11,7 @@ from PIL import Image
 from ainkit import llm, toxicity
 from ainkit.records import read_records
 from fault_server import spawn, stats
+from shown import assert_every_figure_shown, without_agg
 
 COLOURS = {"green": (0, 200, 0), "red": (200, 0, 0), "orange": (250, 120, 0), "blue": (0, 0, 200), "yellow": (200, 200, 0),
            "cyan": (0, 200, 200), "magenta": (200, 0, 200), "grey": (100, 100, 100), "white": (255, 255, 255), "black": (0, 0, 0)}
@@ -248,7 +249,7 @@ def test_notebook_04_judges_a_folder_with_a_vision_backend(server, tmp_path):
     imgs.mkdir()
     for name in ("green", "red", "blue"):
         Image.new("RGB", (50, 50), COLOURS[name]).save(imgs / f"{name}.png")
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456"}
+    env = without_agg({"OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456"})
     proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "reproduce", "--only", "04", "-p", "images_dir", str(imgs),
                            "-p", "model", "judge", "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -258,3 +259,4 @@ def test_notebook_04_judges_a_folder_with_a_vision_backend(server, tmp_path):
     assert rows["kit: Unparsed (%)"]["kit"] == pytest.approx(33.33)
     md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
     assert "INCONSISTENT" in md and "Unparsed (%) 33.33" in md
+    assert_every_figure_shown(tmp_path / "out", "04_toxicity_statistics")

@@ -63,11 +63,16 @@ def _from_evaluate(payload: dict, path: Path) -> dict:
     raise ValueError(f"{path}: unknown benchmark {payload['benchmark']!r}")
 
 
-def load_model_scores(path: str | Path) -> list[ModelScores]:
-    """Read scores files (comma-separated; JSON object or list, or `ainkit evaluate` results.json); errors name the file."""
-    if isinstance(path, str) and "," in path:
+def load_model_scores(path: str | Path | list[str | Path]) -> list[ModelScores]:
+    """Read scores files (a list, or one path; JSON object or list, or `ainkit evaluate` results.json); errors name the file.
+
+    The same model in several files is merged (e.g. ArabicMMLU from one run, CAMEL-Bench from another).
+    """
+    if isinstance(path, str) and "," in path:  # papermill's `-p extra_scores a.json,b.json` arrives as one string
+        path = [p.strip() for p in path.split(",") if p.strip()]
+    if isinstance(path, (list, tuple)):
         merged: dict[str, ModelScores] = {}
-        for part in (p.strip() for p in path.split(",") if p.strip()):
+        for part in path:
             for m in load_model_scores(part):
                 if m.model in merged:
                     for section in ("camel_bench", "arabicmmlu", "english"):
