@@ -1,4 +1,5 @@
 """One house style for every figure of the kit: radar, heatmap, grouped bars, pie/donut, styled tables.
+Annotated heatmaps and distributions are drawn with seaborn (imported when first used), in the same style.
 
     from ainkit import plots
     fig = plots.radar({"AIN-7B": [...], "GPT-4o": [...]}, axes=["VQA", ...])
@@ -145,66 +146,72 @@ def heatmap(matrix: np.ndarray, rows: Sequence[str], cols: Sequence[str], title:
             vmin: float = 0.0, vmax: float = 1.0, cmap: str = "viridis", fmt: str = "{:.4f}",
             colorbar_label: str = "", groups: Sequence[str] | None = None,
             published: np.ndarray | None = None) -> Figure:
-    """Annotated heatmap. NaN cells are grey ('missing'); `groups` (one per row) draws the rows in labelled
-    blocks; `published` (bool per cell) hatches cells whose value is the report's, not the kit's."""
+    """Annotated heatmap (seaborn's, the look of the authors' own Figure 14). NaN cells are grey ('missing');
+    `groups` (one per row) draws the rows in labelled blocks; `published` (bool per cell) hatches cells whose
+    value is the report's, not the kit's, and says so in the cell."""
+    import seaborn as sns
+
     matrix = np.asarray(matrix, dtype=float)
     if matrix.shape != (len(rows), len(cols)):
         raise ValueError(f"heatmap matrix {matrix.shape} does not fit {len(rows)} rows x {len(cols)} cols")
+    pub = np.zeros(matrix.shape, dtype=bool) if published is None else np.asarray(published, dtype=bool)
+    labels = np.array([["" if np.isnan(v) else fmt.format(v) + ("\npublished" if pub[i, j] else "")
+                        for j, v in enumerate(row)] for i, row in enumerate(matrix)], dtype=object)
     fig, ax = plt.subplots(figsize=(1.35 * len(cols) + 6.5, 0.5 * len(rows) + 1.8))
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("#dddddd")
-    im = ax.imshow(np.ma.masked_invalid(matrix), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
-    ax.set_xticks(range(len(cols)), [ar(c) for c in cols], rotation=20, ha="right")
-    ax.set_yticks(range(len(rows)), [ar(r) for r in rows], fontsize=8)
-    mid = (vmin + vmax) / 2
+    ax.set_facecolor("#dddddd")  # seaborn leaves NaN cells empty: the background is the 'missing' grey
+    sns.heatmap(matrix, ax=ax, vmin=vmin, vmax=vmax, cmap=cmap, annot=labels, fmt="", annot_kws={"fontsize": 7.5},
+                linewidths=0.6, linecolor="white", cbar_kws={"fraction": 0.04, "pad": 0.2 if groups is not None else 0.02,
+                                                            "label": colorbar_label},
+                xticklabels=[ar(c) for c in cols], yticklabels=[ar(r) for r in rows])
+    ax.set_xticklabels(ax.get_xticklabels(), rotation=20, ha="right")
+    ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
     for (i, j), v in np.ndenumerate(matrix):
-        is_pub = published is not None and bool(published[i, j])
-        text = "missing" if np.isnan(v) else fmt.format(v) + ("\npublished" if is_pub else "")
-        ax.text(j, i, text, ha="center", va="center", fontsize=7 if is_pub else 8, style="italic" if is_pub else "normal",
-                color="black" if np.isnan(v) or v > mid else "white")
-        if is_pub:
-            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor=(1, 1, 1, 0.3), linewidth=0))
+        if np.isnan(v):
+            ax.text(j + 0.5, i + 0.5, "missing", ha="center", va="center", fontsize=7.5, color="#555555")
+        elif pub[i, j]:
+            ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor=(1, 1, 1, 0.3), linewidth=0))
+    for text in ax.texts:  # the report's numbers in italics, the kit's upright
+        if text.get_text().endswith("published"):
+            text.set_style("italic")
     if groups is not None:
         starts = [i for i in range(len(rows)) if i == 0 or groups[i] != groups[i - 1]]
         for k, start in enumerate(starts):
             end = starts[k + 1] if k + 1 < len(starts) else len(rows)
             if start:
-                ax.axhline(start - 0.5, color="white", linewidth=3)
-            ax.text(len(cols) - 0.5 + 0.12, (start + end - 1) / 2, ar(textwrap.fill(groups[start], 30)), ha="left",
+                ax.axhline(start, color="white", linewidth=3)
+            ax.text(len(cols) + 0.12, (start + end) / 2, ar(textwrap.fill(groups[start], 30)), ha="left",
                     va="center", fontsize=7, color="#333333", clip_on=False)
-    cbar = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.2 if groups is not None else 0.02)
-    if colorbar_label:
-        cbar.set_label(colorbar_label)
     if title:
         ax.set_title(ar(title))
-    ax.spines[:].set_visible(False)
     return fig
 
 
 def distributions(data: Mapping[str, Mapping[str, Sequence[float]]], title: str = "", ylabel: str = "",
                   threshold: float | None = None, annotations: Mapping[str, str] | None = None) -> Figure:
-    """Box plots side by side: for each group (e.g. encoder), one box per series (e.g. good / poor)."""
+    """Box plots with every point over them (seaborn): for each group (e.g. encoder), one box per series (e.g. good / poor)."""
+    import pandas as pd
+    import seaborn as sns
+
     groups = list(data)
     series = list(dict.fromkeys(k for g in groups for k in data[g]))
-    width = 0.8 / max(len(series), 1)
+    long = pd.DataFrame([(g, name, float(v)) for g in groups for name in series for v in data[g].get(name, [])],
+                        columns=["group", "series", "value"])
+    palette = {name: color(i) for i, name in enumerate(series)}
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(groups) + 2), 4.4))
-    for si, name in enumerate(series):
-        pos = [gi + (si - (len(series) - 1) / 2) * width for gi in range(len(groups))]
-        vals = [np.asarray(data[g].get(name, []), dtype=float) for g in groups]
-        bp = ax.boxplot(vals, positions=pos, widths=width * 0.85, patch_artist=True, showfliers=True,
-                        medianprops={"color": "black"}, flierprops={"markersize": 3})
-        for box in bp["boxes"]:
-            box.set_facecolor(color(si))
-            box.set_alpha(0.75)
-        ax.plot([], [], "s", color=color(si), label=ar(name))
+    common = {"data": long, "x": "group", "y": "value", "hue": "series", "order": groups, "hue_order": series,
+              "palette": palette, "ax": ax}
+    sns.boxplot(**common, showfliers=False, width=0.8, boxprops={"alpha": 0.75}, medianprops={"color": "black"})
+    sns.stripplot(**common, dodge=True, size=2.2, alpha=0.55, jitter=0.18, legend=False, edgecolor="none")
     if threshold is not None:
         ax.axhline(threshold, color="#b2182b", linestyle="--", linewidth=1)
         ax.text(len(groups) - 0.5, threshold, f" {threshold}", color="#b2182b", va="bottom", ha="right", fontsize=8)
     ax.set_xticks(range(len(groups)), [ar(g) + (f"\n{annotations[g]}" if annotations and g in annotations else "") for g in groups])
+    ax.set_xlabel("")
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(ar(title))
-    ax.legend(frameon=False)
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles[:len(series)], [ar(n) for n in series], frameon=False)
     return fig
 
 
