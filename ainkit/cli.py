@@ -516,6 +516,71 @@ def _add_lab(sub: argparse._SubParsersAction) -> None:
                                      parents=[_COMMON])).set_defaults(func=lab.run)
 
 
+def _add_gallery(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gallery", help="Figures 4-5 for any models: answers side by side, one self-contained HTML page + a panel",
+                       description="Join several models' CAMEL-Bench predictions files (what `ainkit evaluate` writes) by "
+                       "(dataset, id) and write OUTPUT/gallery.html (images embedded, Arabic right to left, each answer with "
+                       "its verdict in both scoring modes and the judge's grade where there is one; filters by data set, "
+                       "domain and 'models disagree') and OUTPUT/fig05_side_by_side.png/.pdf, a paper panel.",
+                       epilog="e.g. ainkit gallery --predictions runs/a/predictions.jsonl runs/b/predictions.jsonl --output "
+                       "runs/gallery. " + epilog(), parents=[_COMMON])
+    p.add_argument("--predictions", nargs="+", required=True, metavar="FILE", help="one predictions file per model")
+    p.add_argument("--output", required=True, metavar="DIR", help="folder for gallery.html and the panel")
+    p.add_argument("--items", help="item records with question and images (default: the kit's CAMEL-Bench fixture)")
+    p.add_argument("--names", nargs="+", metavar="NAME", help="model names, one per predictions file (default: the model "
+                   "in results.json beside the file, else the folder or file name)")
+    p.add_argument("--panel", help="items in the panel, comma-separated ids or dataset/id (default: up to 4 where models disagree)")
+    p.set_defaults(func=_run_gallery)
+
+
+def _run_gallery(args: argparse.Namespace) -> int:
+    from ainkit import gallery
+
+    summary = gallery.build(args.predictions, args.output, args.items, args.names,
+                            [s for s in args.panel.split(",") if s] if args.panel else None)
+    print(gallery.line(summary))
+    return 0
+
+
+def _add_survey(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("survey", help="a blind side-by-side survey of models' answers: build the form, analyse the responses",
+                       description="build: a static bilingual HTML form (no server) with model identities hidden and the "
+                       "answers in a seeded order per rater and question, plus the de-blinding key apart from it. analyze: "
+                       "shares with bootstrap intervals, Bradley-Terry strengths, position bias, Krippendorff's alpha, "
+                       "breakdowns, Figures 7-9 from the responses; every bad response is listed by file and rater.",
+                       epilog=epilog(), parents=[_COMMON])
+    ssub = p.add_subparsers(dest="survey_cmd", required=True)
+    b = ssub.add_parser("build", help="write OUTPUT/form/survey.html, OUTPUT/key.json and OUTPUT/raters.csv", parents=[_COMMON])
+    b.add_argument("--answers", nargs="+", required=True, metavar="FILE", help="one predictions file per model (at least two)")
+    b.add_argument("--items", help="the questions: item records with question, images, answer (default: the kit's fixture)")
+    b.add_argument("--output", required=True, metavar="DIR")
+    b.add_argument("--names", nargs="+", metavar="NAME", help="model names, one per answers file (only the key holds them)")
+    b.add_argument("--raters", type=int, default=20, help="rater codes to issue (default 20)")
+    b.add_argument("--seed", help="order seed (default: random); the key records it")
+    b.add_argument("--limit", type=int, help="first N questions only")
+    a = ssub.add_parser("analyze", help="check and analyse the saved responses against the key", parents=[_COMMON])
+    a.add_argument("--responses", required=True, metavar="DIR", help="folder of saved response files (*.json), or one file")
+    a.add_argument("--key", required=True, metavar="FILE", help="the key.json `survey build` wrote")
+    a.add_argument("--output", required=True, metavar="DIR")
+    a.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    a.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.set_defaults(func=_run_survey)
+
+
+def _run_survey(args: argparse.Namespace) -> int:
+    if args.survey_cmd == "build":
+        from ainkit.survey import build
+
+        print(build.line(build.build(args.answers, args.output, args.items, args.names, args.raters, args.seed, args.limit)))
+        return 0
+    from ainkit.survey import analyze
+
+    if args.bootstrap < 100:
+        raise ValueError(f"--bootstrap {args.bootstrap}: use at least 100 resamples")
+    print(analyze.line(analyze.run(args.responses, args.key, args.output, args.bootstrap, args.seed), args.output))
+    return 0
+
+
 # name -> function adding the sub-command; later stages register here.
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "reproduce": _add_reproduce,
@@ -530,6 +595,8 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "evaluate": _add_evaluate,
     "train": _add_train,
     "lab": _add_lab,
+    "gallery": _add_gallery,
+    "survey": _add_survey,
 }
 
 

@@ -49,7 +49,7 @@ LAYERS = {
     "ainkit.toxicity": "stage",            # the LlavaGuard-policy image judge
     "ainkit.export": "stage",              # kept records -> LLaMA-Factory / ms-swift training set
     "ainkit.train": "stage",               # fine-tuning Qwen2-VL (and every module under it)
-    "ainkit.train.data": "stage",          # records -> training examples, LLaMA-Factory export
+    "ainkit.train.data": "stage",          # records -> training examples
     "ainkit.train.plan": "stage",          # paper-scale memory and compute plan
     "ainkit.train.tiny": "stage",          # tiny random Qwen2-VL for the CPU trial
     "ainkit.train.trainer": "stage",       # the training loop, config, resume
@@ -61,6 +61,16 @@ LAYERS = {
     "ainkit.evaluate.hub": "stage",
     "ainkit.evaluate.runner": "stage",
     "ainkit.evaluate.text": "stage",
+    "ainkit.sidebyside": "stage",          # several models' answers joined by item (gallery, survey)
+    "ainkit.gallery": "stage",             # `ainkit gallery`: Figures 4-5 for any models
+    "ainkit.survey": "stage",              # `ainkit survey`: blind side-by-side survey (and every module under it)
+    "ainkit.survey.order": "stage",
+    "ainkit.survey.demographics": "stage",
+    "ainkit.survey.form": "stage",
+    "ainkit.survey.build": "stage",
+    "ainkit.survey.responses": "stage",
+    "ainkit.survey.stats": "stage",
+    "ainkit.survey.analyze": "stage",
     # report: the analyses that check the report (every module of REPORT_PACKAGE)
     # faces: what people run
     "ainkit.cli": "face",                  # the `ainkit` command

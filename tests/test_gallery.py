@@ -1,0 +1,98 @@
+"""`ainkit gallery`: the kit's fixture answers of three models, scored by `ainkit evaluate`, side by side in one
+self-contained page (images embedded, Arabic right to left, both scoring modes, the judge's grade) and a panel.
+
+    .venv/bin/python -m pytest tests/test_gallery.py
+"""
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ainkit import gallery
+from ainkit.evaluate import runner
+from ainkit.records import RecordError
+from ainkit.sidebyside import FIXTURE_ANSWERS, verdicts
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """Each fixture answers file scored by `ainkit evaluate` (its predictions.jsonl and results.json)."""
+    root = tmp_path_factory.mktemp("evaluated")
+    paths = []
+    for p in FIXTURE_ANSWERS:
+        runner.run_camel_bench(str(p), str(root / p.stem), model=p.stem)
+        paths.append(str(root / p.stem / "predictions.jsonl"))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def page(scored, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gallery")
+    proc = cli("gallery", "--predictions", *scored, "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout, (out / "gallery.html").read_text(encoding="utf-8")
+
+
+def test_page_is_self_contained(page):
+    out, stdout, html = page
+    assert "6 items, 3 models (fixture-A, fixture-B, fixture-C), 7 images embedded" in stdout
+    assert html.count('<img src="data:image/png;base64,') == 7
+    assert not re.search(r'(src|href)="(?!data:)', html) and "http://" not in html and "https://" not in html
+    assert json.loads((out / "gallery.json").read_text())["images"] == 7
+
+
+def test_arabic_is_right_to_left(page):
+    html = page[2]
+    assert '<div class="question" dir="rtl" lang="ar">كم عدد المربعات في الصورة؟' in html
+    assert '<td dir="rtl">اثنان</td>' in html and '<td dir="ltr">Red.</td>' in html
+
+
+def test_verdicts_in_both_modes(page):
+    html = page[2]
+    section = html.split('id="gqa-fx-1"')[1].split("</section>")[0]
+    row_b = section.split("<td>fixture-B</td>")[1].split("</tr>")[0]
+    assert row_b.count('class="v ok">✓') == 1 and row_b.count('class="v no">✗') == 1  # 'Red.': corrected right, original wrong
+    assert 'data-disagree="1"' in html and 'id="f-disagree"' in html and 'id="f-domain"' in html
+    assert '<option value="countbench">' in html and '<option value="Video">' in html
+
+
+@pytest.mark.parametrize("row, expected", [
+    ({"dataset": "vqav2", "prediction": "cat", "answer": "cat", "correct_corrected": True, "correct_original": True,
+      "original_error": "", "error": ""}, {"corrected": True, "original": True, "judge": True}),
+    ({"dataset": "vqav2", "prediction": "cat", "answer": "cat", "correct_corrected": False, "correct_original": False,
+      "original_error": "open-ended set: needs an LLM judge", "error": ""}, {"corrected": None, "original": None, "judge": None}),
+    ({"dataset": "vqav2", "prediction": "cat", "answer": "cat"}, {"corrected": None, "original": None, "judge": None}),
+    ({"dataset": "mmbench", "prediction": "b", "answer": "ب"}, {"corrected": True, "original": False, "judge": None}),
+])
+def test_judge_grade_only_where_a_judge_graded(row, expected):
+    assert verdicts(row) == expected
+
+
+def test_panel_and_choice(page, scored, tmp_path):
+    out = page[0]
+    assert (out / "fig05_side_by_side.png").stat().st_size > 20_000 and (out / "fig05_side_by_side.pdf").exists()
+    s = gallery.build(scored[:2], tmp_path, panel_items=["fx-3", "mmbench/fx-5"])
+    assert s["panel"] == ["countbench/fx-3", "mmbench/fx-5"] and s["models"] == ["fixture-A", "fixture-B"]
+    with pytest.raises(RecordError, match="--panel: no item nope"):
+        gallery.build(scored[:2], tmp_path, panel_items=["nope"])
+
+
+def test_bad_inputs_are_named(tmp_path, scored):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"dataset": "gqa", "id": "fx-1"}\n')
+    proc = cli("gallery", "--predictions", scored[0], str(bad), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "bad.jsonl: line 1: needs 'dataset', 'id' and 'prediction'" in proc.stderr
+    proc = cli("gallery", "--predictions", scored[0], str(tmp_path / "missing.jsonl"), "--output", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "missing.jsonl: no such file" in proc.stderr and "Traceback" not in proc.stderr
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"dataset": "gqa", "id": "fx-1", "question": "q", "images": ["nowhere.png"]}\n')
+    with pytest.raises(RecordError, match=r"items.jsonl: line 1: image .*nowhere.png cannot be read"):
+        gallery.build(scored[:1], tmp_path / "o", items=items)
+    with pytest.raises(RecordError, match="--names gives 1 names for 2"):
+        gallery.build(scored[:2], tmp_path / "o", names=["x"])
