@@ -51,14 +51,6 @@ def test_bad_records_rejected_with_reasons(encoder, rec, reason, tmp_path):
         encoder.encode(rec, tmp_path)
 
 
-def test_llamafactory_export(tmp_path):
-    recs = [{"id": 1, "messages": [{"role": "user", "content": "<image>Q"}, {"role": "assistant", "content": "A"}], "images": ["x.jpg"]}]
-    d, info = data.export_llamafactory(recs, tmp_path, "ain_demo")
-    entry = json.loads(info.read_text())["ain_demo"]
-    assert entry["formatting"] == "sharegpt" and entry["columns"] == {"messages": "messages", "images": "images"}
-    assert json.loads(d.read_text())[0]["images"] == ["x.jpg"]
-
-
 def test_config_layers(tmp_path):
     cfg = load_config("configs/train/ain_7b.yaml", ["learning_rate=2e-5"], output_dir=str(tmp_path))
     assert cfg.learning_rate == 2e-5 and cfg.epochs == 1 and cfg.deepspeed.endswith("ds_z3.json") and cfg.output_dir == str(tmp_path)
@@ -174,3 +166,37 @@ def test_dry_run_prints_script_config_and_memory_and_submits_nothing(tmp_path):
                    "deepspeed: configs/deepspeed/ds_z3.json", "per-GPU memory estimate", "total"):
         assert needle in out, needle
     assert not list(cwd.rglob("*"))  # nothing written, nothing submitted
+
+
+def test_lazy_records_check_equals_the_encoding_and_rejects_by_line(encoder, tmp_path):
+    """The check before training (no pixels decoded) counts exactly the tokens the encoding makes, for images of
+    any size, and refuses what the encoding would refuse, by line; examples come back encoded on demand."""
+    from PIL import Image
+
+    sizes = [(32, 32), (757, 333), (1200, 40), (64, 900), (3000, 2000)]
+    recs = []
+    for i, (w, h) in enumerate(sizes):
+        Image.new("RGB", (w, h), (i * 40, 90, 200)).save(tmp_path / f"im{i}.png")
+        recs.append({"id": f"r{i}", "messages": [{"role": "user", "content": f"<image>What is shown {i}?"},
+                                                   {"role": "assistant", "content": "A coloured rectangle."}],
+                     "images": [f"im{i}.png"]})
+    recs.insert(2, {"id": "bad", "messages": [{"role": "user", "content": "<image>Q"}, {"role": "assistant", "content": "A"}],
+                    "images": []})
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in recs[:4]) + "\n{torn\n" + "\n".join(json.dumps(r) for r in recs[4:]) + "\n")
+    rejects = []
+    ds = data.LazyRecords(path, encoder, rejects.append)
+    assert len(ds) == 5
+    assert [(r["line"], r["reasons"][0][:20]) for r in rejects] == [(3, "1 <image> placeholde"), (5, "malformed JSON (Expe")]
+    encoded = [ds[i] for i in range(len(ds))]
+    assert ds.tokens == sum(len(e["input_ids"]) for e in encoded)
+    for e, rec in zip(encoded, [r for r in recs if r["id"] != "bad"]):
+        direct = encoder.encode(rec, tmp_path)
+        assert e["input_ids"] == direct["input_ids"] and e["labels"] == direct["labels"]
+        assert e["pixel_values"].equal(direct["pixel_values"])
+        assert encoder.encode(rec, tmp_path, pixels=False)["tokens"] == len(direct["input_ids"])
+    path.write_text(path.read_text() + "\n")  # edited after the check: refused, not read at the wrong offsets
+    fresh = data.LazyRecords(path, encoder, [].append)
+    path.write_text(path.read_text() + json.dumps(recs[0]) + "\n")
+    with pytest.raises(data.RecordProblem, match="changed since it was checked"):
+        fresh[0]

@@ -1,9 +1,10 @@
 """Training data for Qwen2-VL: chat records with <image> placeholders -> model inputs, loss on assistant tokens only.
 
-    from ainkit.train.data import Encoder, export_llamafactory
+    from ainkit.train.data import Encoder, LazyRecords
     enc = Encoder(tokenizer, min_pixels=32 * 32, max_pixels=768 * 768)
     example = enc.encode(record, base_dir)          # or raises RecordProblem with the reason
     batch = enc.collate([example, ...])
+    dataset = LazyRecords("train.jsonl", enc, rejects.append)   # checked up front, encoded when the Trainer asks
 
 Records use LLaMA-Factory's multimodal ShareGPT shape: {"messages": [{"role": "user", "content":
 "<image>What is ...?"}, {"role": "assistant", "content": "..."}], "images": ["a.jpg"]}. The
@@ -14,11 +15,8 @@ assistant turns' content and their closing <|im_end|>.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-
-from ainkit import atomic
 
 IGNORE = -100
 PLACEHOLDER = "<image>"
@@ -32,7 +30,9 @@ def image_processor(min_pixels: int = 32 * 32, max_pixels: int = 768 * 768, patc
                     temporal_patch_size: int = 2):
     """Qwen2-VL's image processor (the PIL backend, which needs no torchvision), with LLaMA-Factory's pixel bounds."""
     try:
-        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil as Proc
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+            Qwen2VLImageProcessorPil as Proc,
+        )
     except ImportError:  # pragma: no cover - older transformers
         from transformers import Qwen2VLImageProcessor as Proc
     return Proc(min_pixels=min_pixels, max_pixels=max_pixels, patch_size=patch_size, merge_size=merge_size,
@@ -57,7 +57,14 @@ class Encoder:
     def _tokens(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False)
 
-    def encode(self, rec: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
+    def encode(self, rec: dict[str, Any], base: Path | None = None, pixels: bool = True) -> dict[str, Any]:
+        """The record as model inputs, or RecordProblem with the reason.
+
+        pixels=False checks the record without decoding an image: sizes come from the image headers and the
+        image tokens from Qwen2-VL's own resize rule, so the token count (returned as {"tokens": n}) and every
+        reason to refuse are those of the full encoding (tests/test_train.py holds the two together). That is
+        what LazyRecords runs over a whole data set before training, in constant memory.
+        """
         from PIL import Image
 
         msgs, paths = rec.get("messages"), rec.get("images") or []
@@ -69,20 +76,31 @@ class Encoder:
         if chars > self.cutoff * CHARS_PER_TOKEN_CAP:  # bounded cost: refused before tokenizing, it could never fit
             raise RecordProblem(f"{chars:,} characters of text: over {CHARS_PER_TOKEN_CAP} per token of the cutoff "
                                 f"length {self.cutoff}, so it cannot fit")
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise RecordProblem("'images' must be a list of paths")
         n_ph = sum(str(m.get("content", "")).count(PLACEHOLDER) for m in msgs if isinstance(m, dict))
         if n_ph != len(paths):
             raise RecordProblem(f"{n_ph} <image> placeholder(s) but {len(paths)} image(s)")
-        pics = []
+        pics, sizes = [], []
         for p in paths:
             path = Path(p) if base is None or Path(p).is_absolute() else Path(base) / p
             try:
                 with Image.open(path) as im:
-                    im.load()
-                    pics.append(im.convert("RGB"))
+                    if pixels:
+                        im.load()
+                        pics.append(im.convert("RGB"))
+                    else:
+                        sizes.append(im.size)
             except (OSError, ValueError) as exc:
                 raise RecordProblem(f"image {p}: cannot be read ({type(exc).__name__})") from None
-        pixel = self.images(images=pics, return_tensors="pt") if pics else None
-        pads = [int(g.prod()) // self.merge ** 2 for g in pixel["image_grid_thw"]] if pixel is not None else []
+        try:
+            if pixels:
+                pixel = self.images(images=pics, return_tensors="pt") if pics else None
+                pads = [int(g.prod()) // self.merge ** 2 for g in pixel["image_grid_thw"]] if pixel is not None else []
+            else:
+                pads = [self.image_tokens(w, h) for w, h in sizes]
+        except ValueError as exc:  # e.g. an aspect ratio over 200, which Qwen2-VL refuses
+            raise RecordProblem(f"image cannot be resized for the model ({exc})") from None
         input_ids: list[int] = []
         labels: list[int] = []
         k = 0
@@ -105,10 +123,23 @@ class Encoder:
                 labels += [IGNORE] * (len(head) + len(body) + len(tail))
         if len(input_ids) > self.cutoff:
             raise RecordProblem(f"{len(input_ids)} tokens > cutoff length {self.cutoff}")
+        if not pixels:
+            return {"tokens": len(input_ids)}
         out = {"input_ids": input_ids, "labels": labels}
         if pixel is not None:
             out["pixel_values"], out["image_grid_thw"] = pixel["pixel_values"], pixel["image_grid_thw"]
         return out
+
+    def image_tokens(self, width: int, height: int) -> int:
+        """<|image_pad|> tokens for an image of this size: Qwen2-VL's resize rule (smart_resize) on the patch grid."""
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+            smart_resize,
+        )
+
+        patch = self.images.patch_size
+        h, w = smart_resize(height, width, factor=patch * self.merge, min_pixels=self.images.size.shortest_edge,
+                            max_pixels=self.images.size.longest_edge)
+        return (h // patch) * (w // patch) // self.merge ** 2
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         """Right-padded batch; images of the batch concatenated as Qwen2-VL expects; mm_token_type_ids for M-RoPE."""
@@ -133,14 +164,60 @@ class Encoder:
         return batch
 
 
-def export_llamafactory(records: list[dict[str, Any]], folder: str | Path, name: str = "ain_curated") -> tuple[Path, Path]:
-    """Write the records as a LLaMA-Factory ShareGPT data set plus its dataset_info.json entry."""
-    folder = Path(folder)
-    data = folder / f"{name}.json"
-    atomic.write_json(data, [{"messages": r["messages"], "images": r.get("images", [])} for r in records])
-    info_path = folder / "dataset_info.json"
-    info = json.loads(info_path.read_text()) if info_path.exists() else {}
-    info[name] = {"file_name": data.name, "formatting": "sharegpt", "columns": {"messages": "messages", "images": "images"},
-                  "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
-    atomic.write_json(info_path, info)
-    return data, info_path
+class LazyRecords:
+    """A training data set read from a JSON Lines file as the Trainer asks for each example.
+
+    One pass first checks every record without decoding its images (Encoder.encode(pixels=False)): a
+    malformed line or a record that cannot train goes to `reject` with its line number, and what is kept
+    is its byte offset (8 bytes a record), so memory does not grow with the data set, pixels included (each
+    768 x 768 image is about 14 MB of float32 once encoded). `tokens` is the epoch's exact token count.
+    Reading a record again at training time uses the same offsets; a file edited since is refused.
+    """
+
+    def __init__(self, path: str | Path, encoder: Encoder, reject, base: Path | None = None):
+        from array import array
+
+        from ainkit.records import read_lines
+
+        self.path, self.encoder = Path(path), encoder
+        self.base = base if base is not None else self.path.parent
+        self.offsets, self.numbers = array("q"), array("q")
+        self.tokens = 0
+        self._stamp = self._stat()
+        self._fh = None
+        self._pid = None
+        for line in read_lines(self.path):
+            if line.error:
+                reject({"line": line.number, "raw": line.raw[:2000], "reasons": [line.error]})
+                continue
+            try:
+                self.tokens += self.encoder.encode(line.record, self.base, pixels=False)["tokens"]
+            except RecordProblem as exc:
+                reject({"line": line.number, "id": line.record.get("id"), "reasons": [str(exc)]})
+                continue
+            self.offsets.append(line.offset)
+            self.numbers.append(line.number)
+
+    def _stat(self) -> tuple[int, int]:
+        st = self.path.stat()
+        return st.st_size, st.st_mtime_ns
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        import os
+
+        from ainkit.records import read_at
+
+        if self._fh is None or self._pid != os.getpid():  # one handle per process (DataLoader workers fork)
+            if self._stat() != self._stamp:
+                raise RecordProblem(f"{self.path}: changed since it was checked before training; start the run again")
+            self._fh, self._pid = open(self.path, "rb"), os.getpid()
+        try:
+            return self.encoder.encode(read_at(self._fh, self.offsets[i]), self.base)
+        except (RecordProblem, ValueError) as exc:
+            raise RecordProblem(f"{self.path}: line {self.numbers[i]}: {exc} (it passed the check before training)") from None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_fh": None, "_pid": None}

@@ -36,28 +36,44 @@ def build_tokenizer(corpus: list[str], vocab_size: int = 1024):
     return fast
 
 
+# The tiny shapes; bench/gpu_check.py passes the 2 B model's instead.
+TEXT = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "max_position_embeddings": 2048, "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}}
+VISION = {"depth": 2, "embed_dim": 32, "hidden_size": 64, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14, "spatial_merge_size": 2,
+          "temporal_patch_size": 2, "in_channels": 3}
+
+
+def config(tok, text: dict | None = None, vision: dict | None = None):
+    """A Qwen2VLConfig of the given shapes (default: tiny) whose special-token ids are the tokenizer's;
+    vocab_size defaults to the tokenizer's and may be set larger in `text` (ids beyond it are simply never seen)."""
+    from transformers import Qwen2VLConfig
+
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
+    return Qwen2VLConfig(
+        text_config={"vocab_size": len(tok), "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+                     "bos_token_id": None, **(TEXT if text is None else text)},
+        vision_config=VISION if vision is None else vision,
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+
+
+def sample_tokenizer():
+    """The byte-level BPE trained on the kit's bilingual sample set (English and Arabic)."""
+    from ainkit.records import load_samples
+
+    samples = load_samples()
+    return build_tokenizer([s["en"] for s in samples] + [s["ar"] for s in samples])
+
+
 def build(path: str | Path, seed: int = 0) -> Path:
     """Write tokenizer, image-processor settings and a random tiny Qwen2VLForConditionalGeneration to `path`."""
     import torch
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
-
-    from ainkit.records import load_samples
+    from transformers import Qwen2VLForConditionalGeneration
 
     path = Path(path)
-    samples = load_samples()
-    tok = build_tokenizer([s["en"] for s in samples] + [s["ar"] for s in samples])
-    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIALS}
-    cfg = Qwen2VLConfig(
-        text_config=dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, max_position_embeddings=2048, eos_token_id=ids["<|im_end|>"],
-                         pad_token_id=ids["<|endoftext|>"], bos_token_id=None,
-                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]}),
-        vision_config=dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14, spatial_merge_size=2,
-                           temporal_patch_size=2, in_channels=3),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    tok = sample_tokenizer()
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(cfg)
+    model = Qwen2VLForConditionalGeneration(config(tok))
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path)
     tok.save_pretrained(path)

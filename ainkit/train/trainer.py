@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from ainkit import atomic
+from ainkit import atomic, redact
 from ainkit.paths import ROOT
 
 
@@ -55,6 +56,8 @@ class TrainConfig:
     seed: int = 42
     nodes: int = 1
     gpus_per_node: int = 0
+    cpus_per_task: int | None = None      # per task (one per GPU); None: ainkit.launch's default (8 a GPU rank, 2 a CPU rank)
+    mem_gb_per_task: float | None = None  # host GB per task; None: ainkit.launch's default (48 a GPU rank, the cluster's for CPU)
 
 
 def load_config(preset: str | None = None, overrides: list[str] | None = None, **kw: Any) -> TrainConfig:
@@ -126,24 +129,67 @@ def sample_records(n: int = 64) -> list[dict[str, Any]]:
 def git_commit() -> str | None:
     import subprocess
 
-    proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    try:  # a machine without git (a GPU box given only the source tree) has no commit to record
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    except OSError:
+        return None
     return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def load_model(cfg: TrainConfig, source: Any, attn: str):
+    """The model as training wants it: from a path, or a Qwen2VLConfig (random weights, built on the training device);
+    the vision tower frozen when cfg.freeze_vision_tower.
+
+    Weights are bf16 only under DeepSpeed, which keeps fp32 master weights for the optimizer. Without it they stay
+    fp32 and cfg.bf16 means bf16 autocast: AdamW on bf16 weights has no master copy, and at lr 1e-5 an update is
+    below bf16's rounding step for any weight above about 2.6e-3 (most weights would never change).
+    """
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    cuda = torch.cuda.is_available()
+    dtype = torch.bfloat16 if (cfg.bf16 and cuda and cfg.deepspeed) else torch.float32
+    if isinstance(source, (str, Path)):
+        model = Qwen2VLForConditionalGeneration.from_pretrained(source, attn_implementation=attn, dtype=dtype)
+    else:
+        with torch.device("cuda" if cuda else "cpu"):  # initialised where it trains: seconds, not minutes, for 2 B
+            model = Qwen2VLForConditionalGeneration._from_config(source, attn_implementation=attn, dtype=dtype)
+    if cfg.freeze_vision_tower:
+        visual = getattr(model, "visual", None) or getattr(getattr(model, "model", None), "visual", None)
+        if visual is not None:
+            visual.requires_grad_(False)
+    return model
+
+
+def build_trainer(cfg: TrainConfig, model, examples: list[dict[str, Any]], collate, world: int = 1, callbacks=None,
+                  **arg_overrides: Any):
+    """The Hugging Face Trainer as `train` runs it; `arg_overrides` (TrainingArguments fields) only for checks such as
+    bench/gpu_check.py, which must not write checkpoints."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(**{
+        "output_dir": str(Path(cfg.output_dir)), "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps,
+        "learning_rate": cfg.learning_rate, "lr_scheduler_type": cfg.lr_scheduler,
+        "warmup_steps": float(cfg.warmup_ratio), "weight_decay": cfg.weight_decay,  # a float < 1 is a ratio
+        "per_device_train_batch_size": cfg.per_device_batch, "gradient_accumulation_steps": cfg.gradient_accumulation,
+        "bf16": cfg.bf16 and cuda, "gradient_checkpointing": cfg.gradient_checkpointing,
+        "deepspeed": cfg.deepspeed if cuda else None, "save_steps": cfg.save_steps, "save_total_limit": 2,
+        "logging_steps": cfg.logging_steps, "seed": cfg.seed, "data_seed": cfg.seed, "report_to": [],
+        "remove_unused_columns": False, "dataloader_num_workers": 0, "use_cpu": not cuda,
+        "ddp_backend": ("nccl" if cuda else "gloo") if world > 1 else None, "disable_tqdm": True, **arg_overrides})
+    return Trainer(model=model, args=args, train_dataset=examples, data_collator=collate, callbacks=callbacks)
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run (or resume) one training job in this process; every rank calls it. Returns the log summary."""
     import torch
     import torch.distributed as dist
-    from transformers import (
-        AutoTokenizer,
-        Qwen2VLForConditionalGeneration,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import AutoTokenizer
 
-    from ainkit.records import read_lines, write_records
     from ainkit.train import tiny
-    from ainkit.train.data import Encoder, RecordProblem
+    from ainkit.train.data import Encoder, LazyRecords, RecordProblem
 
     out = Path(cfg.output_dir)
     rank = int(os.environ.get("RANK", "0"))
@@ -161,38 +207,45 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if world > 1:
         dist.barrier()
     attn = attention_implementation(cfg.attention)
-    dtype = torch.bfloat16 if (cfg.bf16 and cuda) else torch.float32
-    model = Qwen2VLForConditionalGeneration.from_pretrained(model_path, attn_implementation=attn, dtype=dtype)
-    if cfg.freeze_vision_tower:
-        visual = getattr(model, "visual", None) or getattr(getattr(model, "model", None), "visual", None)
-        if visual is not None:
-            visual.requires_grad_(False)
+    model = load_model(cfg, model_path, attn)
     tok = AutoTokenizer.from_pretrained(model_path)
     enc = Encoder(tok, cfg.min_pixels, cfg.max_pixels, cfg.cutoff_len)
-    lines = [(None, r, "") for r in sample_records()] if cfg.data == "sample" else \
-        [(l.number, l.record, l.error) for l in read_lines(cfg.data)]
-    examples, rejects = [], []
-    for number, rec, error in lines:
-        if error:
-            rejects.append({"line": number, "reasons": [error]})
-            continue
-        try:
-            examples.append(enc.encode(rec, Path(cfg.data).parent if cfg.data != "sample" else None))
-        except RecordProblem as exc:
-            rejects.append({"line": number, "id": rec.get("id"), "reasons": [str(exc)]})
-    args = TrainingArguments(
-        output_dir=str(out), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=float(cfg.warmup_ratio), weight_decay=cfg.weight_decay,  # a float < 1 is a ratio
-        per_device_train_batch_size=cfg.per_device_batch, gradient_accumulation_steps=cfg.gradient_accumulation,
-        bf16=cfg.bf16 and cuda, gradient_checkpointing=cfg.gradient_checkpointing, deepspeed=cfg.deepspeed if cuda else None,
-        save_steps=cfg.save_steps, save_total_limit=2, logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
-        report_to=[], remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not cuda,
-        ddp_backend=("nccl" if cuda else "gloo") if world > 1 else None, disable_tqdm=True)
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=enc.collate)
+    # rejects stream to a temp file (rank 0), which becomes rejects.jsonl only when this run trains
+    staged = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out, prefix=".rejects-", suffix=".jsonl",
+                                         delete=False) if rank == 0 else None
+    rejected = [0]
+
+    def reject(entry: dict[str, Any]) -> None:
+        rejected[0] += 1
+        if staged is not None:
+            staged.write(redact.scrub(json.dumps(entry, ensure_ascii=False)) + "\n")
+
+    try:
+        if cfg.data == "sample":  # the CPU trial's 64 records: small enough to hold
+            examples: Any = []
+            for rec in sample_records():
+                try:
+                    examples.append(enc.encode(rec))
+                except RecordProblem as exc:
+                    reject({"id": rec.get("id"), "reasons": [str(exc)]})
+            tokens = sum(len(e["input_ids"]) for e in examples)
+        else:  # checked now, encoded when the Trainer asks: memory flat in the number of records
+            examples = LazyRecords(cfg.data, enc, reject)
+            tokens = examples.tokens
+    except BaseException:
+        if staged is not None:
+            staged.close()
+            os.unlink(staged.name)
+        raise
+    if staged is not None:
+        staged.close()
+    trainer = build_trainer(cfg, model, examples, enc.collate, world)
     last, partial = checkpoints(out)
-    max_steps = trainer.set_initial_training_values(args, trainer.get_train_dataloader())[-1]  # as the Trainer counts
+    max_steps = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]  # as the Trainer counts
     done = finished_summary(out, last, max_steps, world_size=world, attention=attn)
     if done is not None:
+        if staged is not None:
+            os.unlink(staged.name)
         if rank == 0:
             print(f"[train] {out} already finished at step {done['global_step']} (max_steps {max_steps}); nothing to do", flush=True)
         return done
@@ -201,20 +254,19 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             print(f"[train] {path.name} is incomplete (no trainer_state.json: the run stopped while saving it); removed", flush=True)
             shutil.rmtree(path)
         atomic.write_text(out / "config.yaml", yaml.safe_dump({**asdict(cfg), "git_commit": git_commit(), "world_size": world}))
-        write_records(out / "rejects.jsonl", rejects)
-        print(f"[train] {len(examples)} examples, {len(rejects)} rejected; attention {attn}; world size {world}; "
+        os.replace(staged.name, out / "rejects.jsonl")
+        print(f"[train] {len(examples)} examples, {rejected[0]} rejected; attention {attn}; world size {world}; "
               f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.time() - t0
-    tokens = sum(len(e["input_ids"]) for e in examples)
     checksum = float(sum(p.detach().double().sum() for p in model.parameters()))  # equal on every rank after DDP steps
     atomic.write_text(out / f"rank{rank}.checksum", f"{checksum!r}\n")
     summary = {"resumed_from": last, "global_step": trainer.state.global_step, "train_loss": result.training_loss,
                "seconds": round(seconds, 2), "world_size": world, "attention": attn,
                "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
                "steps": [h["step"] for h in trainer.state.log_history if "loss" in h],
-               "tokens_per_epoch": tokens, "examples": len(examples), "rejected": len(rejects)}
+               "tokens_per_epoch": tokens, "examples": len(examples), "rejected": rejected[0]}
     if rank == 0:
         atomic.write_json(out / "train_summary.json", summary)
     return summary
