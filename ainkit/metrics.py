@@ -248,6 +248,38 @@ def corpus(pairs: Sequence[tuple[str, str]], sentence_scores: Iterable[dict[str,
     return out
 
 
+class CorpusStats:
+    """`corpus()` computed in pieces, in constant memory: BLEU's n-gram match counts and the sentence-score sums
+    are added up chunk by chunk, so 3.6 M pairs need no list of them. Equal to `corpus()` on the same pairs
+    (tests/test_metrics.py); sacrebleu's per-segment statistics are its own (`_extract_corpus_statistics`,
+    `_compute_score_from_stats`, sacrebleu 2.x, pinned)."""
+
+    def __init__(self, config: Config = Config()):
+        self.bleu = {n: _bleu(n, config.bleu_tokenize, False) for n in (2, 4)}
+        self.counts: dict[int, list[float] | None] = {2: None, 4: None}
+        self.sums = dict.fromkeys(FIELDS[2:], 0.0)
+        self.n = 0
+
+    def add(self, pairs: Sequence[tuple[str, str]], scores: Sequence[dict[str, float]]) -> None:
+        if not pairs:
+            return
+        refs, hyps = [r for r, _ in pairs], [h for _, h in pairs]
+        for n, metric in self.bleu.items():
+            for row in metric._extract_corpus_statistics(hyps, [refs]):
+                total = self.counts[n]
+                self.counts[n] = list(row) if total is None else [a + b for a, b in zip(total, row)]
+        for s in scores:
+            for key in self.sums:
+                self.sums[key] += s[key]
+        self.n += len(pairs)
+
+    def result(self) -> dict[str, float]:
+        if not self.n:
+            return {}
+        out = {f"bleu{n}": self.bleu[n]._compute_score_from_stats(self.counts[n]).score / 100 for n in (2, 4)}
+        return out | {key: total / self.n for key, total in self.sums.items()}
+
+
 def default_workers() -> int:
     return max(1, (os.cpu_count() or 1))
 
@@ -262,12 +294,11 @@ def score_records(records_in: str, records_out: str, reference_field: str = "ref
     """
     from tqdm.auto import tqdm
 
-    from ainkit.records import StageIO, text_problems
+    from ainkit.records import StageIO, read_lines, text_problems
 
     settings = {"stage": "metrics", "version": VERSION, "signatures": config.signatures(), "max_words": max_words,
                 "reference_field": reference_field, "hypothesis_field": hypothesis_field}
-    all_pairs: list[tuple[str, str]] = []
-    all_scores: list[dict[str, float]] = []
+    totals = CorpusStats(config)  # this run's pairs; after a resume, the whole output is read back for it
 
     def check(rec: dict) -> list[str]:
         problems = text_problems(rec, (reference_field, hypothesis_field), allow_empty=True)
@@ -298,13 +329,22 @@ def score_records(records_in: str, records_out: str, reference_field: str = "ref
                 for rec, s in zip(batch, scores):
                     rec.update(s)
                     io.emit(rec)
-                all_pairs.extend(pairs)
-                all_scores.extend(scores)
+                totals.add(pairs, scores)
                 bar.update(len(batch))
             bar.close()
         finally:
             if pool is not None:
                 pool.terminate()
                 pool.join()
-    corpus_scores = corpus(all_pairs, all_scores, config) if all_pairs else {}
-    return io.summary, corpus_scores
+    if io.summary.resumed:  # records scored by the earlier run count too: read the finished output back, in pieces
+        totals = CorpusStats(config)
+        chunk_pairs, chunk_scores = [], []
+        for line in read_lines(records_out):
+            rec = line.record
+            chunk_pairs.append((rec[reference_field], rec[hypothesis_field]))
+            chunk_scores.append(rec)
+            if len(chunk_pairs) >= chunk:
+                totals.add(chunk_pairs, chunk_scores)
+                chunk_pairs, chunk_scores = [], []
+        totals.add(chunk_pairs, chunk_scores)
+    return io.summary, totals.result()

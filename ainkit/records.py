@@ -14,6 +14,10 @@
 - Output: every done record, in input order, written atomically when the stage finishes.
   While it runs, finished records are appended to ``<output>.journal`` (flushed each time),
   so a crashed or killed run resumes where it stopped: ids in the journal are skipped.
+- Flat memory: which ids were seen, done, and where each sits in its journal is kept in a
+  disk index (``<output>.index``, SQLite, rebuilt from the journals on every start and removed
+  at the end), not in Python sets, so 3.6 M records need no more memory than 10 k
+  (bench/stage_memory.py). The final, ordered output is streamed from the journals.
 - Checks before work: the input is a readable file, output and rejects are distinct files
   (not folders, not the input) in writable folders, and no other process holds the output's
   lock (``<output>.lock``); all before a stage loads a model or sends a request.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -83,24 +88,35 @@ class Line:
     record: dict[str, Any] | None
     error: str = ""
     raw: str = ""
+    offset: int = 0  # byte offset of the line's text in the file (after a BOM): read_at() reads the record again
 
 
-def _raw_lines(fh, limit: int) -> Iterator[tuple[int, bytes, bool]]:
-    """(line number, bytes, too long?) for each line; a line over `limit` bytes is skipped in 1 MiB steps, its head kept."""
+def _raw_lines(fh, limit: int) -> Iterator[tuple[int, bytes, bool, int]]:
+    """(line number, bytes, too long?, byte offset) for each line; a line over `limit` bytes is skipped in 1 MiB
+    steps, its head kept."""
     number = 0
+    offset = 0
     while True:
         data = fh.readline(limit + 1)
         if not data:
             return
         number += 1
+        start, offset = offset, offset + len(data)
         if len(data) > limit and not data.endswith(b"\n"):
             while (more := fh.readline(1 << 20)) and not more.endswith(b"\n"):
-                pass
-            yield number, data[:200], True
+                offset += len(more)
+            offset += len(more)
+            yield number, data[:200], True, start
             continue
         if number == 1 and data.startswith(BOM):
-            data = data[len(BOM):]
-        yield number, data, False
+            data, start = data[len(BOM):], start + len(BOM)
+        yield number, data, False, start
+
+
+def read_at(fh, offset: int) -> dict[str, Any]:
+    """The record of the line at `offset` of a binary handle (an offset read_lines gave for a good line)."""
+    fh.seek(offset)
+    return json.loads(fh.readline())
 
 
 def read_lines(path: str | os.PathLike, limit: int | None = None) -> Iterator[Line]:
@@ -116,7 +132,7 @@ def read_lines(path: str | os.PathLike, limit: int | None = None) -> Iterator[Li
     except OSError as exc:
         raise RecordError(f"{path}: cannot be read ({exc.strerror})") from None
     with fh:
-        for number, data, too_long in _raw_lines(fh, limit):
+        for number, data, too_long, offset in _raw_lines(fh, limit):
             if too_long:
                 yield Line(number, None, f"line longer than {limit} bytes (limit: AINKIT_MAX_LINE_BYTES)",
                            data.decode("utf-8", "replace"))
@@ -136,7 +152,7 @@ def read_lines(path: str | os.PathLike, limit: int | None = None) -> Iterator[Li
             if not isinstance(obj, dict):
                 yield Line(number, None, f"a JSON {type(obj).__name__}, not an object", text.rstrip("\n"))
                 continue
-            yield Line(number, obj, "", "")
+            yield Line(number, obj, "", "", offset)
 
 
 def record_id(rec: dict[str, Any], number: int) -> str:
@@ -298,21 +314,24 @@ class StageIO:
         self.reject_journal = self.rejects.with_name(self.rejects.name + ".journal")
         self.summary = Summary()
         self._t0 = time.time()
-        self._order: list[str] = []
-        self._done: set[str] = set()
         self._lock = OutputLock(self.output)
+        self._index: _Index | None = None
         try:
             if resume:
                 self._check_settings()
                 for j in (self.journal, self.reject_journal):
                     self._drop_torn_tail(j)
-                self._done = self._journal_ids(self.journal) | self._journal_ids(self.reject_journal)
             else:
                 for j in (self.journal, self.reject_journal):
                     j.unlink(missing_ok=True)
+            self._index = _Index(self.output.with_name(self.output.name + ".index"))
+            for kind, j in enumerate((self.journal, self.reject_journal)):
+                self._index.add_journal(kind, j)
             self._out = self._open_journal(self.journal)
             self._rej = self._open_journal(self.reject_journal)
         except BaseException:
+            if self._index is not None:
+                self._index.remove()
             self._lock.release()
             raise
 
@@ -333,33 +352,32 @@ class StageIO:
 
     def _open_journal(self, path: Path):
         fresh = not path.exists() or path.stat().st_size == 0
-        fh = open(path, "a", encoding="utf-8")
+        fh = open(path, "ab")  # binary: tell() is a byte offset, kept in the index
         if fresh:
-            fh.write(redact.scrub(json.dumps({"_settings": self.settings}, ensure_ascii=False)) + "\n")
+            fh.write((redact.scrub(json.dumps({"_settings": self.settings}, ensure_ascii=False)) + "\n").encode("utf-8"))
             fh.flush()
         return fh
 
     @staticmethod
-    def _drop_torn_tail(path: Path) -> None:
-        """Cut a last line that a kill left half-written, so appends start on a fresh line."""
+    def _drop_torn_tail(path: Path, block: int = 1 << 16) -> None:
+        """Cut a last line that a kill left half-written, so appends start on a fresh line (reads only the tail)."""
         if not path.exists() or path.stat().st_size == 0:
             return
         with open(path, "rb+") as fh:
-            fh.seek(-1, os.SEEK_END)
+            end = fh.seek(0, os.SEEK_END)
+            fh.seek(end - 1)
             if fh.read(1) == b"\n":
                 return
-            data = fh.seek(0) or fh.read()
-            fh.truncate(data.rfind(b"\n") + 1)
-
-    @staticmethod
-    def _journal_ids(path: Path) -> set[str]:
-        """Ids already in a journal; a torn last line (killed mid-write) is ignored."""
-        ids = set()
-        if path.exists():
-            for line in read_lines(path):
-                if line.record is not None and "_journal_id" in line.record:
-                    ids.add(line.record["_journal_id"])
-        return ids
+            pos = end
+            while pos > 0:
+                start = max(0, pos - block)
+                fh.seek(start)
+                cut = fh.read(pos - start).rfind(b"\n")
+                if cut >= 0:
+                    fh.truncate(start + cut + 1)
+                    return
+                pos = start
+            fh.truncate(0)
 
     def __enter__(self) -> "StageIO":
         return self
@@ -374,6 +392,7 @@ class StageIO:
         """Stop without finishing: the journals stay for a resume (unless they hold no record); the lock is released."""
         self._out.close()
         self._rej.close()
+        self._index.remove()
         try:
             for j in (self.journal, self.reject_journal):
                 with open(j, "rb") as fh:
@@ -385,12 +404,12 @@ class StageIO:
 
     def pending(self) -> Iterator[dict[str, Any]]:
         """Records of this shard still to do, in input order; malformed and duplicate lines are rejected on the way."""
-        seen: set[str] = set()
+        index = self._index
         for line in read_lines(self.input):
             if line.error:
                 rid = f"line:{line.number}"
-                self._order.append(rid)
-                if rid not in self._done:
+                index.place(rid)
+                if not index.done(rid):
                     self._write(self._rej, rid, {"line": line.number, "raw": line.raw[:2000], "reasons": [line.error]})
                 self.summary.malformed += 1
                 continue
@@ -400,16 +419,14 @@ class StageIO:
                 self.summary.other_shards += 1
                 continue
             self.summary.read += 1
-            if rid in seen:
+            if not index.place(rid):  # seen before: a duplicate
                 dup_id = f"line:{line.number}"
-                self._order.append(dup_id)
-                if dup_id not in self._done:
+                index.place(dup_id)
+                if not index.done(dup_id):
                     self._write(self._rej, dup_id, {"line": line.number, "record": rec, "reasons": [f"duplicate id {rid!r}"]})
                 self.summary.rejected += 1
                 continue
-            seen.add(rid)
-            self._order.append(rid)
-            if rid in self._done:
+            if index.done(rid):
                 self.summary.resumed += 1
                 continue
             rec.setdefault("_line", line.number)
@@ -431,8 +448,10 @@ class StageIO:
             yield batch
 
     def _write(self, fh, rid: str, rec: dict[str, Any]) -> None:
-        fh.write(redact.scrub(json.dumps({**rec, "_journal_id": rid}, ensure_ascii=False)) + "\n")
+        offset = fh.tell()
+        fh.write((redact.scrub(json.dumps({**rec, "_journal_id": rid}, ensure_ascii=False)) + "\n").encode("utf-8"))
         fh.flush()
+        self._index.journalled(int(fh is self._rej), rid, offset)
 
     def emit(self, rec: dict[str, Any]) -> None:
         """A finished record (goes to the output)."""
@@ -452,29 +471,101 @@ class StageIO:
         self.summary.rejected += 1
         self.summary.endpoint_failed += int(endpoint)
 
-    def _ordered(self, journal: Path) -> list[dict[str, Any]]:
-        by_id = {}
-        for line in read_lines(journal):
-            if line.record is not None and "_journal_id" in line.record:
-                rid = line.record.pop("_journal_id")
-                by_id[rid] = line.record
-        return [by_id[r] for r in self._order if r in by_id]
+    def _in_order(self, kind: int, journal: Path, counter: list[int]) -> Iterator[dict[str, Any]]:
+        """The journal's records in input order, read back one at a time by their offsets."""
+        with open(journal, "rb") as fh:
+            for offset in self._index.in_order(kind):
+                fh.seek(offset)
+                rec = json.loads(fh.readline())
+                rec.pop("_journal_id", None)
+                counter[0] += 1
+                yield rec
 
     def finish(self) -> Summary:
-        """Write output and rejects in input order (atomically), remove the journals, return the counts."""
+        """Write output and rejects in input order (atomically, streamed), remove the journals, return the counts."""
         self._out.close()
         self._rej.close()
+        kept, rejects = [0], [0]
         try:
-            kept, rejects = self._ordered(self.journal), self._ordered(self.reject_journal)
-            write_records(self.output, kept)
-            if rejects or self.rejects.exists():
-                write_records(self.rejects, rejects)
+            write_records(self.output, self._in_order(0, self.journal, kept))
+            if self._index.count(1) or self.rejects.exists():
+                write_records(self.rejects, self._in_order(1, self.reject_journal, rejects))
             self.journal.unlink(missing_ok=True)
             self.reject_journal.unlink(missing_ok=True)
         finally:
+            self._index.remove()
             self._lock.release()
         # counted from what landed, so records finished by an earlier (resumed) run count too
-        self.summary.kept = len(kept)
-        self.summary.rejected = len(rejects) - self.summary.malformed
+        self.summary.kept = kept[0]
+        self.summary.rejected = rejects[0] - self.summary.malformed
         self.summary.seconds = round(time.time() - self._t0, 2)
         return self.summary
+
+
+class _Index:
+    """StageIO's bookkeeping on disk (SQLite): the input order of ids, and each journalled id's byte offset.
+
+    Rebuilt on every start from the journals (so it needs no durability: no rollback journal, no fsync, one open
+    transaction) and removed at the end. SQLite's page cache bounds its memory, whatever the number of records.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.unlink(missing_ok=True)  # a killed run's index: the journals are the truth
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.executescript("""
+            PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;
+            CREATE TABLE ord (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+            CREATE TABLE jpos (id TEXT NOT NULL, kind INTEGER NOT NULL, off INTEGER NOT NULL,
+                               PRIMARY KEY (id, kind)) WITHOUT ROWID;
+            BEGIN;""")
+
+    def add_journal(self, kind: int, journal: Path) -> None:
+        """Index an earlier run's journal: every id in it is done (a torn last line was cut before)."""
+        if not journal.exists():
+            return
+        rows = []
+        with open(journal, "rb") as fh:
+            offset = 0
+            for raw in fh:
+                try:
+                    rid = json.loads(raw).get("_journal_id")
+                except (ValueError, AttributeError):
+                    rid = None
+                if rid is not None:
+                    rows.append((rid, kind, offset))
+                if len(rows) >= 10_000:
+                    self.db.executemany("INSERT OR REPLACE INTO jpos VALUES (?, ?, ?)", rows)
+                    rows.clear()
+                offset += len(raw)
+        self.db.executemany("INSERT OR REPLACE INTO jpos VALUES (?, ?, ?)", rows)
+
+    def place(self, rid: str) -> bool:
+        """Give `rid` the next place in input order; False if it already has one (a duplicate)."""
+        try:
+            self.db.execute("INSERT INTO ord (id) VALUES (?)", (rid,))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+
+    def done(self, rid: str) -> bool:
+        return self.db.execute("SELECT 1 FROM jpos WHERE id = ? LIMIT 1", (rid,)).fetchone() is not None
+
+    def journalled(self, kind: int, rid: str, offset: int) -> None:
+        self.db.execute("INSERT OR REPLACE INTO jpos VALUES (?, ?, ?)", (rid, kind, offset))
+
+    def count(self, kind: int) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM jpos JOIN ord USING (id) WHERE kind = ?", (kind,)).fetchone()[0]
+
+    def in_order(self, kind: int) -> Iterator[int]:
+        """Journal offsets of this kind's records, in input order (only ids of this run's input)."""
+        cur = self.db.execute("SELECT jpos.off FROM ord JOIN jpos ON jpos.id = ord.id AND jpos.kind = ? ORDER BY ord.seq",
+                              (kind,))
+        for (offset,) in cur:
+            yield offset
+
+    def remove(self) -> None:
+        try:
+            self.db.close()
+        finally:
+            self.path.unlink(missing_ok=True)

@@ -209,3 +209,36 @@ def test_a_metrics_1_journal_is_not_resumed(tmp_path):
     metrics.score_records(str(src), str(tmp_path / "o.jsonl"), progress=False, resume=False)
     [rec] = read_records(tmp_path / "o.jsonl")
     assert metrics.VERSION == "metrics-2" and rec["metrics_tok"] == "standard" and rec["meteor"] == pytest.approx(0.532407, abs=1e-6)
+
+
+def test_corpus_in_pieces_and_after_a_resume(tmp_path, monkeypatch):
+    """CorpusStats (constant memory) equals corpus() on the same pairs; a resumed run's corpus scores cover the
+    pairs the earlier run scored too, not only its own."""
+    pairs = [(f"the cat {i} sat on the mat today", f"a cat {i} sat on {'the' if i % 3 else 'a'} mat") for i in range(40)]
+    whole = metrics.corpus(pairs)
+    stats = metrics.CorpusStats()
+    scores = metrics.score_many(pairs)
+    for i in range(0, 40, 7):
+        stats.add(pairs[i:i + 7], scores[i:i + 7])
+    assert stats.result() == pytest.approx(whole, abs=1e-12)
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": i, "reference": r, "hypothesis": h}) + "\n" for i, (r, h) in enumerate(pairs)))
+    out = tmp_path / "o.jsonl"
+    assert metrics.score_records(str(src), str(out), progress=False, chunk=8)[1] == pytest.approx(whole, abs=1e-12)
+    out.unlink()
+    real, calls = metrics._score_chunk, []
+
+    def dies_on_the_third(args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(args)
+
+    monkeypatch.setattr(metrics, "_score_chunk", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        metrics.score_records(str(src), str(out), progress=False, chunk=8)
+    monkeypatch.setattr(metrics, "_score_chunk", real)
+    summary, resumed = metrics.score_records(str(src), str(out), progress=False, chunk=8)
+    assert summary.resumed == 16 and summary.kept == 40
+    assert resumed == pytest.approx(whole, abs=1e-12)
