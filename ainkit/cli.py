@@ -377,7 +377,9 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        "corrected ones, side by side, aggregated to the 8 domains. Writes OUTPUT/predictions.jsonl and "
                        "OUTPUT/results.json (accuracies 0-1), which notebook 06 overlays on the radar and tables.")
     p.add_argument("--benchmark", required=True, choices=["arabic-mmlu", "camel-bench"])
-    p.add_argument("--model", default="", help="openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (logits)")
+    p.add_argument("--model", default="", help="openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
+                   "local causal LM by its logits, or a Qwen2-VL checkpoint of `ainkit train`: logits for ArabicMMLU, "
+                   "generation with the images for CAMEL-Bench)")
     p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench: item records "
                    "(JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
     p.add_argument("--datasets", default="", help="CAMEL-Bench sets to fetch with --data hub, comma-separated (default: all 44)")
@@ -413,8 +415,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     else:
         predictions = args.predictions
         if not predictions:
-            if not args.model or args.data == "fixture" and not args.model.startswith("openai:"):
-                raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME with --data items.jsonl")
+            if not args.model or args.data == "fixture" and not args.model.startswith(("openai:", "hf:")):
+                raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME (with --data items.jsonl) "
+                                 "or hf:PATH (a Qwen2-VL checkpoint)")
             data = str(runner.CAMEL_FIXTURE) if args.data == "fixture" else args.data
             if args.data == "hub":
                 from pathlib import Path

@@ -326,3 +326,29 @@ def test_original_defects_are_counted_and_listed(tmp_path):
     assert res["datasets"]["ocrisi"]["original_defects"] == {"ocr-cap": 1} and "ocr-cap" in res["original_defects"]
     row = json.loads((tmp_path / "o" / "predictions.jsonl").read_text().splitlines()[0])
     assert row["original_defect"] == "ocr-cap"
+
+
+def test_the_loop_closes_a_trained_checkpoint_is_evaluated(tmp_path):
+    """`ainkit train` writes a Qwen2-VL checkpoint (tokenizer included); `ainkit evaluate --model hf:CHECKPOINT` scores
+    it on ArabicMMLU by its next-token logits and on CAMEL-Bench by generating with the images; both results files
+    are what notebook 06 overlays."""
+    from ainkit.analyses.benchmarks import load_model_scores
+
+    run = tmp_path / "run"
+    proc = cli("train", "--config", "configs/train/tiny.yaml", "--executor", "debug", "--output-dir", str(run),
+               "--set", "max_steps=2", "--set", "save_steps=2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = run / "checkpoint-2"
+    assert (ckpt / "tokenizer_config.json").is_file()
+    proc = cli("evaluate", "--benchmark", "arabic-mmlu", "--model", f"hf:{ckpt}", "--output", str(tmp_path / "mmlu"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mmlu = json.loads((tmp_path / "mmlu" / "results.json").read_text())
+    assert mmlu["items"] == 24 and mmlu["unanswered"] == 0 and 0 <= mmlu["total"]["accuracy"] <= 1
+    proc = cli("evaluate", "--benchmark", "camel-bench", "--model", f"hf:{ckpt}", "--output", str(tmp_path / "cb"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    preds = [json.loads(l) for l in (tmp_path / "cb" / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 6 and all(isinstance(p["prediction"], str) for p in preds)
+    scores = load_model_scores([str(tmp_path / "mmlu" / "results.json"), str(tmp_path / "cb" / "results.json")])
+    assert len(scores) == 1 and scores[0].arabicmmlu and scores[0].camel_bench
+    again = cli("evaluate", "--benchmark", "camel-bench", "--model", f"hf:{ckpt}", "--output", str(tmp_path / "cb2"))
+    assert "0 generated now, 6 from the cache" in again.stdout

@@ -61,6 +61,7 @@ LAYERS = {
     "ainkit.evaluate.hub": "stage",
     "ainkit.evaluate.runner": "stage",
     "ainkit.evaluate.text": "stage",
+    "ainkit.evaluate.local_vlm": "stage",  # a Qwen2-VL checkpoint of `ainkit train` under evaluation
     "ainkit.sidebyside": "stage",          # several models' answers joined by item (gallery, survey)
     "ainkit.gallery": "stage",             # `ainkit gallery`: Figures 4-5 for any models
     "ainkit.survey": "stage",              # `ainkit survey`: blind side-by-side survey (and every module under it)

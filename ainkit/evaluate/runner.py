@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ainkit import atomic, cache
+from ainkit.errors import UserError
 from ainkit.evaluate import arabic_mmlu, camel_bench
 from ainkit.paths import PACKAGE
 from ainkit.records import RecordError, read_lines, write_records
@@ -78,11 +80,22 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
             todo.append((it, k, hit))
         missing = [(it, k) for it, k, hit in todo if hit is None]
         if missing and kind == "hf":
-            chooser = arabic_mmlu.LogitsChooser(name)
-            for it, k in missing:
-                letter, scores = chooser.choose(it)
-                cache.put(k, {"raw": None, "prediction": letter, "scores": scores})
-                asked += 1
+            from ainkit.evaluate import local_vlm
+
+            if local_vlm.is_qwen2_vl(name):  # a checkpoint of `ainkit train`: asked in its training format
+                vlm = local_vlm.QwenVL(name)
+                for it, k in missing:
+                    letters = arabic_mmlu.LETTERS[:len(it["options"])]
+                    scores = vlm.letter_scores(arabic_mmlu.prompt(it), list(letters))
+                    cache.put(k, {"raw": None, "prediction": letters[max(range(len(scores)), key=scores.__getitem__)],
+                                  "scores": scores})
+                    asked += 1
+            else:
+                chooser = arabic_mmlu.LogitsChooser(name)
+                for it, k in missing:
+                    letter, scores = chooser.choose(it)
+                    cache.put(k, {"raw": None, "prediction": letter, "scores": scores})
+                    asked += 1
         elif missing and kind in ("openai", "local"):
             from ainkit import llm, serve
 
@@ -264,10 +277,13 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     out.mkdir(parents=True, exist_ok=True)
     base = Path(data).parent
     kind, _, name = model.partition(":")
+    if kind == "hf":
+        return _ask_local(name, model, items, base, out, max_images)
     backend = llm.resolve_backend(model=name) if kind == "openai" else None
     if backend is None:
-        raise llm.LLMError(f"--model {model!r}: CAMEL-Bench needs a vision model at an OpenAI-compatible endpoint "
-                           "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY); the embedded server is text-only")
+        raise llm.LLMError(f"--model {model!r}: CAMEL-Bench needs a vision model: at an OpenAI-compatible endpoint "
+                           "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY) or a local Qwen2-VL checkpoint "
+                           "(hf:PATH); the embedded server is text-only")
     client = llm.Client(backend, concurrency=concurrency)
     require_vision(backend, client)
     cache = AnswerCache()
@@ -293,3 +309,34 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     path = write_records(out / "asked.jsonl", preds)
     print(client.stats.line("camel-bench"))
     return path
+
+
+def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, out: Path, max_images: int) -> Path:
+    """CAMEL-Bench items answered by a local Qwen2-VL checkpoint (greedy generation with the item's images); cached."""
+    from tqdm.auto import tqdm
+
+    from ainkit.evaluate import local_vlm
+
+    if not local_vlm.is_qwen2_vl(path):
+        raise UserError(f"--model hf:{path}: CAMEL-Bench needs a vision model; {path} is not a Qwen2-VL folder "
+                        "(config.json with model_type qwen2_vl)")
+    cache, vlm, asked = AnswerCache(), None, 0
+    try:
+        preds = []
+        for i, it in enumerate(tqdm(items, desc="camel-bench", unit="item", disable=not sys.stderr.isatty()), 1):
+            images = [str(p) for p in it.get("images", [])[:max_images]]
+            phash = hashlib.sha256((it["question"] + "|" + "|".join(images)).encode()).hexdigest()[:16]
+            key = AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
+            hit = cache.get(key)
+            if hit is None:
+                vlm = vlm or local_vlm.QwenVL(path)
+                question = it["question"].replace("<image>", "").strip()  # images first, as the API path sends them
+                hit = {"prediction": vlm.generate("<image>" * len(images) + question, images, base)}
+                cache.put(key, hit)
+                asked += 1
+            preds.append({"dataset": it["dataset"], "id": it.get("id", i), "question": it["question"], "answer": it["answer"],
+                          "prediction": hit["prediction"]})
+    finally:
+        cache.close()
+    print(f"[camel-bench] {model}: {len(items)} items, {asked} generated now, {len(items) - asked} from the cache")
+    return write_records(out / "asked.jsonl", preds)

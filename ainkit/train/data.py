@@ -130,6 +130,16 @@ class Encoder:
             out["pixel_values"], out["image_grid_thw"] = pixel["pixel_values"], pixel["image_grid_thw"]
         return out
 
+    def prompt(self, content: str, images: list[str] | None = None, base: Path | None = None) -> dict[str, Any]:
+        """A one-turn user prompt in the training format, ending where the assistant's answer starts
+        (`<|im_start|>assistant\n`), as an example `collate` takes (labels all ignored): for generation and scoring."""
+        ex = self.encode({"messages": [{"role": "user", "content": content}, {"role": "assistant", "content": ""}],
+                          "images": list(images or [])}, base)
+        cut = len(ex["input_ids"]) - 1 - len(self._tokens("\n"))  # drop the empty answer's <|im_end|> and newline
+        ex["input_ids"] = ex["input_ids"][:cut]
+        ex["labels"] = [IGNORE] * cut
+        return ex
+
     def image_tokens(self, width: int, height: int) -> int:
         """<|image_pad|> tokens for an image of this size: Qwen2-VL's resize rule (smart_resize) on the patch grid."""
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (

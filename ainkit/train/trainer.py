@@ -162,9 +162,10 @@ def load_model(cfg: TrainConfig, source: Any, attn: str):
 
 
 def build_trainer(cfg: TrainConfig, model, examples: list[dict[str, Any]], collate, world: int = 1, callbacks=None,
-                  **arg_overrides: Any):
+                  tokenizer=None, **arg_overrides: Any):
     """The Hugging Face Trainer as `train` runs it; `arg_overrides` (TrainingArguments fields) only for checks such as
-    bench/gpu_check.py, which must not write checkpoints."""
+    bench/gpu_check.py, which must not write checkpoints. The tokenizer is saved with every checkpoint, so a
+    checkpoint can be evaluated on its own (ainkit.evaluate.local_vlm)."""
     import torch
     from transformers import Trainer, TrainingArguments
 
@@ -179,7 +180,9 @@ def build_trainer(cfg: TrainConfig, model, examples: list[dict[str, Any]], colla
         "logging_steps": cfg.logging_steps, "seed": cfg.seed, "data_seed": cfg.seed, "report_to": [],
         "remove_unused_columns": False, "dataloader_num_workers": 0, "use_cpu": not cuda,
         "ddp_backend": ("nccl" if cuda else "gloo") if world > 1 else None, "disable_tqdm": True, **arg_overrides})
-    return Trainer(model=model, args=args, train_dataset=examples, data_collator=collate, callbacks=callbacks)
+    # the tokenizer (processing_class) is saved with every checkpoint, so a checkpoint evaluates on its own
+    return Trainer(model=model, args=args, train_dataset=examples, data_collator=collate, callbacks=callbacks,
+                   processing_class=tokenizer)
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -239,7 +242,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         raise
     if staged is not None:
         staged.close()
-    trainer = build_trainer(cfg, model, examples, enc.collate, world)
+    trainer = build_trainer(cfg, model, examples, enc.collate, world, tokenizer=tok)
     last, partial = checkpoints(out)
     max_steps = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]  # as the Trainer counts
     done = finished_summary(out, last, max_steps, world_size=world, attention=attn)
