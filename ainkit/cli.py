@@ -430,10 +430,17 @@ def _run_evaluate(args: argparse.Namespace) -> int:
                 data = str(write_records(Path(args.output) / "items.jsonl", items))
             predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency))
         r = runner.run_camel_bench(predictions, args.output, args.model, args.judge, weighting=args.weighting)
-        print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} data sets; "
-              f"total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
-              f"{len(r['differences'])} data sets differ between modes; "
-              f"{sum(d.get('prediction_errors', 0) for d in r['datasets'].values())} unusable predictions (counted wrong)")
+        if r["withheld_answers"]:
+            print(f"[evaluate] camel-bench: {r['withheld_answers']} item(s) have no answer key (the hub copy withholds "
+                  f"them; the benchmark's authors score submissions): not scored; predictions written for submission in "
+                  f"the benchmark's results format to {r['submission']}/")
+        if r["datasets"]:
+            print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} "
+                  f"data sets; total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
+                  f"{len(r['differences'])} data sets differ between modes; "
+                  f"{sum(d.get('prediction_errors', 0) for d in r['datasets'].values())} unusable predictions (counted wrong)")
+        else:
+            print("[evaluate] camel-bench: no item with an answer key: nothing scored (scores need the authors' keys)")
     return 0
 
 

@@ -352,3 +352,30 @@ def test_the_loop_closes_a_trained_checkpoint_is_evaluated(tmp_path):
     assert len(scores) == 1 and scores[0].arabicmmlu and scores[0].camel_bench
     again = cli("evaluate", "--benchmark", "camel-bench", "--model", f"hf:{ckpt}", "--output", str(tmp_path / "cb2"))
     assert "0 generated now, 6 from the cache" in again.stdout
+
+
+def test_withheld_answer_keys_are_not_scored_but_submitted(tmp_path):
+    """CAMEL-Bench's hub copy withholds the answers (its authors score submissions): an empty or null answer is not
+    scored as wrong; those predictions are written in the benchmark's own results format, which reads back."""
+    rows = [{"dataset": "mmbench", "id": "mmbench-0", "index": 0, "question": "q0", "prediction": "أ", "answer": ""},
+            {"dataset": "mmbench", "id": "mmbench-1", "index": 1, "question": "q1", "prediction": "ب", "answer": None},
+            {"dataset": "pope", "id": "pope-7", "index": 7, "question": "q7", "prediction": "نعم", "answer": "  "},
+            {"dataset": "gqa", "id": "g-1", "question": "q", "prediction": "red", "answer": "red"}]
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    proc = cli("evaluate", "--benchmark", "camel-bench", "--predictions", str(preds), "--model", "openai:my-vlm",
+               "--output", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert "3 item(s) have no answer key" in proc.stdout and "1 answers in 1 data sets" in proc.stdout
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert res["withheld_answers"] == 3 and res["scored_items"] == 1 and list(res["datasets"]) == ["gqa"]
+    sub = tmp_path / "out" / "submission"
+    assert sorted(p.name for p in sub.iterdir()) == ["openai-my-vlm_mmbench.json", "openai-my-vlm_pope.json"]
+    assert json.loads((sub / "openai-my-vlm_mmbench.json").read_text()) == [
+        {"index": 0, "pred_answer": "أ", "question": "q0"}, {"index": 1, "pred_answer": "ب", "question": "q1"}]
+    back = runner.load_benchmark_results(sub)
+    assert [(r["dataset"], r["prediction"]) for _, r in back] == [("mmbench", "أ"), ("mmbench", "ب"), ("pope", "نعم")]
+    rows_only_withheld = tmp_path / "w.jsonl"
+    rows_only_withheld.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n")
+    proc = cli("evaluate", "--benchmark", "camel-bench", "--predictions", str(rows_only_withheld), "--output", str(tmp_path / "o2"))
+    assert proc.returncode == 0 and "nothing scored (scores need the authors' keys)" in proc.stdout, proc.stderr

@@ -81,8 +81,9 @@ def rows_to_items(dataset: str, rows: Iterable[dict[str, Any]], folder: str | Pa
             if not path.exists():
                 im.convert("RGB").save(path)
             paths.append(str(path))
-        items.append({"dataset": dataset, "id": f"{dataset}-{i}", "question": question_text(row), "images": paths,
-                      "answer": str(row.get("answer", "")), "source": f"ahmedheakl/arabic_{dataset}"})
+        answer = row.get("answer")  # withheld on the hub (CAMEL-Bench issue #1): empty or None, never the string "None"
+        items.append({"dataset": dataset, "id": f"{dataset}-{i}", "index": i, "question": question_text(row), "images": paths,
+                      "answer": "" if answer is None else str(answer), "source": f"ahmedheakl/arabic_{dataset}"})
     return items
 
 

@@ -166,8 +166,11 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
         if r.get("dataset") not in camel_bench.DATASETS or "answer" not in r:
             raise RecordError(f"{predictions}: {where}: needs a known 'dataset' and an 'answer'")
     refuse_duplicates(predictions, located)
-    rows = [r for _, r in located]
     out = Path(output)
+    name = model or Path(predictions).stem
+    withheld = [r for _, r in located if r["answer"] is None or not str(r["answer"]).strip()]
+    rows = [r for _, r in located if not (r["answer"] is None or not str(r["answer"]).strip())]
+    submission = write_submission(withheld, out / "submission", name) if withheld else None
     grades = grade_open_ended(rows, judge_model) if judge_model else {}
     per: dict[str, dict[str, list]] = {}
     scored = []
@@ -195,15 +198,32 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
                      "original_errors": sum(v["errors"]), "prediction_errors": sum(v["prediction_errors"]),
                      "original_defects": v["defects"]}
                 for ds, v in per.items()}
-    results = {"benchmark": "camel-bench", "model": model or Path(predictions).stem, "scoring_modes": list(camel_bench.MODES),
+    results = {"benchmark": "camel-bench", "model": name, "scoring_modes": list(camel_bench.MODES),
+               "scored_items": len(rows), "withheld_answers": len(withheld),
+               "submission": str(submission) if submission else None,
                "datasets": datasets, "differences": {ds: round(d["corrected"] - d["original"], 4) for ds, d in datasets.items()
                                                      if d["corrected"] != d["original"]},
                "original_defects": camel_bench.DEFECTS}
     for m in camel_bench.MODES:
-        results[m] = camel_bench.aggregate({ds: (d[m], d["n"]) for ds, d in datasets.items()}, weighting)
-    write_records(out / "predictions.jsonl", scored)
+        results[m] = camel_bench.aggregate({ds: (d[m], d["n"]) for ds, d in datasets.items()}, weighting) if datasets else {}
+    write_records(out / "predictions.jsonl", scored + [{**r, "error": "no answer key (withheld): not scored"} for r in withheld])
     atomic.write_json(out / "results.json", results)
     return results
+
+
+def write_submission(rows: list[dict[str, Any]], folder: Path, model: str) -> Path:
+    """Predictions without an answer key (CAMEL-Bench's hub copy withholds them: its authors score submissions) in
+    the benchmark's own results format, one `<model>_<dataset>.json` per data set: [{index, pred_answer, question}]
+    (the files load_benchmark_results reads back once the keys are known)."""
+    safe = "".join(c if c.isalnum() or c in "-." else "-" for c in model.replace(":", "-")).strip("-") or "model"
+    by_set: dict[str, list[dict[str, Any]]] = {}
+    for k, r in enumerate(rows):
+        index = r.get("index", r.get("id", k))
+        by_set.setdefault(r["dataset"], []).append({"index": index, "pred_answer": r.get("prediction"),
+                                                     "question": r.get("question", "")})
+    for dataset, items in by_set.items():
+        atomic.write_json(folder / f"{safe}_{dataset}.json", items)
+    return folder
 
 
 def read_located(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
