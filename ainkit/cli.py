@@ -274,7 +274,11 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
                        "refusal, cut off); records with issues go to the rejects file with `translation_issues`. "
                        "Output keeps input order; a crashed run resumes without re-sending completed requests. A "
                        "request that 401/403/404s stops the run at once; strings longer than --max-chars are rejected "
-                       "unsent.", epilog=epilog(), parents=[_COMMON])
+                       "unsent. --batch sends the requests through OpenAI's Batch API (half the price, answers within "
+                       "24 h; batch ids are journalled, so the same command picks up its batches after a crash; "
+                       "requests a batch did not answer go to the rejects file, and the same command sends them "
+                       "again). --max-cost refuses a run whose estimate is over it before any request.",
+                       epilog=epilog(), parents=[_COMMON])
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     what = p.add_mutually_exclusive_group()
@@ -287,7 +291,15 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-tokens", type=int, default=1024, help="longest answer per string (default 1024)")
     p.add_argument("--max-chars", type=int, default=None, help="longest string sent, in characters (default 20000)")
     _stage_options(p)
-    p.add_argument("--batch", type=int, default=64, help="strings sent between journal writes (default 64)")
+    p.add_argument("--window", type=int, default=0,
+                   help="strings read ahead of the answers, which bounds memory (default: 4 x --concurrency)")
+    p.add_argument("--batch", action="store_true", help="send the requests through OpenAI's Batch API (50 %% of the price)")
+    p.add_argument("--batch-requests", type=int, default=50_000, help="requests per batch file (default and OpenAI's "
+                   "limit: 50000)")
+    p.add_argument("--batch-poll", type=float, default=60.0, help="seconds between batch status checks (default 60)")
+    p.add_argument("--max-cost", type=float, metavar="USD", help="refuse (exit 2, nothing sent) when the estimated cost "
+                   "is over USD: prompt tokens approximated, --max-tokens for every answer, at configs/llm.yaml's "
+                   "prices (Batch API prices with --batch); answers already in the cache are free")
     _llm_options(p)
     p.set_defaults(func=_run_translate)
 
@@ -300,6 +312,14 @@ def _run_translate(args: argparse.Namespace) -> int:
     settings = translate.Settings(args.direction, args.prompt_lang, max_tokens=args.max_tokens,
                                   max_chars=args.max_chars or translate.MAX_CHARS)
     ep = _endpoint(args)
+    if args.batch and ep.kind != "openai":
+        raise UserError(f"--batch: {ep.describe()} has no Batch API; use an OpenAI endpoint (openai:NAME, --base-url, "
+                        "--backend)")
+    if args.batch and args.no_cache:
+        raise UserError("--batch keeps the answers in the answer cache; it cannot run with --no-cache")
+    if args.max_cost is not None and args.max_cost < 0:
+        raise UserError(f"--max-cost {args.max_cost:g}: expected a non-negative amount of USD")
+    batch = translate.BatchOptions(args.batch_requests, args.batch_poll) if args.batch else None
     backend_holder = {}
 
     @contextlib.contextmanager
@@ -314,8 +334,9 @@ def _run_translate(args: argparse.Namespace) -> int:
                 client.close()
 
     summary = translate.run(args.input, args.output, opened, settings, None if args.messages else args.field,
-                            args.messages, args.output_field, args.rejects, args.shard, args.batch,
-                            progress=sys.stderr.isatty(), resume=not args.restart, model=ep.describe())
+                            args.messages, args.output_field, args.rejects, args.shard, args.window,
+                            progress=sys.stderr.isatty(), resume=not args.restart, model=ep.describe(), batch=batch,
+                            max_cost=args.max_cost)
     print(summary.line("translate"))
     print(backend_holder["client"].stats.line())
     return summary.exit_code()

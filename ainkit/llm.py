@@ -5,6 +5,8 @@
     client = llm.Client(backend, concurrency=64)     # answers cached in the shared cache (ainkit.cache)
     answers = client.run([[{"role": "user", "content": "Hello"}]], max_tokens=64)
     print(client.stats.line())
+    async with client.session():                     # a stage's whole run: one connection pool, requests
+        answer = await client.ask(messages, max_tokens=64)   # streamed as records arrive (ainkit.translate)
 
 - Endpoints, the same for every command (`parse_endpoint`): `openai:NAME` (OPENAI_BASE_URL /
   OPENAI_API_KEY, or --base-url), `local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local
@@ -18,11 +20,14 @@
   parameters, `ainkit.cache.key`), so no run, whatever its output path, pays for it again.
   Error texts an endpoint sends back are scrubbed of the API key before they are kept anywhere.
 - Rate limits: optional requests-per-minute and tokens-per-minute ceilings (sliding window).
-- Accounting: prompt and completion tokens, cost from a price table (configs/llm.yaml, overridable).
+- Accounting: prompt and completion tokens, cost from a price table (configs/llm.yaml, overridable), at
+  the Batch API's price for answers that came through it (ainkit.batch); `Estimate` is the cost of a
+  run before it starts (--max-cost).
 """
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -203,7 +208,7 @@ class Stats:
 
 
 def estimate_tokens(messages: list[dict]) -> int:
-    """Rough prompt size for the token limiter: 1 token per 4 characters of text."""
+    """Rough prompt size (token limiter, cost estimate): 1 token per 4 characters of text, 8 for the framing."""
     total = 0
     for m in messages:
         c = m.get("content")
@@ -219,7 +224,7 @@ class Client:
 
     def __init__(self, backend: Backend, concurrency: int = 64, rpm: int | None = None, tpm: int | None = None,
                  timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
-                 cache: "cache_mod.Cache | None | bool" = True, prices: dict[str, tuple[float, float]] | None = None):
+                 cache: cache_mod.Cache | None | bool = True, prices: dict[str, tuple[float, float]] | None = None):
         """cache: True (default) the shared cache, a Cache, or False/None for none."""
         self.backend, self.concurrency, self.timeout = backend, max(1, concurrency), timeout
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
@@ -227,24 +232,82 @@ class Client:
         redact.register(backend.api_key, "the endpoint's API key")
         self.cache = cache_mod.open_cache() if cache is True else (cache or None)
         self._refused: str = ""
-        table = load_config().get("prices", {})
-        table.update(prices or {})
+        config = load_config()
+        table = {**config.get("prices", {}), **(prices or {})}
         self.prices = {k: tuple(v) for k, v in table.items()}
+        discount = float(config.get("batch_discount", 1.0))
+        self.batch_prices = {k: (p[0] * discount, p[1] * discount) for k, p in self.prices.items()}
+        self.batch_prices.update({k: tuple(v) for k, v in (config.get("batch_prices") or {}).items()})
         self.stats = Stats()
+        self._api = self._limiter = self._sem = None
 
-    def price(self, prompt: int, completion: int) -> float:
-        p = self.prices.get(self.backend.model)
+    def priced(self, batch: bool = False) -> bool:
+        """Whether the model's price is known (an embedded model costs nothing)."""
+        return self.backend.embedded or self.backend.model in (self.batch_prices if batch else self.prices)
+
+    def price(self, prompt: int, completion: int, batch: bool = False) -> float:
+        """USD for these tokens at the model's synchronous or Batch API price (0 when unknown)."""
+        p = (self.batch_prices if batch else self.prices).get(self.backend.model)
         return (prompt * p[0] + completion * p[1]) / 1e6 if p else 0.0
 
-    async def _one(self, api, limiter: RateLimiter, sem: asyncio.Semaphore, messages: list[dict],
-                   params: dict[str, Any]) -> Answer:
+    def account(self, answer: Answer, key: str, batch: bool = False) -> None:
+        """Count a finished request and store its answer in the cache (a failed one is counted, not stored)."""
+        if answer.ok:
+            self.stats.done += 1
+            self.stats.prompt_tokens += answer.prompt_tokens
+            self.stats.completion_tokens += answer.completion_tokens
+            self.stats.cost += self.price(answer.prompt_tokens, answer.completion_tokens, batch)
+            if self.cache:
+                self.cache.put("llm", key, {"model": self.backend.model, "content": answer.content,
+                                            "finish_reason": answer.finish_reason, "prompt_tokens": answer.prompt_tokens,
+                                            "completion_tokens": answer.completion_tokens})
+        else:
+            self.stats.failed += 1
+            kind = answer.error.split(":")[0].split(" (")[0]
+            self.stats.reasons[kind] = self.stats.reasons.get(kind, 0) + 1
+
+    def cached(self, key: str) -> Answer | None:
+        """The cached answer to a request key, or None."""
+        hit = self.cache.get("llm", key) if self.cache else None
+        return Answer(hit["content"], hit["finish_reason"], hit["prompt_tokens"], hit["completion_tokens"], cached=True) if hit else None
+
+    @contextlib.asynccontextmanager
+    async def session(self):
+        """The connection pool, rate limiter and concurrency bound that `ask` uses, open for the block.
+
+        A stage opens one for its whole run, so connections are reused and requests flow as records
+        arrive: a client per 64-string chunk, each chunk drained before the next, held `ainkit translate`
+        at 0.55 of a bare client's throughput (bench/translate_vs_bare.py; 0.94-1.00 with one session).
+        """
+        if self._api is not None:  # already open (a nested call): share it
+            yield self
+            return
         import openai
 
+        self._api = openai.AsyncOpenAI(base_url=self.backend.base_url, api_key=self.backend.api_key or "no-key",
+                                       max_retries=0, timeout=self.timeout)
+        self._limiter, self._sem = RateLimiter(*self.limiter_args), asyncio.Semaphore(self.concurrency)
+        t0 = time.monotonic()
+        try:
+            yield self
+        finally:
+            api, self._api = self._api, None
+            await api.close()
+            self.stats.seconds += time.monotonic() - t0
+
+    async def ask(self, messages: list[dict], **params: Any) -> Answer:
+        """One request inside `session()`: from the cache, or sent with retries; never raises for a failed
+        request (the Answer says why), only EndpointRefused for 401/403/404."""
+        import openai
+
+        if self._api is None:
+            raise RuntimeError("Client.ask needs an open session: async with client.session(): ...")
+        api, limiter, sem = self._api, self._limiter, self._sem
         key = request_key(self.backend.model, messages, params)
-        if self.cache and (hit := self.cache.get("llm", key)):
+        if hit := self.cached(key):
             self.stats.done += 1
             self.stats.cached += 1
-            return Answer(hit["content"], hit["finish_reason"], hit["prompt_tokens"], hit["completion_tokens"], cached=True)
+            return hit
         answer = Answer()
         t0 = time.monotonic()
         async with sem:
@@ -293,68 +356,90 @@ class Client:
                 delay = wait if wait is not None else random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))
                 await asyncio.sleep(delay)
         answer.seconds = time.monotonic() - t0
-        if answer.ok:
-            self.stats.done += 1
-            self.stats.prompt_tokens += answer.prompt_tokens
-            self.stats.completion_tokens += answer.completion_tokens
-            self.stats.cost += self.price(answer.prompt_tokens, answer.completion_tokens)
-            if self.cache:
-                self.cache.put("llm", key, {"model": self.backend.model, "content": answer.content,
-                                            "finish_reason": answer.finish_reason, "prompt_tokens": answer.prompt_tokens,
-                                            "completion_tokens": answer.completion_tokens})
-        else:
-            self.stats.failed += 1
-            kind = answer.error.split(":")[0].split(" (")[0]
-            self.stats.reasons[kind] = self.stats.reasons.get(kind, 0) + 1
+        self.account(answer, key)
         return answer
 
     async def run_async(self, requests: list[list[dict]], progress: bool = False, **params: Any) -> list[Answer]:
-        import openai
         from tqdm.auto import tqdm
 
-        api = openai.AsyncOpenAI(base_url=self.backend.base_url, api_key=self.backend.api_key or "no-key",
-                                 max_retries=0, timeout=self.timeout)
-        limiter, sem = RateLimiter(*self.limiter_args), asyncio.Semaphore(self.concurrency)
         bar = tqdm(total=len(requests), desc=f"llm {self.backend.model}", unit="req", disable=not progress, leave=False)
-        t0 = time.monotonic()
 
         async def tracked(msgs):
-            ans = await self._one(api, limiter, sem, msgs, params)
+            ans = await self.ask(msgs, **params)
             bar.update(1)
             return ans
 
-        tasks = [asyncio.ensure_future(tracked(m)) for m in requests]
-        try:
-            answers = await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        finally:
-            await api.close()
-            bar.close()
-            self.stats.seconds += time.monotonic() - t0
-        return list(answers)
+        async with self.session():
+            tasks = [asyncio.ensure_future(tracked(m)) for m in requests]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            finally:
+                bar.close()
 
     def run(self, requests: list[list[dict]], progress: bool = False, **params: Any) -> list[Answer]:
-        """Send every request (at most `concurrency` in flight); answers in request order.
-
-        Works inside a running event loop too (Jupyter): the requests then run on a helper thread's loop.
-        """
-        coro = self.run_async(requests, progress, **params)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coro)
-        import concurrent.futures
-
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, coro).result()
+        """Send every request (at most `concurrency` in flight); answers in request order."""
+        return run_sync(self.run_async(requests, progress, **params))
 
     def close(self) -> None:
         if self.cache:
             self.cache.close()
+
+
+def run_sync(coro):
+    """Run a coroutine to its end, also from inside a running event loop (Jupyter: on a helper thread's loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@dataclass
+class Estimate:
+    """What a run would cost before it starts: requests not in the cache, their prompt tokens (approximated,
+    `estimate_tokens`) and at most `max_tokens` completion tokens each, priced at the model's price."""
+
+    requests: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, client: Client, messages: list[dict], params: dict[str, Any]) -> None:
+        if client.cached(request_key(client.backend.model, messages, params)):
+            self.cached += 1
+            return
+        self.requests += 1
+        self.prompt_tokens += estimate_tokens(messages)
+        self.completion_tokens += int(params.get("max_tokens") or 0)
+
+    def priced(self, client: Client, batch: bool = False) -> Estimate:
+        self.cost = client.price(self.prompt_tokens, self.completion_tokens, batch)
+        return self
+
+    def line(self, batch: bool = False) -> str:
+        return (f"{self.requests} requests to send ({self.cached} answered from the cache), about {self.prompt_tokens} prompt "
+                f"tokens (4 characters a token) + at most {self.completion_tokens} completion tokens (--max-tokens each): "
+                f"at most ${self.cost:.2f} at the {'Batch API' if batch else 'synchronous'} price")
+
+    def check(self, client: Client, max_cost: float | None, batch: bool = False) -> None:
+        """Refuse (exit 2, nothing sent) when the estimate is over `max_cost` USD or the model has no price."""
+        if max_cost is None:
+            return
+        if not client.priced(batch):
+            raise LLMError(f"--max-cost: no price for model {client.backend.model!r} in configs/llm.yaml (prices:), so "
+                           "the cost cannot be estimated; add its price there or drop --max-cost. Nothing was sent")
+        if self.cost > max_cost:
+            raise LLMError(f"--max-cost ${max_cost:g}: the estimate is over it: {self.line(batch)}. Nothing was sent; "
+                           "raise --max-cost, lower --max-tokens, or run a --shard of the input")
 
 
 def _retry_after(response) -> float | None:

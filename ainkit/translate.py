@@ -3,6 +3,7 @@
     ainkit translate --input in.jsonl --output out.jsonl --field text            # en-ar, the report's direction
     ainkit translate --input chats.jsonl --output ar.jsonl --messages --concurrency 128
     ainkit translate --input ar.jsonl --output back.jsonl --field text_ar --direction ar-en   # back-translation
+    ainkit translate --input chats.jsonl --output ar.jsonl --messages --batch --max-cost 200  # OpenAI Batch API
 
 Prompts follow the report's setting: an English and an Arabic prompt (written for the kit;
 the report's own are not published) asking for a faithful Modern Standard Arabic translation
@@ -11,16 +12,23 @@ script, placeholders lost or added, length ratio, refusal, cut off); a record wi
 goes to the rejects file with `translation_issues`, and is counted; nothing is accepted silently.
 Leading and trailing placeholders such as `<image>` are taken off before translation and put
 back after, so the model never sees (or moves) them; inner ones are checked.
+
+Requests stream: records are read, their strings sent through one client session (at most
+`concurrency` in flight, a few times that queued), and each record is journalled as soon as its
+last string is answered, so the endpoint never waits for a chunk to drain. `--batch` sends them
+through OpenAI's Batch API instead (ainkit.batch); `--max-cost` refuses a run whose estimate
+(`estimate`) is over the limit before any request is sent.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager
 
-from ainkit.llm import Answer, Client
+from ainkit.llm import Answer, Client, Estimate, run_sync
 
 PROMPTS = {
     ("en-ar", "en"): "You are a professional translator. Translate the user's text from English into Modern Standard Arabic. "
@@ -68,6 +76,10 @@ class Settings:
     @property
     def target(self) -> str:
         return self.direction.split("-")[1]
+
+    def params(self) -> dict[str, Any]:
+        """The request parameters (part of every request's cache key)."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
 
 
 def split_edges(text: str) -> tuple[str, str, str]:
@@ -162,12 +174,15 @@ def plan(rec: dict[str, Any], field_name: str | None, messages: bool, max_chars:
     return job
 
 
-def translate_texts(client: Client, texts: list[str], settings: Settings, progress: bool = False) -> tuple[list[str | None], list[list[str]]]:
-    """Translate strings; returns (translations or None, issues) per string, placeholders at the edges restored."""
+def requests_for(texts: list[str], settings: Settings) -> tuple[list[tuple[str, str, str]], list[int], list[list[dict]]]:
+    """(edge split of each string, indices of those with text to send, their request messages)."""
     parts = [split_edges(t) for t in texts]
     todo = [i for i, (_, body, _) in enumerate(parts) if body.strip()]
-    answers = client.run([messages_for(parts[i][1], settings) for i in todo], progress=progress,
-                         temperature=settings.temperature, max_tokens=settings.max_tokens)
+    return parts, todo, [messages_for(parts[i][1], settings) for i in todo]
+
+
+def assemble(texts: list[str], parts, todo: list[int], answers: list[Answer], settings: Settings):
+    """(translations or None, issues) per string from the answers to `requests_for`, edge placeholders restored."""
     out: list[str | None] = list(texts)  # placeholder-only strings pass through untouched
     issues: list[list[str]] = [[] for _ in texts]
     for i, ans in zip(todo, answers):
@@ -178,16 +193,59 @@ def translate_texts(client: Client, texts: list[str], settings: Settings, progre
     return out, issues
 
 
+def translate_texts(client: Client, texts: list[str], settings: Settings, progress: bool = False) -> tuple[list[str | None], list[list[str]]]:
+    """Translate strings; returns (translations or None, issues) per string, placeholders at the edges restored."""
+    parts, todo, reqs = requests_for(texts, settings)
+    answers = client.run(reqs, progress=progress, **settings.params())
+    return assemble(texts, parts, todo, answers, settings)
+
+
+async def translate_async(client: Client, texts: list[str], settings: Settings):
+    """`translate_texts` inside an open `client.session()`."""
+    parts, todo, reqs = requests_for(texts, settings)
+    params = settings.params()
+    if len(reqs) == 1:  # the common case (--field): no extra task
+        answers = [await client.ask(reqs[0], **params)]
+    else:
+        answers = await asyncio.gather(*(client.ask(m, **params) for m in reqs))
+    return assemble(texts, parts, todo, answers, settings)
+
+
+@dataclass
+class BatchOptions:
+    """--batch: requests through OpenAI's Batch API (ainkit.batch)."""
+
+    requests: int = 50_000  # lines per batch file (OpenAI's limit)
+    poll: float = 60.0  # seconds between status checks
+
+
+def estimate(io, client: Client, settings: Settings, field_name: str | None, messages: bool, batch: bool = False) -> Estimate:
+    """The cost of this shard's requests not yet in the cache, read from the input before any is sent."""
+    from ainkit.records import read_lines, record_id
+
+    est = Estimate()
+    for line in read_lines(io.input):
+        if line.record is None or not io.shard.owns(record_id(line.record, line.number)):
+            continue
+        job = plan(line.record, field_name, messages, settings.max_chars)
+        if not job.problems:
+            for m in requests_for(job.texts, settings)[2]:
+                est.add(client, m, settings.params())
+    return est.priced(client, batch)
+
+
 def run(input: str, output: str, client: Client | Callable[[], ContextManager[Client]], settings: Settings,
         field_name: str | None = "text", messages: bool = False, output_field: str | None = None, rejects: str | None = None,
-        shard: str | None = None, chunk: int = 64, progress: bool = True, resume: bool = True, model: str | None = None):
+        shard: str | None = None, window: int = 0, progress: bool = True, resume: bool = True, model: str | None = None,
+        batch: BatchOptions | None = None, max_cost: float | None = None):
     """The `ainkit translate` stage. Field mode writes `<field>_<target>`; messages mode translates chats in place
     and keeps the originals under `source_<key>`. Returns the records Summary.
 
     `client` is a Client, or a function returning a context manager that yields one (so that an embedded
     server starts only after the input, output and journal have been checked). `model` names the model for
     the journal's settings when `client` is such a function. A record whose request failed at the endpoint
-    is rejected with `endpoint: true`; `chunk` strings are sent between journal writes.
+    is rejected with `endpoint: true`. `window`: strings read ahead of the answers (0: 4 x the client's
+    concurrency), which bounds memory. `batch`: through the Batch API. `max_cost`: USD the estimate may reach.
     """
     import copy
 
@@ -198,47 +256,99 @@ def run(input: str, output: str, client: Client | Callable[[], ContextManager[Cl
     fp = settings.fingerprint(model_name or "?") | {"field": field_name, "messages": messages, "output_field": out_field}
     opened = contextlib.nullcontext(client) if isinstance(client, Client) else client()
     with StageIO(input, output, rejects=rejects, shard=shard, resume=resume, settings=fp) as io, opened as cl:
-        batch: list[Job] = []
+        meta = {"direction": settings.direction, "prompt_lang": settings.prompt_lang, "model": cl.backend.model}
 
-        def flush() -> None:
-            texts = [t for job in batch for t in job.texts]
-            translated, issues = translate_texts(cl, texts, settings, progress=progress)
-            k = 0
-            for job in batch:
-                n = len(job.texts)
-                tr, iss = translated[k:k + n], issues[k:k + n]
-                k += n
-                rec = job.record
-                meta = {"direction": settings.direction, "prompt_lang": settings.prompt_lang, "model": cl.backend.model}
-                if messages:
-                    list_key = job.slots[0][0]
-                    rec[f"source_{list_key}"] = copy.deepcopy(rec[list_key])
-                    for (lk, i, tk), text in zip(job.slots, tr):
-                        if text is not None:
-                            rec[lk][i][tk] = text
-                else:
-                    rec[out_field] = tr[0]
-                problems = [f"turn {j}: {p}" if messages else p for j, ps in enumerate(iss) for p in ps]
-                rec["translation"] = meta
-                if problems:
-                    rec["translation_issues"] = problems
-                    io.reject(rec, problems, endpoint=any(p.startswith("request failed") for ps in iss for p in ps))
-                else:
-                    io.emit(rec)
-            batch.clear()
+        def finish(job: Job, translated: list[str | None], issues: list[list[str]]) -> None:
+            rec = job.record
+            if messages:
+                list_key = job.slots[0][0]
+                rec[f"source_{list_key}"] = copy.deepcopy(rec[list_key])
+                for (lk, i, tk), text in zip(job.slots, translated):
+                    if text is not None:
+                        rec[lk][i][tk] = text
+            else:
+                rec[out_field] = translated[0]
+            problems = [f"turn {j}: {p}" if messages else p for j, ps in enumerate(issues) for p in ps]
+            rec["translation"] = meta
+            if problems:
+                rec["translation_issues"] = problems
+                io.reject(rec, problems, endpoint=any(p.startswith("request failed") for ps in issues for p in ps))
+            else:
+                io.emit(rec)
 
-        for rec in io.pending():
-            job = plan(rec, field_name, messages, settings.max_chars)
-            if job.problems:
-                io.reject(rec, job.problems)
-                continue
-            batch.append(job)
-            if sum(len(j.texts) for j in batch) >= chunk:
-                flush()
-        if batch:
-            flush()
+        def jobs():
+            for rec in io.pending():
+                job = plan(rec, field_name, messages, settings.max_chars)
+                if job.problems:
+                    io.reject(rec, job.problems)
+                else:
+                    yield job
+
+        if max_cost is not None:
+            est = estimate(io, cl, settings, field_name, messages, batch is not None)
+            print(f"[translate] estimate: {est.line(batch is not None)}; --max-cost ${max_cost:g}", flush=True)
+            est.check(cl, max_cost, batch is not None)
+        if batch is not None:
+            _run_batch(cl, io, jobs(), finish, settings, batch, field_name, messages)
+        else:
+            run_sync(_stream(cl, jobs(), finish, settings, window or 4 * cl.concurrency, progress))
         stats = cl.stats
     io.summary.extra = {"requests": stats.done + stats.failed, "from cache": stats.cached,
                         "retries": stats.retried, "tokens": stats.prompt_tokens + stats.completion_tokens,
                         "cost $": round(stats.cost, 4)}
     return io.summary
+
+
+async def _stream(cl: Client, jobs, finish, settings: Settings, window: int, progress: bool) -> None:
+    """Send every job's strings through one session, at most `window` strings read ahead; finish each job as it lands.
+
+    Finished jobs arrive through a queue (one done-callback per job): `asyncio.wait` over the jobs in flight
+    would cost O(window) per finished job.
+    """
+    from tqdm.auto import tqdm
+
+    inflight: dict[asyncio.Future, Job] = {}
+    landed: asyncio.Queue = asyncio.Queue()
+    queued = 0
+    bar = tqdm(desc="translate", unit="rec", disable=not progress, leave=False)
+
+    async def settle(limit: int) -> None:
+        nonlocal queued
+        while inflight and queued >= limit:
+            task = await landed.get()
+            job = inflight.pop(task)
+            queued -= len(job.texts)
+            finish(job, *task.result())  # EndpointRefused is raised here
+            bar.update()
+
+    async with cl.session():
+        try:
+            for job in jobs:
+                task = asyncio.ensure_future(translate_async(cl, job.texts, settings))
+                task.add_done_callback(landed.put_nowait)
+                inflight[task] = job
+                queued += len(job.texts)
+                await settle(window)
+            await settle(1)
+        finally:
+            bar.close()
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+
+def _run_batch(cl: Client, io, jobs, finish, settings: Settings, opts: BatchOptions, field_name, messages) -> None:
+    """Batch API: spool the records and queue their requests, submit, wait, then finish every record from the cache."""
+    from ainkit.batch import Batches
+
+    with Batches(cl, io.output, size=opts.requests, poll=opts.poll) as b:
+        for job in jobs:
+            b.spool(job.record)
+            for m in requests_for(job.texts, settings)[2]:
+                b.add(m, settings.params())
+        b.submit()
+        b.wait()
+        for rec in b.spooled():
+            job = plan(rec, field_name, messages, settings.max_chars)
+            parts, todo, reqs = requests_for(job.texts, settings)
+            finish(job, *assemble(job.texts, parts, todo, [b.answer(m, settings.params()) for m in reqs], settings))

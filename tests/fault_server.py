@@ -206,6 +206,14 @@ def _vision(self, req: dict, parts: list) -> None:
 Handler.vision = _vision
 
 
+class Server(ThreadingHTTPServer):
+    """Threads per connection; a listen backlog of 256 (set on the class: it must be known before `listen`, or
+    64 clients connecting at once overflow the default 5 and some connections are reset)."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+
 def spawn(delay: float = 0.0, *extra: str, lifetime: int = 600):
     """Start this server in a subprocess on a free 127.0.0.1 port; (process, port) once it answers."""
     import socket
@@ -245,9 +253,7 @@ def main() -> None:
     args = ap.parse_args()
     Handler.delay = args.delay
     Handler.refuse = args.refuse
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
+    server = Server(("127.0.0.1", args.port), Handler)
     timer = threading.Timer(args.lifetime, server.shutdown)
     timer.daemon = True
     timer.start()

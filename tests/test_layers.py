@@ -32,6 +32,7 @@ LAYERS = {
     "ainkit.cache": "service",             # the shared SQLite answer cache
     "ainkit.records": "service",           # JSON Lines in and out: StageIO, rejects, journal, shards
     "ainkit.llm": "service",               # OpenAI-compatible client, backends, retries
+    "ainkit.batch": "service",             # OpenAI Batch API: upload, create, poll, answers into the cache
     "ainkit.serve": "service",             # the embedded llama.cpp server
     "ainkit.images": "service",            # an image file as a chat request part
     "ainkit.onnx_runtime": "service",      # ONNX runtime for sentence encoders

@@ -119,7 +119,7 @@ def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
     try:
         n = 60
         (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "text": f"Sentence number {i} here."}) + "\n" for i in range(n)))
-        run = run_translate(tmp_path, port, "--concurrency", "4", "--batch", "8", wait=False)
+        run = run_translate(tmp_path, port, "--concurrency", "4", "--window", "8", wait=False)
         store = cache.open_cache()  # the same shared cache the command writes (AINKIT_CACHE_DIR)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and store.count("llm") < 20:
