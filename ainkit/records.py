@@ -512,7 +512,7 @@ class _Index:
     def __init__(self, path: Path):
         self.path = path
         path.unlink(missing_ok=True)  # a killed run's index: the journals are the truth
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # one user at a time; a stage run inside Jupyter runs on a helper thread
         self.db.executescript("""
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;
             CREATE TABLE ord (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
