@@ -280,3 +280,6 @@ def test_analyze_with_nothing_usable_says_why(built, tmp_path):
     assert "unknown rater" in (tmp_path / "an" / "problems.csv").read_text()
     proc = cli("survey", "analyze", "--responses", str(tmp_path / "r"), "--key", str(tmp_path / "r" / "x.json"), "--output", str(tmp_path / "an"))
     assert proc.returncode == 2 and "not a survey key" in proc.stderr
+    (tmp_path / "none").mkdir()
+    proc = cli("survey", "analyze", "--responses", str(tmp_path / "none"), "--key", str(out / "key.json"), "--output", str(tmp_path / "an"))
+    assert proc.returncode == 2 and "no response files (*.json) found" in proc.stderr

@@ -208,6 +208,8 @@ def run(responses: str | Path, key_path: str | Path, output: str | Path, bootstr
         raise RecordError(f"{out}: exists and is not a folder")
     result, got, key = analyze(responses, key_path, bootstrap, seed)
     atomic.write_text(out / "problems.csv", problems_csv(got))
+    if result is None and not got.files:
+        raise RecordError(f"{responses}: no response files (*.json) found; the form's Save button writes one per rater")
     if result is None:
         raise RecordError(f"{responses}: no usable vote in {len(got.files)} response files ({len(got.set_aside)} set aside; "
                           f"{len(got.problems)} problems in {out / 'problems.csv'})")
