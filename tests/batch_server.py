@@ -27,9 +27,9 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from fault_server import fake_translation
+from fault_server import Server, fake_translation, launch, stats  # noqa: F401 - stats: for the tests
 
 LOCK = threading.Lock()
 FILES: dict[str, dict] = {}  # id -> {"bytes": b"...", "filename", "purpose", "created_at"}
@@ -226,39 +226,9 @@ class Handler(BaseHTTPRequestHandler):
         self._error(404, f"no route {path}")
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-
 def spawn(batch_seconds: float = 0.5, lifetime: int = 600):
     """Start this server in a subprocess on a free 127.0.0.1 port; (process, port) once it answers."""
-    import socket
-    import subprocess
-    import sys
-    import urllib.request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, __file__, "--port", str(port), "--batch-seconds", str(batch_seconds),
-                             "--lifetime", str(lifetime)])
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return proc, port
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("batch server did not start")
-
-
-def stats(port: int) -> dict:
-    """The server's counts (see the module docstring)."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats") as r:
-        return json.loads(r.read())
+    return launch(__file__, "--batch-seconds", str(batch_seconds), "--lifetime", str(lifetime))
 
 
 def main() -> None:

@@ -216,6 +216,11 @@ class Server(ThreadingHTTPServer):
 
 def spawn(delay: float = 0.0, *extra: str, lifetime: int = 600):
     """Start this server in a subprocess on a free 127.0.0.1 port; (process, port) once it answers."""
+    return launch(__file__, "--delay", str(delay), "--lifetime", str(lifetime), *extra)
+
+
+def launch(script: str, *args: str):
+    """Start a test server script (`--port` added) on a free 127.0.0.1 port; (process, port) once /v1/models answers."""
     import socket
     import subprocess
     import sys
@@ -224,8 +229,7 @@ def spawn(delay: float = 0.0, *extra: str, lifetime: int = 600):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, __file__, "--port", str(port), "--delay", str(delay),
-                             "--lifetime", str(lifetime), *extra])
+    proc = subprocess.Popen([sys.executable, script, "--port", str(port), *args])
     for _ in range(100):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1)
@@ -233,7 +237,7 @@ def spawn(delay: float = 0.0, *extra: str, lifetime: int = 600):
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("fault server did not start")
+    raise RuntimeError(f"{script} did not start")
 
 
 def stats(port: int) -> dict:
