@@ -310,8 +310,7 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     try:
         todo, keys = [], {}
         for i, it in enumerate(items, 1):
-            phash = hashlib.sha256((it["question"] + "|" + "|".join(map(str, it.get("images", [])))).encode()).hexdigest()[:16]
-            keys[i] = AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
+            keys[i] = camel_key(model, it, i)
             if cache.get(keys[i]) is None:
                 parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
                 todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
@@ -322,13 +321,24 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
         preds = []
         for i, it in enumerate(items, 1):
             hit = cache.get(keys[i])
-            preds.append({"dataset": it["dataset"], "id": it.get("id", i), "question": it["question"], "answer": it["answer"],
-                          "prediction": hit["prediction"] if hit else None})
+            preds.append(camel_row(it, i, hit["prediction"] if hit else None))
     finally:
         cache.close()
     path = write_records(out / "asked.jsonl", preds)
     print(client.stats.line("camel-bench"))
     return path
+
+
+def camel_key(model: str, it: dict[str, Any], i: int) -> str:
+    """The answer-cache key of a CAMEL-Bench item asked of `model` (question and image paths hashed)."""
+    phash = hashlib.sha256((it["question"] + "|" + "|".join(map(str, it.get("images", [])))).encode()).hexdigest()[:16]
+    return AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
+
+
+def camel_row(it: dict[str, Any], i: int, prediction: str | None) -> dict[str, Any]:
+    """A predictions-file row for item `it` (number `i` when it has no id)."""
+    return {"dataset": it["dataset"], "id": it.get("id", i), "question": it["question"], "answer": it["answer"],
+            "prediction": prediction}
 
 
 def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, out: Path, max_images: int) -> Path:
@@ -345,8 +355,7 @@ def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, o
         preds = []
         for i, it in enumerate(tqdm(items, desc="camel-bench", unit="item", disable=not sys.stderr.isatty()), 1):
             images = [str(p) for p in it.get("images", [])[:max_images]]
-            phash = hashlib.sha256((it["question"] + "|" + "|".join(images)).encode()).hexdigest()[:16]
-            key = AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
+            key = camel_key(model, it, i)
             hit = cache.get(key)
             if hit is None:
                 vlm = vlm or local_vlm.QwenVL(path)
@@ -354,8 +363,7 @@ def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, o
                 hit = {"prediction": vlm.generate("<image>" * len(images) + question, images, base)}
                 cache.put(key, hit)
                 asked += 1
-            preds.append({"dataset": it["dataset"], "id": it.get("id", i), "question": it["question"], "answer": it["answer"],
-                          "prediction": hit["prediction"]})
+            preds.append(camel_row(it, i, hit["prediction"]))
     finally:
         cache.close()
     print(f"[camel-bench] {model}: {len(items)} items, {asked} generated now, {len(items) - asked} from the cache")
