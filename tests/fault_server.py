@@ -3,7 +3,8 @@
     python tests/fault_server.py --port 8765 [--delay 0.2]
 
 It answers POST /v1/chat/completions with a pseudo-Arabic "translation" (one Arabic word per
-input word, placeholders kept in place), after `--delay` seconds. A marker in the last user
+input word, placeholders kept in place; "word" per word when the system prompt asks for Arabic into
+English), after `--delay` seconds. A marker in the last user
 message asks for a fault on the first N attempts of that message, then a normal answer:
 
     [fault:429x2]  429 with Retry-After: 1      [fault:500x9]  500      [fault:503x1]  503 with Retry-After
@@ -45,11 +46,17 @@ REQUESTS: dict[str, int] = {}
 COMPLETED: dict[str, int] = {}
 
 
-def fake_translation(text: str) -> str:
+def fake_translation(text: str, word: str = "كلمة") -> str:
     out = []
     for tok in MARK.sub("", text).split():
-        out.append(tok if PLACE.fullmatch(tok) else "كلمة")
-    return " ".join(out) or "كلمة"
+        out.append(tok if PLACE.fullmatch(tok) else word)
+    return " ".join(out) or word
+
+
+def into_english(req: dict) -> bool:
+    """Whether the system prompt asks for Arabic -> English (the kit's back-translation prompts)."""
+    system = " ".join(m.get("content", "") for m in req.get("messages", []) if m.get("role") == "system")
+    return "from Arabic into English" in system or "من العربية إلى الإنجليزية" in system
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "malformed":
                 return self._send(200, b"{this is not json")
         time.sleep(self.delay)
-        content = "" if kind == "empty" else fake_translation(text)
+        content = "" if kind == "empty" else fake_translation(text, "word" if into_english(req) else "كلمة")
         finish = "length" if kind == "length" else "stop"
         body = {"id": "x", "object": "chat.completion", "created": int(time.time()), "model": req.get("model", "fault-model"),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}],

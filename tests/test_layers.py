@@ -49,6 +49,7 @@ LAYERS = {
     "ainkit.verify": "stage",              # the report's thresholds, the verification funnel
     "ainkit.toxicity": "stage",            # the LlavaGuard-policy image judge
     "ainkit.export": "stage",              # kept records -> LLaMA-Factory / ms-swift training set
+    "ainkit.curate": "stage",              # the whole data pipeline over shards (local or a SLURM array)
     "ainkit.train": "stage",               # fine-tuning Qwen2-VL (and every module under it)
     "ainkit.train.data": "stage",          # records -> training examples
     "ainkit.train.plan": "stage",          # paper-scale memory and compute plan

@@ -63,3 +63,47 @@ def test_interrupt_requeues_and_resumes(tmp_path):
     states = subprocess.run(["sacct", "-n", "-X", "-j", str(job.job_id).split("_")[0], "-D", "-o", "State"],
                             capture_output=True, text=True).stdout.split()
     assert "REQUEUED" in states
+
+
+def test_curate_four_shards_on_two_nodes_interrupted_task_same_bytes(tmp_path, monkeypatch):
+    """`ainkit curate --executor slurm --shards 4`: an array of 4 tasks over the 2 nodes, one preempted part-way
+    (requeued, resumed from its journals), a dependent merge; the merged files equal an uninterrupted local run's."""
+    from pathlib import Path
+
+    from ainkit import curate
+    from fault_server import spawn
+
+    root = Path(__file__).resolve().parent.parent
+    chats = root / "ainkit" / "data" / "curate" / "chats.jsonl"
+    proc, port = spawn(0.5)  # slow answers: the interrupt lands while a task is still translating
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")  # sbatch passes the environment on
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-slurm-test")
+    try:
+        cfg = curate.load_config(root / "configs" / "curate" / "tiny.yaml",
+                                 ["translate.model=openai:fake", "back_translate.model=openai:fake",
+                                  "verify.thresholds={similarity: -1, bleu4: 0}", "slurm.array_parallelism=4",
+                                  "slurm.cpus_per_task=1", "slurm.time_min=15"], shards=4)
+        local = curate.run(cfg, chats, tmp_path / "local", cache_dir=str(tmp_path / "cache-local"))
+        run = curate.prepare(cfg, chats, tmp_path / "slurm")
+        jobs, merge_job = curate.submit_slurm(run, str(tmp_path / "cache-slurm"))
+        assert len(jobs) == 4
+        done = curate.Run.open(tmp_path / "local")
+        victim = max(range(4), key=lambda i: done.progress(i)["steps"]["translate"]["read"])  # the busiest shard
+        journal = run.output(victim, "translate").with_name(run.output(victim, "translate").name + ".journal")
+        deadline = time.time() + 300
+        while not (journal.is_file() and journal.stat().st_size > 0) and time.time() < deadline:
+            time.sleep(0.1)
+        assert journal.is_file(), "the task never started translating"
+        jobs[victim]._interrupt()  # preemption: SIGTERM then USR2; submitit requeues the task
+        summary = curate.wait(jobs, merge_job, poll=1)
+    finally:
+        proc.terminate()
+    assert summary["records"] == local["records"]
+    for name in ("kept.jsonl", "rejects.jsonl", "funnel.json", "export/ain_curated.jsonl"):
+        assert (tmp_path / "slurm" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+    base = str(jobs[0].job_id).split("_")[0]
+    acct = subprocess.run(["sacct", "-n", "-X", "-j", base, "-D", "-o", "JobID%20,State,NodeList"], capture_output=True,
+                          text=True).stdout
+    assert "REQUEUED" in acct, acct
+    assert {"n1", "n2"} <= set(acct.split()), acct  # the array ran on both nodes
+
