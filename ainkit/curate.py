@@ -997,23 +997,42 @@ def run(config: dict[str, Any], input: str | os.PathLike, output: str | os.PathL
     """The whole pipeline; returns the summary (see the module docstring)."""
     if executor not in EXECUTORS:
         raise CurateError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    t0 = time.time()
-    r = prepare(config, input, output, images, restart)
-    print(f"[curate] {r.input} -> {r.root} ({r.shards} shard(s), executor {executor})", flush=True)
-    if executor == "slurm":
-        jobs, merge_job = submit_slurm(r, cache_dir)
-        print(f"[curate] submitted {len(jobs)} shard task(s) and the merge (job {merge_job.job_id}); logs in "
-              f"{r.root / 'submitit'}", flush=True)
-        summary = wait(jobs, merge_job)
-    else:
-        for i in range(r.shards):
-            if executor == "debug":
-                import submitit
+    from ainkit.records import OutputLock
 
-                submitit.DebugExecutor(folder=str(r.root / "submitit")).submit(ShardTask(str(r.root), i, cache_dir)).result()
-            else:
-                run_shard(r.root, i, cache_dir, progress)
-        summary = merge(r.root, progress)
+    t0 = time.time()
+    input_kind(Path(input))
+    root = Path(output)
+    if root.exists() and not root.is_dir():
+        raise CurateError(f"--output {root}: is a file; give the folder the run writes into")
+    root.mkdir(parents=True, exist_ok=True)
+    lock = OutputLock(root / "curate")  # one curate process per run folder (a second one exits 2 before touching it)
+    try:
+        r = prepare(config, input, output, images, restart)
+        print(f"[curate] {r.input} -> {r.root} ({r.shards} shard(s), executor {executor})", flush=True)
+        if executor == "slurm":
+            jobs, merge_job = submit_slurm(r, cache_dir)
+            print(f"[curate] submitted {len(jobs)} shard task(s) and the merge (job {merge_job.job_id}); logs in "
+                  f"{r.root / 'submitit'}", flush=True)
+            try:
+                summary = wait(jobs, merge_job)
+            except KeyboardInterrupt:
+                for job in [*jobs, merge_job]:
+                    job.cancel(check=False)
+                print(f"[curate] cancelled the {len(jobs)} shard job(s) and the merge; their finished work is kept",
+                      file=sys.stderr)
+                raise
+        else:
+            for i in range(r.shards):
+                if executor == "debug":
+                    import submitit
+
+                    debug = submitit.DebugExecutor(folder=str(r.root / "submitit"))
+                    debug.submit(ShardTask(str(r.root), i, cache_dir)).result()
+                else:
+                    run_shard(r.root, i, cache_dir, progress)
+            summary = merge(r.root, progress)
+    finally:
+        lock.release()
     summary["wall_seconds"] = round(time.time() - t0, 1)
     atomic.write_json(r.root / "summary.json", summary)
     return summary
@@ -1025,7 +1044,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
              f"exported" + ("" if summary["images screened"] else " (images NOT screened for toxicity: toxicity.mode skip)")]
     for step, s in summary["steps"].items():
         lines.append(f"  {step:<15} {s.get('read', 0):>8,} in {s.get('rejected', 0) + s.get('malformed', 0):>8,} rejected "
-                     f"{int(s.get('requests', 0)):>8,} requests {int(s.get('tokens', 0)):>10,} tokens "
+                     f"{int(s.get('requests', 0)):>8,} requests ({int(s.get('from_cache', 0)):,} from the cache) "
+                     f"{int(s.get('tokens', 0)):>10,} tokens "
                      f"${s.get('cost_usd', 0):>8.2f} {s.get('seconds', 0):>8.1f} s")
     t = summary["total"]
     lines.append(f"  {'total':<15} {int(t.get('requests', 0)):>37,} requests {int(t.get('tokens', 0)):>10,} tokens "

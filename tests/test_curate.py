@@ -238,3 +238,33 @@ def test_offline_preset_as_the_readme_runs_it(tmp_path):
     assert translate["rejected"] >= 1 and translate["reasons"]
     for name in ("kept.jsonl", "rejects.jsonl", "funnel.png", "summary.json", "export/manifest.json"):
         assert (out / name).is_file(), name
+
+
+def test_second_process_refused_and_a_terminated_run_resumes(tmp_path):
+    import time
+
+    proc, port = spawn(0.4)  # slow answers, so the first run is still translating
+    try:
+        out = tmp_path / "run"
+        args = [sys.executable, "-m", "ainkit.cli", "curate", "--config", str(TINY), "--input", str(CHATS), "--output",
+                str(out), "--cache-dir", str(tmp_path / "c"), *SERVER_SETS]
+        env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-x"}
+        first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        journal = out / "shards" / "00" / "1_translate.jsonl.journal"
+        deadline = time.time() + 120
+        while not (journal.is_file() and len(journal.read_bytes().splitlines()) >= 2) and time.time() < deadline:
+            time.sleep(0.05)  # the settings line and at least one finished record
+        second = cli("--config", TINY, "--input", CHATS, "--output", out, "--cache-dir", tmp_path / "c", *SERVER_SETS,
+                     port=port)
+        assert second.returncode == 2 and "another ainkit process" in second.stderr
+        first.terminate()
+        _, err = first.communicate(timeout=60)
+        assert first.returncode == 130, err
+        assert not (out / "kept.jsonl").exists()
+        resumed = cli("--config", TINY, "--input", CHATS, "--output", out, "--cache-dir", tmp_path / "c", *SERVER_SETS,
+                      port=port)
+        assert resumed.returncode == 0, resumed.stderr
+        assert curate.Run.open(out).progress(0)["steps"]["translate"]["resumed"] >= 1  # not translated again
+        assert len(lines(out / "kept.jsonl")) == 11
+    finally:
+        proc.terminate()
