@@ -53,9 +53,11 @@ def _slurm_parameters(nodes, tasks_per_node, gpus_per_node, cpus_per_task, parti
 
 def sbatch_script(folder: str | Path, command: str, nodes: int = 1, gpus_per_node: int = 0, tasks: int | None = None,
                   cpus_per_task: int = 2, partition: str | None = None, time_min: int = 60, signal_delay_s: int = 120,
-                  job_name: str = "ainkit-train", mem_gb: int | None = None) -> str:
+                  job_name: str = "ainkit-train", mem_gb: int | None = None, array: int | None = None,
+                  array_parallelism: int = 256) -> str:
     """The sbatch script `make_executor("slurm", ...)` would submit, written on any machine (SLURM there or not);
-    writes no file (a dry run leaves nothing behind)."""
+    writes no file (a dry run leaves nothing behind). `array`: the script of a job array of that many tasks,
+    at most `array_parallelism` at once, as submitit writes it (`--array`, log names per task)."""
     import submitit
 
     class ScriptOnly(submitit.SlurmExecutor):
@@ -71,4 +73,7 @@ def sbatch_script(folder: str | Path, command: str, nodes: int = 1, gpus_per_nod
     native = {k.removeprefix("slurm_"): v for k, v in generic.items() if k.startswith("slurm_")}
     # submitit's own conversion, as AutoExecutor does it: renames, and mem_gb=384 -> --mem=384GB (a bare 384 is MB)
     ex.update_parameters(**ex._convert_parameters({k: v for k, v in generic.items() if not k.startswith("slurm_")}), **native)
+    if array:
+        ex.update_parameters(array_parallelism=array_parallelism)
+        ex.parameters["map_count"] = array  # what submitit sets when it submits a batch as an array
     return ex._make_submission_file_text(command, "DRYRUN")

@@ -944,15 +944,14 @@ def sbatch_script(run_config: dict[str, Any], root: str | os.PathLike) -> str:
     """The array script SLURM would get (written on any machine; writes no file)."""
     from ainkit import cluster
 
+    import shlex
+
     s = run_config["slurm"]
-    text = cluster.sbatch_script(Path(root) / "submitit", "python -u -m submitit.core._submit '%j'", nodes=1, gpus_per_node=0,
-                                 tasks=1, cpus_per_task=s["cpus_per_task"], partition=s["partition"], time_min=s["time_min"],
-                                 job_name="ainkit-curate", mem_gb=s["mem_gb"])
-    n = run_config["shards"]
-    array = f"#SBATCH --array=0-{n - 1}%{min(n, s['array_parallelism'])}"
-    lines = text.replace("%j_", "%A_%a_").replace("'%j'", "'%A_%a'").splitlines()  # array tasks' log names
-    at = max(i for i, line in enumerate(lines) if line.startswith("#SBATCH")) + 1
-    return "\n".join(lines[:at] + [array] + lines[at:]) + "\n"
+    folder = str((Path(root) / "submitit").expanduser().absolute())
+    command = f"{shlex.quote(sys.executable)} -u -m submitit.core._submit {shlex.quote(folder)}"
+    return cluster.sbatch_script(folder, command, nodes=1, gpus_per_node=0, tasks=1, cpus_per_task=s["cpus_per_task"],
+                                 partition=s["partition"], time_min=s["time_min"], job_name="ainkit-curate",
+                                 mem_gb=s["mem_gb"], array=run_config["shards"], array_parallelism=s["array_parallelism"])
 
 
 def submit_slurm(run: Run, cache_dir: str | None):
