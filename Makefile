@@ -1,5 +1,6 @@
 # ainkit: two commands do everything.
-#   make reproduce   set up (.venv, packages), then regenerate figures/ and reports/
+#   make reproduce   set up (.venv, packages), then regenerate figures/ and reports/; on a fresh
+#                    set-up llama-cpp-python compiles in the background meanwhile (bootstrap.py)
 #   make test        set up, then run the test suite
 # Extra: make lab (JupyterLab on the kit's kernel), make bench, make clean.
 # Pass options through: make reproduce ARGS="--only 06 -p extra_scores my.json"
@@ -14,7 +15,9 @@ PYTEST_ARGS ?=
 setup:
 	@$(PYTHON) ainkit/bootstrap.py
 
-reproduce: setup
+# the notebooks that do not use the embedded llama.cpp server run while llama-cpp-python compiles
+reproduce:
+	@$(PYTHON) ainkit/bootstrap.py --llama-in-background
 	$(VENV)/bin/ainkit reproduce $(ARGS)
 
 test: setup

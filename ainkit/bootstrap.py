@@ -16,9 +16,18 @@ constraints): the same packages as pip, a local wheel of torch included. AINKIT_
 uses pip throughout; if uv cannot be had, pip is used and the set-up says so.
 llama-cpp-python is compiled here (PyPI has no wheel): with all cores, and without its
 multimodal library (LLAVA_BUILD=OFF: the embedded server serves text models only).
+
+    python3 ainkit/bootstrap.py --llama-in-background    # what `make reproduce` runs
+
+installs everything else, then compiles llama-cpp-python in a detached process (log
+.venv/ainkit-llama-build.log, state .venv/ainkit-llama-build.json, held lock
+.venv/ainkit-llama-build.lock) and returns: `ainkit reproduce` runs the notebooks that do not
+use the embedded server meanwhile and waits for the build before those that do. A second
+set-up while it builds starts no other build; a plain set-up (`make test`) waits for it.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -41,6 +50,11 @@ CACHE = Path(os.environ.get("AINKIT_CACHE", Path.home() / ".cache" / "ainkit")) 
 UV = "uv==0.13.9"
 UV_BIN = VENV / "bin" / "uv"
 LLAMA_CMAKE_ARGS = "-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+LLAMA = "llama-cpp-python"
+LLAMA_LOG = VENV / "ainkit-llama-build.log"
+LLAMA_STATE = VENV / "ainkit-llama-build.json"
+LLAMA_LOCK = VENV / "ainkit-llama-build.lock"
+BASE_REQUIREMENTS = VENV / "ainkit-requirements-base.txt"
 
 
 def say(step: str, message: str) -> None:
@@ -119,26 +133,164 @@ def step_venv() -> None:
     say("venv", f"created {VENV} with {sys.version.split()[0]} in {time.time() - t0:.0f} s")
 
 
-def step_python() -> None:
-    stamp = json.loads(STAMP.read_text()) if STAMP.exists() else {}
+def install_env() -> dict[str, str]:
+    """The environment of the installs: llama-cpp-python's CMake options and build parallelism."""
+    return {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2)),
+            "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)}
+
+
+def _is_llama(line: str) -> bool:
+    name = line.split("#", 1)[0].strip().split("[", 1)[0].split("=", 1)[0].split("<", 1)[0].split(">", 1)[0]
+    return name.strip().lower().replace("_", "-") == LLAMA
+
+
+def write_base_requirements() -> Path:
+    """requirements.txt without llama-cpp-python (what the set-up installs before the background build)."""
+    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    BASE_REQUIREMENTS.write_text("\n".join(l for l in lines if not _is_llama(l)) + "\n", encoding="utf-8")
+    return BASE_REQUIREMENTS
+
+
+def read_stamp() -> dict:
+    try:
+        return json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def write_stamp(stamp: dict) -> None:
+    tmp = STAMP.with_suffix(".tmp")
+    tmp.write_text(json.dumps(stamp, indent=2))
+    os.replace(tmp, STAMP)
+
+
+def step_python(llama_in_background: bool = False) -> None:
+    if not llama_in_background and llama_build()["running"]:
+        say("python", f"waiting for the llama-cpp-python build running in the background (log: {LLAMA_LOG}) ...")
+        waited = wait_llama_build()
+        say("python", f"the background build ended ({waited['status']}) after {waited['waited_s']:.0f} s of waiting")
+    stamp = read_stamp()
     digest = requirements_hash()
     if stamp.get("requirements") == digest:
         say("python", "requirements unchanged since the last set-up; skipped")
         return
     t0 = time.time()
+    env = install_env()
     install = installer()
     name = "uv" if install[0] == str(UV_BIN) else "pip"
+    if llama_in_background:
+        if stamp.get("base") == digest:
+            say("python", "requirements but llama-cpp-python unchanged since the last set-up; skipped")
+        else:
+            say("python", f"installing requirements.txt but {LLAMA} into .venv with {name} ...")
+            run_logged([*install, "-r", str(write_base_requirements())], "python", env)
+            run_logged([*install, "--no-deps", "-r", str(NODEPS)], "python", env)
+            run_logged([*install, "--no-deps", "--no-build-isolation", "-e", "."], "python", env)
+            stamp = read_stamp()
+            stamp.update(base=digest, base_installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"), base_seconds=round(time.time() - t0, 1),
+                         installer=name)
+            write_stamp(stamp)
+            say("python", f"installed requirements but {LLAMA}, and ainkit (editable), with {name} in {time.time() - t0:.0f} s")
+        start_llama_build(install, digest, env)
+        return
     say("python", f"installing requirements.txt into .venv with {name} (first time: a few minutes, most of it compiling "
                   "llama-cpp-python) ...")
-    env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2)),
-           "CMAKE_ARGS": os.environ.get("CMAKE_ARGS", LLAMA_CMAKE_ARGS)}
     run_logged([*install, "-r", "requirements.txt"], "python", env)
     run_logged([*install, "--no-deps", "-r", str(NODEPS)], "python", env)
     run_logged([*install, "--no-deps", "--no-build-isolation", "-e", "."], "python", env)
-    stamp.update(requirements=digest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=round(time.time() - t0, 1),
-                 installer=name)
-    STAMP.write_text(json.dumps(stamp, indent=2))
+    stamp = read_stamp()
+    stamp.update(requirements=digest, base=digest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                 seconds=round(time.time() - t0, 1), installer=name)
+    write_stamp(stamp)
     say("python", f"installed requirements and ainkit (editable) with {name} in {time.time() - t0:.0f} s")
+
+
+# ---------------------------------------------------------------- llama-cpp-python built in the background
+
+def _lock_fd() -> int:
+    VENV.mkdir(parents=True, exist_ok=True)
+    return os.open(LLAMA_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+def llama_build() -> dict:
+    """The background build's state (.venv/ainkit-llama-build.json; {} fields when none ever ran), with
+    running: whether a build process holds the lock now. A 'building' state whose process is gone reads 'stopped'."""
+    try:
+        state = json.loads(LLAMA_STATE.read_text())
+    except (OSError, ValueError):
+        state = {}
+    running = False
+    if LLAMA_LOCK.exists():
+        fd = os.open(LLAMA_LOCK, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running = True
+        finally:
+            os.close(fd)
+    if state.get("status") == "building" and not running:
+        state["status"] = "stopped"  # killed or crashed before it could say how it ended
+    return {**state, "running": running, "log": str(LLAMA_LOG)}
+
+
+def wait_llama_build() -> dict:
+    """Block until no background build holds the lock; its final state, with waited_s."""
+    t0 = time.time()
+    if LLAMA_LOCK.exists():
+        fd = os.open(LLAMA_LOCK, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        finally:
+            os.close(fd)
+    return {**llama_build(), "waited_s": round(time.time() - t0, 1)}
+
+
+def _write_llama_state(**state) -> None:
+    tmp = LLAMA_STATE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, LLAMA_STATE)
+
+
+def start_llama_build(install: list[str], digest: str, env: dict[str, str]) -> None:
+    """Start the detached build of llama-cpp-python (all of requirements.txt, so the resolution is the usual one)
+    unless one is running; it holds LLAMA_LOCK until it ends."""
+    fd = _lock_fd()
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        say("python", f"{LLAMA} is already being built in the background (log: {LLAMA_LOG}); not starting another")
+        return
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--build-llama", str(fd), digest, "--", *install, "-r", "requirements.txt"]
+    with open(LLAMA_LOG, "w", encoding="utf-8") as log:
+        log.write(f"$ CMAKE_BUILD_PARALLEL_LEVEL={env['CMAKE_BUILD_PARALLEL_LEVEL']} CMAKE_ARGS='{env['CMAKE_ARGS']}' "
+                  f"{' '.join(cmd[cmd.index('--') + 1:])}\n")
+        log.flush()
+        _write_llama_state(status="building", started=time.strftime("%Y-%m-%dT%H:%M:%S"), requirements=digest)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+                                pass_fds=(fd,), start_new_session=True)
+    os.close(fd)  # the child's copy keeps the lock until the build ends
+    say("python", f"compiling {LLAMA} in the background (pid {proc.pid}, {env['CMAKE_BUILD_PARALLEL_LEVEL']} job(s); "
+                  f"log: {LLAMA_LOG}); `ainkit reproduce` waits for it before the notebooks that need it")
+
+
+def build_llama(fd: int, digest: str, cmd: list[str]) -> int:
+    """The detached build (started by start_llama_build, holding the lock on fd): run `cmd`, record how it ended."""
+    t0 = time.time()
+    started = json.loads(LLAMA_STATE.read_text()).get("started") if LLAMA_STATE.exists() else None
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, cwd=ROOT)
+    seconds = round(time.time() - t0, 1)
+    if proc.returncode == 0:
+        stamp = read_stamp()
+        if stamp.get("base") == digest:  # everything else went in first: the set-up is now complete
+            stamp.update(requirements=digest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"), llama_seconds=seconds)
+            write_stamp(stamp)
+    _write_llama_state(status="ok" if proc.returncode == 0 else "failed", exit=proc.returncode, started=started,
+                       finished=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=seconds, requirements=digest)
+    print(f"[setup] {LLAMA} build {'done' if proc.returncode == 0 else f'FAILED (exit {proc.returncode})'} in {seconds:.0f} s",
+          flush=True)
+    os.close(fd)
+    return proc.returncode
 
 
 def pip_sources() -> list[str]:
@@ -274,16 +426,24 @@ def step_wordnet() -> None:
     say("wordnet", f"arranged WordNet 3.0 for nltk in {target}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--build-llama"]:  # the detached build itself (start_llama_build)
+        split = argv.index("--")
+        return build_llama(int(argv[1]), argv[2], argv[split + 1:])
+    unknown = [a for a in argv if a != "--llama-in-background"]
+    if unknown:
+        sys.exit(f"[setup] unknown option(s) {' '.join(unknown)}; the only one is --llama-in-background")
     t0 = time.time()
     step_debian()
     step_venv()
-    step_python()
+    step_python(llama_in_background="--llama-in-background" in argv)
     step_kernel()
     step_mpnet()
     step_gguf()
     step_wordnet()
-    say("done", f"set-up complete in {time.time() - t0:.0f} s")
+    building = " (llama-cpp-python still compiling in the background)" if llama_build()["running"] else ""
+    say("done", f"set-up complete in {time.time() - t0:.0f} s{building}")
     return 0
 
 

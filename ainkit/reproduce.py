@@ -14,6 +14,12 @@ A notebook whose inputs (ainkit.rerun says which) are unchanged since the run re
 reports/manifest.json, and whose outputs are all still there, is not executed again: its
 results, figures and executed copy are reused, and REPRODUCTION.md names the run that made them.
 Exit codes: 0 done; 1 a notebook failed (its cell and error are shown); 2 a user error.
+
+While the set-up still compiles llama-cpp-python in the background (`make reproduce`:
+bootstrap.py --llama-in-background), the notebooks that import ainkit.serve (the embedded
+llama.cpp server) run after the others, and the run waits for the build before the first of
+them, saying so and for how long; a failed build fails that notebook with the build log named.
+Reports and the manifest list the notebooks in number order whatever order they ran in.
 """
 from __future__ import annotations
 
@@ -70,6 +76,44 @@ def select(notebooks: list[Path], only: str | None) -> list[Path]:
             raise ReproduceError(f"--only {token}: no such notebook; available: {', '.join(p.stem for p in notebooks)}")
         chosen += [p for p in match if p not in chosen]
     return sorted(chosen)
+
+
+USES_SERVER = re.compile(r"^\s*(from\s+ainkit\s+import\s+[^#\n]*\bserve\b|import\s+ainkit\.serve\b|from\s+ainkit\.serve\s+import\b)",
+                         re.MULTILINE)
+
+
+def uses_embedded_server(notebook: Path) -> bool:
+    """Whether a code cell of the notebook imports ainkit.serve (the embedded llama.cpp server: llama-cpp-python)."""
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return False
+    return any(c.get("cell_type") == "code" and USES_SERVER.search("".join(c.get("source", ""))) for c in cells)
+
+
+def llama_build_running() -> bool:
+    """Whether the set-up's background build of llama-cpp-python (ainkit.bootstrap) is running now."""
+    from ainkit import bootstrap
+
+    return bootstrap.llama_build()["running"]
+
+
+def wait_for_llama_build(names: list[str]) -> str | None:
+    """Wait for the background build before the notebooks `names`; None when it succeeded, else why not."""
+    from ainkit import bootstrap
+
+    print(f"[reproduce] {', '.join(names)} use(s) the embedded llama.cpp server: waiting for the set-up's background "
+          f"build of llama-cpp-python (log: {bootstrap.LLAMA_LOG}) ...", flush=True)
+    state = bootstrap.wait_llama_build()
+    print(f"[reproduce] waited {state['waited_s']:.0f} s for the llama-cpp-python build: {state.get('status')}"
+          + (f" (it took {state['seconds']:.0f} s)" if state.get("seconds") else ""), flush=True)
+    if state.get("status") == "ok":
+        return None
+    how = {"failed": f"failed (exit {state.get('exit')})", "stopped": "stopped before it finished"}.get(state.get("status"),
+                                                                                                      str(state.get("status")))
+    return (f"llama-cpp-python was not installed: its background build {how}, and {', '.join(names)} need(s) it. "
+            f"See the build log {bootstrap.LLAMA_LOG}; `python3 ainkit/bootstrap.py` (or `make test`) builds it again "
+            "in the foreground, then rerun")
 
 
 def secret_values() -> list[str]:
@@ -362,12 +406,41 @@ def run(only: str | None = None, overrides: list[list[str]] | None = None, profi
         parts = inputs.of(nb, params)
         reuse, why = (False, "--force") if nb.stem in forced else rerun.reusable(earlier.get(nb.stem), parts, out)
         plan.append((nb, params, parts, reuse, why))
+    waiting = [nb.stem for nb, *_ in plan if uses_embedded_server(nb)] if llama_build_running() else []
+    if waiting:  # the others run while the set-up still compiles llama-cpp-python; these after them
+        plan = [p for p in plan if p[0].stem not in waiting] + [p for p in plan if p[0].stem in waiting]
+        print(f"[reproduce] llama-cpp-python is still being built by the set-up: {', '.join(waiting)} (the embedded "
+              "server) run last", flush=True)
     shown = Progress({nb.stem: 0.0 if reuse else timed.get(nb.stem) for nb, _, _, reuse, _ in plan},
                      sys.stderr.isatty() if progress is None else progress)
     engine = kernel = None
     runs: list[NotebookRun] = []
     failure: str | None = None
-    for nb, params, parts, reuse, why in plan:
+    for index in range(len(plan)):
+        if waiting and plan[index][0].stem in waiting:
+            failure = wait_for_llama_build(waiting)
+            if failure:
+                nb, params, parts, _, why = plan[index]
+                runs.append(NotebookRun(nb.stem, status="failed", output=str(out.executed / nb.name), parameters=params,
+                                        reason=why, error=failure, fingerprint=rerun.fingerprint(parts), inputs=parts,
+                                        made_by=dict(this_run)))
+                break
+            # the installed packages changed during this run: hash them again, for what ran and what is to come
+            inputs = rerun.Inputs(profile, REPORTED_PACKAGES)
+            for r in runs:
+                if r.status == "ok":
+                    r.inputs = inputs.of(folder / f"{r.name}.ipynb", r.parameters)
+                    r.fingerprint = rerun.fingerprint(r.inputs)
+                    r.reason += ("; ran while the set-up compiled llama-cpp-python, which it does not use: its inputs are "
+                                 "those after the build")
+            for later in range(index, len(plan)):
+                nb, params = plan[later][:2]
+                parts = inputs.of(nb, params)
+                reuse, why = (False, "--force") if nb.stem in forced else rerun.reusable(earlier.get(nb.stem), parts, out)
+                plan[later] = (nb, params, parts, reuse, why)
+                shown.estimates[nb.stem] = 0.0 if reuse else timed.get(nb.stem)
+            waiting = []
+        nb, params, parts, reuse, why = plan[index]
         record = NotebookRun(nb.stem, output=str(out.executed / nb.name), parameters=params, reason=why,
                              fingerprint=rerun.fingerprint(parts), inputs=parts)
         runs.append(record)

@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -305,3 +306,73 @@ def test_progress_eta_from_the_last_manifest(capsys):
     assert out[0] == "[reproduce] 1/3 01_a: running; about 1:30 left + 1 notebook(s) never timed"
     assert out[1] == "[reproduce] 2/3 02_b: running; about 0:20 left + 1 notebook(s) never timed"
     assert out[2] == "[reproduce] 3/3 03_c: running; no estimate (not in the last manifest)"
+
+
+def _tiny_notebook(path, code):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('out_root: str = ""  # unused', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+HOLD_LOCK = """
+import fcntl, json, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+open(sys.argv[1] + ".held", "w").close()
+time.sleep(float(sys.argv[3]))
+open(sys.argv[2], "w").write(json.dumps({"status": sys.argv[4], "exit": 0 if sys.argv[4] == "ok" else 1, "seconds": 3.0}))
+"""
+
+
+@pytest.mark.parametrize("outcome", ["ok", "failed"])
+def test_background_llama_build_runs_server_notebooks_last(tmp_path, monkeypatch, capsys, outcome):
+    """While the set-up compiles llama-cpp-python, notebooks importing ainkit.serve run after the others and wait for
+    the build; a failed build fails the first of them naming the log; the manifest stays in number order."""
+    from ainkit import bootstrap
+
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    _tiny_notebook(nbdir / "01_server.ipynb", "from ainkit import llm, serve\nx = 1")
+    _tiny_notebook(nbdir / "02_plain.ipynb", "x = 2")
+    assert [reproduce.uses_embedded_server(p) for p in reproduce.discover(nbdir)] == [True, False]
+    assert [reproduce.uses_embedded_server(NOTEBOOKS / n) for n in ("01_translation_model_comparison.ipynb",
+            "03_translation_quality_metrics.ipynb", "02_embedding_similarity.ipynb")] == [True, True, False]
+    lock, state, log = tmp_path / "build.lock", tmp_path / "build.json", tmp_path / "build.log"
+    for name, path in (("LLAMA_LOCK", lock), ("LLAMA_STATE", state), ("LLAMA_LOG", log)):
+        monkeypatch.setattr(bootstrap, name, path)
+    assert bootstrap.llama_build()["running"] is False
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock), str(state), "3", outcome])
+    try:
+        for _ in range(100):
+            if (tmp_path / "build.lock.held").exists():
+                break
+            time.sleep(0.1)
+        assert bootstrap.llama_build()["running"] is True
+        out = tmp_path / "out"
+        if outcome == "ok":
+            reproduce.run(notebooks_dir=str(nbdir), out_root=str(out), progress=False)
+        else:
+            with pytest.raises(reproduce.NotebookFailed, match=re.escape(str(log))):
+                reproduce.run(notebooks_dir=str(nbdir), out_root=str(out), progress=False)
+    finally:
+        holder.wait(timeout=60)
+    printed = capsys.readouterr().out
+    assert "01_server (the embedded server) run last" in printed
+    assert printed.index("02_plain: running") < printed.index("waiting for the set-up's background build") \
+        < printed.index("waited ")
+    manifest = json.loads((out / "reports" / "manifest.json").read_text())
+    assert [n["name"] for n in manifest["notebooks"]] == ["01_server", "02_plain"]
+    plain = manifest["notebooks"][1]
+    if outcome == "ok":
+        assert "01_server: running" in printed and [n["status"] for n in manifest["notebooks"]] == ["ok", "ok"]
+        assert "ran while the set-up compiled llama-cpp-python" in plain["reason"]
+        # recorded with the packages installed after the build: what a rerun compares against
+        assert plain["inputs"]["packages"] == rerun.Inputs("local", reproduce.REPORTED_PACKAGES).shared["packages"]
+    else:
+        assert "01_server: running" not in printed
+        assert [n["status"] for n in manifest["notebooks"]] == ["failed", "ok"]
+        assert "background build failed (exit 1)" in manifest["notebooks"][0]["error"]
