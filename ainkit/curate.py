@@ -193,7 +193,19 @@ def input_kind(path: Path) -> str:
         raise CurateError(f"--input {path}: no such file or folder")
     with open(path, "rb") as fh:
         head = fh.read(4)
-    return "parquet" if head == b"PAR1" or path.suffix.lower() == ".parquet" else "jsonl"
+    if head == b"PAR1" or path.suffix.lower() == ".parquet":
+        _parquet(path)  # its footer read now: a bad file is refused before the run writes anything
+        return "parquet"
+    return "jsonl"
+
+
+def _parquet(path: Path):
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise CurateError(f"--input {path}: not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def source_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str, str]]:
@@ -216,13 +228,7 @@ def source_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str, s
 
 def _arrow_rows(path: Path, kind: str) -> Iterator[dict[str, Any]]:
     if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
-            raise CurateError(f"--input {path}: not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
-        for batch in pf.iter_batches(batch_size=1024):
+        for batch in _parquet(path).iter_batches(batch_size=1024):
             yield from map(_present, batch.to_pylist())
         return
     import datasets
@@ -301,9 +307,9 @@ class Run:
         return cls(root, config, Path(meta["input"]["path"]), Path(meta["images"]))
 
 
-def prepare(config: dict[str, Any], input: str | os.PathLike, output: str | os.PathLike,
-            images: str | os.PathLike | None = None, restart: bool = False) -> Run:
-    """Check the input and the run folder; write config.yaml and run.json (first run) or check they agree."""
+def check_paths(input: str | os.PathLike, output: str | os.PathLike,
+                images: str | os.PathLike | None) -> tuple[Path, Path, Path]:
+    """(input, run folder, images folder), checked before anything is written."""
     src = Path(input)
     input_kind(src)
     root = Path(output)
@@ -314,6 +320,13 @@ def prepare(config: dict[str, Any], input: str | os.PathLike, output: str | os.P
     img = Path(images) if images else (src if src.is_dir() else src.parent)
     if images and not img.is_dir():
         raise CurateError(f"--images {img}: not a folder")
+    return src, root, img
+
+
+def prepare(config: dict[str, Any], input: str | os.PathLike, output: str | os.PathLike,
+            images: str | os.PathLike | None = None, restart: bool = False) -> Run:
+    """Check the input and the run folder; write config.yaml and run.json (first run) or check they agree."""
+    src, root, img = check_paths(input, output, images)
     meta = {"version": VERSION, "input": input_identity(src), "images": str(img.resolve()),
             "settings": {k: v for k, v in config.items() if k not in NOT_RESULTS}}
     old_path = root / "run.json"
@@ -999,10 +1012,7 @@ def run(config: dict[str, Any], input: str | os.PathLike, output: str | os.PathL
     from ainkit.records import OutputLock
 
     t0 = time.time()
-    input_kind(Path(input))
-    root = Path(output)
-    if root.exists() and not root.is_dir():
-        raise CurateError(f"--output {root}: is a file; give the folder the run writes into")
+    _, root, _ = check_paths(input, output, images)
     root.mkdir(parents=True, exist_ok=True)
     lock = OutputLock(root / "curate")  # one curate process per run folder (a second one exits 2 before touching it)
     try:
