@@ -50,7 +50,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import yaml
 
@@ -112,7 +112,7 @@ def _set(cfg: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out = {}
     for k, v in d.items():
-        if isinstance(v, dict) and v and not k == "thresholds":
+        if isinstance(v, dict) and v and k != "thresholds":
             out.update(_flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
@@ -399,7 +399,7 @@ def _step_input(run: Run, i: int) -> dict[str, Any]:
                 fr.write(json.dumps({"line": pos, "id": rid, "reasons": [error]}, ensure_ascii=False) + "\n")
                 continue
             if rec.get("id") is None or rec.get("id") == "":
-                rec = {"id": rid, **rec}
+                rec = {"id": rid, **{k: v for k, v in rec.items() if k != "id"}}
             try:
                 fo.write(json.dumps(rec, ensure_ascii=False) + "\n")
             except (TypeError, ValueError) as exc:
@@ -755,7 +755,7 @@ def merge(root: str | os.PathLike, progress: bool = False) -> dict[str, Any]:
         raise CurateError(f"{run.root}: shard {left[0][0]} holds record {left[0][1]!r}, which the input no longer has at its "
                           "place: was the input changed after the run started? Use --restart")
     ex = run.config["export"]
-    summary_ex, files = export.run(run.root / "kept.jsonl", run.root / "export", ex["name"], ex["images"],
+    summary_ex, _ = export.run(run.root / "kept.jsonl", run.root / "export", ex["name"], ex["images"],
                                    images_dir=run.images, rejects=run.root / "export" / "rejects.jsonl", resume=False,
                                    progress=progress)
     screened = run.config["toxicity"]["mode"] != "skip"

@@ -3,7 +3,6 @@ pseudo-translations, and a vision judge that answers by the image's colour), the
 and the embedded llama.cpp server for the offline preset exactly as the README runs it."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,7 +223,6 @@ def test_reason_keys_count_across_records():
     assert curate.reason_key("turn 0: request failed: timeout after 120 s") == "request failed at the endpoint"
 
 
-@pytest.mark.skipif(shutil.which("cmake") is None and not (ROOT / ".venv").exists(), reason="no embedded server")
 def test_offline_preset_as_the_readme_runs_it(tmp_path):
     """The Done-when command, offline: the embedded model's translations fail the checks, and the funnel says why."""
     pytest.importorskip("llama_cpp")
@@ -268,3 +266,15 @@ def test_second_process_refused_and_a_terminated_run_resumes(tmp_path):
         assert len(lines(out / "kept.jsonl")) == 11
     finally:
         proc.terminate()
+
+
+def test_records_without_an_id_get_their_line(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"messages": []}\n{"id": "", "messages": []}\n{"id": 7, "messages": []}\n', encoding="utf-8")
+    run = curate.prepare(curate.load_config(TINY), src, tmp_path / "run")
+    for i in range(run.shards):
+        run.shard_dir(i).mkdir(parents=True, exist_ok=True)
+        curate._step_input(run, i)
+    ids = sorted((r["id"] for i in range(run.shards) for r in lines(run.output(i, "input"))), key=str)
+    assert ids == [7, "line:1", "line:2"]
+    assert [list(r)[0] for i in range(run.shards) for r in lines(run.output(i, "input"))] == ["id"] * 3
