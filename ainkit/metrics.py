@@ -203,6 +203,17 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _worker_init() -> None:
+    """A forked pool worker: Ctrl-C and SIGTERM as `_ignore_sigint` says, and WordNet's own file handles. The
+    parent loaded WordNet, whose data files stay open and are read by seek + readline; forked workers would share
+    those files' offsets, so one worker's seek moves another's read and METEOR meets a synset that is None
+    ("'NoneType' object has no attribute 'lemmas'", seen in CI with 2 workers). Each worker opens its own."""
+    _ignore_sigint()
+    wn = _wordnet()
+    wn._data_file_map = {}
+    wn._key_count_file = wn._key_synset_file = None
+
+
 def word_count_over(text: str, limit: int) -> int:
     """The number of words in `text` when it is over `limit`, else 0 (stops counting early). Each punctuation mark
     counts as a word: nltk's word tokens keep them, so 20,000 '!' would otherwise pass as no words at all."""
@@ -229,7 +240,7 @@ def score_many(pairs: Sequence[tuple[str, str]], config: Config = Config(), work
         import multiprocessing as mp
 
         _wordnet()  # fail early, in the parent, if WordNet is missing
-        with mp.get_context("fork").Pool(workers, initializer=_ignore_sigint) as pool:
+        with mp.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
             for res in pool.imap(_score_chunk, [(c, config) for c in chunks]):
                 out += res
                 bar.update(len(res))
@@ -315,7 +326,7 @@ def score_records(records_in: str, records_out: str, reference_field: str = "ref
         if workers > 1:
             import multiprocessing as mp
 
-            pool = mp.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+            pool = mp.get_context("fork").Pool(workers, initializer=_worker_init)
         try:
             bar = tqdm(desc="metrics", unit="pair", disable=not progress)
             for batch in io.batches(check, chunk):

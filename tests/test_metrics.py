@@ -242,3 +242,16 @@ def test_corpus_in_pieces_and_after_a_resume(tmp_path, monkeypatch):
     summary, resumed = metrics.score_records(str(src), str(out), progress=False, chunk=8)
     assert summary.resumed == 16 and summary.kept == 40
     assert resumed == pytest.approx(whole, abs=1e-12)
+
+
+def test_forked_workers_do_not_share_wordnet_files():
+    """The parent has read WordNet (its data files are open) before the pool forks: workers sharing those files'
+    offsets read wrong lines (a None synset in METEOR). Varied English words make every worker seek."""
+    import random
+
+    vocab = ("house dog run bank light spring fair bear watch play ring match rock park bark pitch seal tire "
+             "bow lead wind tear close present object record desert minute content subject project row").split()
+    rng = random.Random(7)
+    pairs = [(" ".join(rng.choices(vocab, k=12)), " ".join(rng.choices(vocab, k=12))) for _ in range(1200)]
+    metrics.meteor("the bank of the river", "a river bank")  # WordNet loaded and its files opened in this process
+    assert metrics.score_many(pairs, workers=4, chunk=25) == metrics.score_many(pairs, workers=1)
