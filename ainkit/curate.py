@@ -56,6 +56,7 @@ import yaml
 
 from ainkit import atomic
 from ainkit.errors import UserError
+from ainkit.records import shard_of
 
 EXECUTORS = ("local", "slurm", "debug")
 STEPS = ("input", "translate", "pairs", "back_translate", "similarity", "metrics", "verify", "toxicity")
@@ -246,12 +247,6 @@ def _arrow_rows(path: Path, kind: str) -> Iterator[dict[str, Any]]:
 def _present(row: dict[str, Any]) -> dict[str, Any]:
     """A columnar row without the columns it has no value in (Parquet fills them with nulls)."""
     return {k: v for k, v in row.items() if v is not None}
-
-
-def shard_of(rid: str, count: int) -> int:
-    import zlib
-
-    return 0 if count == 1 else zlib.crc32(rid.encode("utf-8")) % count
 
 
 def input_identity(path: Path) -> dict[str, Any]:
@@ -839,7 +834,6 @@ def funnel_figure(fun: dict[str, Any], path: Path) -> Path:
 def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]:
     """Shards, records per shard, and the requests, tokens and cost the run would need at most (nothing sent)."""
     from ainkit import llm, translate
-    from ainkit.export import conversation  # noqa: F401 - the same reading of a chat as the stages
 
     n = run_config["shards"]
     per_shard = [0] * n
@@ -869,20 +863,13 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
         tokens["back_translate_text"] += len(joined) // 4
         for p in image_paths(rec):
             images.add(hash(p))
-    cfg = llm.load_config()
-    prices = cfg.get("prices", {})
-    discount = float(cfg.get("batch_discount", 1.0))
-
     def cost(section: dict[str, Any], prompt: int, completion: int, batch: bool) -> float | None:
+        """At configs/llm.yaml's prices, as the stage's Client counts them; None when the model has none."""
         ep = endpoint_of(section)
         if ep.kind == "local":
             return 0.0
-        p = (cfg.get("batch_prices") or {}).get(ep.name) if batch else None
-        p = p or prices.get(ep.name)
-        if not p:
-            return None
-        f = discount if batch and ep.name not in (cfg.get("batch_prices") or {}) else 1.0
-        return (prompt * p[0] + completion * p[1]) * f / 1e6
+        client = llm.Client(llm.Backend("plan", "", ep.name or ""), cache=False)
+        return client.price(prompt, completion, batch) if client.priced(batch) else None
 
     out = {"shards": n, "records": sum(per_shard), "malformed lines": malformed, "records per shard": per_shard,
            "images": len(images), "steps": {}}

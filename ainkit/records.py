@@ -56,6 +56,11 @@ def max_line_bytes() -> int:
         raise RecordError(f"AINKIT_MAX_LINE_BYTES={os.environ['AINKIT_MAX_LINE_BYTES']!r}: expected a number of bytes") from None
 
 
+def shard_of(rec_id: str, count: int) -> int:
+    """The shard (0 .. count-1) a record id belongs to: crc32 of the id, stable when the file is edited."""
+    return 0 if count == 1 else zlib.crc32(rec_id.encode("utf-8")) % count
+
+
 @dataclass(frozen=True)
 class Shard:
     """Shard i of n (0-based)."""
@@ -77,7 +82,7 @@ class Shard:
         return cls(i, n)
 
     def owns(self, rec_id: str) -> bool:
-        return self.count == 1 or zlib.crc32(rec_id.encode("utf-8")) % self.count == self.index
+        return shard_of(rec_id, self.count) == self.index
 
 
 @dataclass
