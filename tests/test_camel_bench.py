@@ -48,6 +48,22 @@ CASES = [
     ("scienceqa", "ب", "1", True, False, True),
     ("scienceqa", "B) ...", "1", True, False, True),
     ("scienceqa", "ع", "14", True, False, True),
+    # numbers as numbers in corrected mode (any digits, thousands and decimal separators); original unchanged
+    ("gqa", "٣", "3", False, False, True),                     # Arabic-Indic digit, exact-match set
+    ("gqa", "۳.", "3", False, False, True),                    # Persian digit, full stop
+    ("vizwiz", "٢", "['2', 'two']", False, False, True),
+    ("chartqa", "1,000", "1000", True, False, True),           # thousands separator, not a decimal point
+    ("gqa", "1,000", "1000", False, False, True),
+    ("chartqa", "١٬٢٠٠", "1200", False, False, True),          # Arabic thousands separator
+    ("chartqa", "٣٫٥", "3.5", False, False, True),             # Arabic decimal separator
+    ("chartqa", "3,5", "3.5", True, False, False),             # '3,5' names 3 and 5, not 3.5
+    ("chartqa", "3 or 4", "3", True, False, False),            # two numbers named: not right
+    ("countbench", "3 or 4", "3", False, False, False),
+    ("countbench", "٣ أو ٤", "٣", False, False, False),
+    ("vizwiz", "3 or 4", "['3']", True, False, False),
+    ("diagramsMMMU", "3 or 4", "3", True, False, False),
+    ("gqa", "3 or 4 cats", "3 cats", False, False, False),     # a number the answer does not name, in text
+    ("gqa", "٣ قطط", "3 قطط", False, False, True),
 ]
 
 
@@ -57,6 +73,34 @@ def test_rules_both_modes(ds, pred, gt, orig, orig_err, corr):
     c = cb.score_item(ds, pred, gt, "corrected")
     assert (o.correct, bool(o.error)) == (orig, orig_err), o
     assert c.correct == corr and not c.error
+
+
+# (prediction, ground truth, right?): every corrected scorer that compares answers (not mme/pope: yes/no) reads numbers alike
+NUMBER_CASES = [
+    ("٣", "3", True), ("3", "٣", True), ("۳", "3", True), ("3", "۳", True), ("١٢", "12", True), ("3.0", "3", True),
+    ("1,000", "1000", True), ("1000", "1,000", True), ("١٬٠٠٠", "1000", True), ("1000", "١٬٠٠٠", True),
+    ("١٬٠٠٠٫٥", "1000.5", True), ("٣٫٥", "3.5", True), ("3.50", "٣٫٥", True), ("The answer is ١٢.", "12", True),
+    ("\u200f١٢", "12", True), ("3,5", "3.5", False), ("3 or 4", "3", False), ("٣ أو ٤", "3", False), ("3-4", "3", False),
+    ("4 or 3", "3", False), ("12", "15", False), ("1,000", "1", False), ("", "3", False), ("three", "3", False),
+    ("-3", "3", False), ("3", "3", True), ("3 (3)", "3", True),
+]
+NUMBER_SETS = sorted(set(cb.CORRECTED) - {"mme", "pope"})
+
+
+@pytest.mark.parametrize("ds", NUMBER_SETS)
+def test_corrected_compares_numbers_as_numbers(ds):
+    for pred, gt, want in NUMBER_CASES:
+        gt_as_given = repr([gt]) if ds == "vizwiz" else gt  # vizwiz answers are list literals
+        v = cb.score_item(ds, pred, gt_as_given, "corrected")
+        assert (v.correct, v.error) == (want, ""), (ds, pred, gt)
+
+
+def test_number_reading():
+    assert T.numbers("١٬٠٠٠ و 1,000 و ۱۰۰۰ و 3,5 و 3-4 و -2 و ٣٫٥") == [1000, 1000, 1000, 3, 5, 3, 4, -2, 3.5]
+    assert T.as_number("١٬٠٠٠") == 1000 and T.as_number("15%.") == 15 and T.as_number("3 apples") is None
+    assert T.as_number("3 or 4") is None and T.as_number("three") is None
+    assert T.canonical("١٬٠٠٠ قطة") == T.canonical("1000 قطة") == "1000 قطة"
+    assert T.numbers("9" * 40 + "1") != T.numbers("9" * 40 + "2")  # exact, not floats
 
 
 def test_ocr_byte_counted_cer_is_reproduced_and_corrected():

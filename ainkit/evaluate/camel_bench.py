@@ -16,7 +16,9 @@ stands in. `Verdict.defect` marks the rows the cap or the band miss decided. A r
 would crash on (empty prediction, numeric VizWiz answer, ...) is counted as an error, never
 dropped.
 `corrected` (the default) scores the same intent properly: Unicode-normalised text, character
-CER, option letters extracted robustly, whole-word yes/no, numbers compared as numbers.
+CER, option letters extracted robustly, whole-word yes/no, numbers compared as numbers in every data set (digits of
+any script; ',' and '٬' thousands, '.' and '٫' decimal separators: '١٬٠٠٠' = '1,000' = '1000'; where the answer is a
+number, a prediction naming another number besides it, '3 or 4', is wrong).
 Open-ended sets (vqav2, mathvista, geochat, mtvqa) have no scorer in the benchmark: an LLM judge
 decides them in both modes (`judge`).
 
@@ -198,20 +200,32 @@ def fastcer_exact(pred: str, gt: str, max_rate: float | None = None) -> float:
 
 # ---------- corrected ----------
 
+def numbers_agree(pred: str, gt: str) -> bool | None:
+    """Where the ground truth is one number: whether the prediction names that number and no other (digits of any
+    script, ',' / '٬' thousands and '.' / '٫' decimal separators read as such; '3 or 4' is not 3). None otherwise."""
+    g = T.as_number(gt)
+    if g is None:
+        return None
+    return set(T.numbers(pred)) == {g}
+
+
 def mcq_corrected(pred: str, gt: str) -> bool:
     g = T.normalize(gt)
     gt_letter = T.option_letter(gt) if len(g) <= 3 else None
     if gt_letter:
         return T.option_letter(pred) == gt_letter
-    gnum = T.numbers(gt)
-    if gnum and len(T.words(gt)) == 1:
-        pnum = T.numbers(pred)
-        return bool(pnum) and abs(pnum[0] - gnum[0]) < 1e-9
-    return T.normalize(pred).strip(" .") == g.strip(" .") or _whole_words_in(gt, pred)
+    agree = numbers_agree(pred, gt)
+    if agree is not None:
+        return agree
+    return T.canonical(pred).strip(" .") == T.canonical(gt).strip(" .") or _whole_words_in(gt, pred)
 
 
 def _whole_words_in(needle: str, hay: str) -> bool:
+    """The needle's words appear in order in the hay, and the hay names no number the needle does not ('2 dollars'
+    is not in '2 dollars or 3')."""
     n, h = T.words(needle), T.words(hay)
+    if T.numbers(needle) and set(T.numbers(hay)) != set(T.numbers(needle)):
+        return False
     return bool(n) and any(h[i:i + len(n)] == n for i in range(len(h) - len(n) + 1))
 
 
@@ -225,7 +239,10 @@ def yes_no_corrected(pred: str, gt: str) -> bool:
 
 
 def exact_corrected(pred: str, gt: str) -> bool:
-    return T.normalize(pred).strip(" .!؟?،,") == T.normalize(gt).strip(" .!؟?،,")
+    agree = numbers_agree(pred, gt)
+    if agree is not None:
+        return agree
+    return T.canonical(pred).strip(" .!؟?،,") == T.canonical(gt).strip(" .!؟?،,")
 
 
 def vizwiz_corrected(pred: str, gt: str) -> bool:
@@ -238,8 +255,8 @@ def vizwiz_corrected(pred: str, gt: str) -> bool:
 
 
 def count_corrected(pred: str, gt: str) -> bool:
-    p, g = T.numbers(pred), T.numbers(gt)
-    return bool(p) and bool(g) and abs(p[0] - g[0]) < 1e-9
+    agree = numbers_agree(pred, gt)
+    return exact_corrected(pred, gt) if agree is None else agree
 
 
 def diagrams_corrected(pred: str, gt: str) -> bool:

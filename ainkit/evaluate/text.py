@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -14,7 +15,6 @@ ARABIC_LETTERS = ["أ", "ب", "ج", "د", "ه", "و", "ز", "ح", "ط", "ي", "�
 LATIN_TO_ARABIC = {chr(ord("A") + i): a for i, a in enumerate(ARABIC_LETTERS)}
 ARABIC_TO_LATIN = {a: l for l, a in LATIN_TO_ARABIC.items()}
 WESTERN_TO_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
-ANY_DIGIT_TO_WESTERN = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 BIDI_AND_TATWEEL = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069\u061c\u0640\ufeff]")
 DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 ALEF = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا"})
@@ -28,23 +28,55 @@ def normalize(text: str, keep_diacritics: bool = False) -> str:
     return " ".join(text.translate(ALEF).lower().split())
 
 
+def fold_numerals(text: str) -> str:
+    """Every decimal digit (Arabic-Indic, Persian, full-width, ...) as 0-9; Arabic separators as ASCII: the decimal
+    separator ٫ as '.', the thousands separator ٬ as ',', the minus sign as '-'."""
+    text = DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), text or "")
+    return text.translate(SEPARATORS)
+
+
+DIGIT = re.compile(r"[^\D0-9]")  # any decimal digit that is not 0-9 (\d matches every script's digits)
+SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": ",", "\u2212": "-"})
+# A number in folded text: an optional sign (not after a word: '3-4' is two numbers), digits with a ',' thousands separator
+# only in groups of three ('1,000' is a thousand; '3,5' is 3 and 5), an optional '.' decimal part. Digits never start
+# inside another number ('1.2.3' is 1.2 and no more).
+NUMBER = re.compile(r"(?:(?<![\w.])[-+])?(?<![\d.])(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
+
+
+def _value(match: str) -> Decimal:
+    d = Decimal(match.replace(",", ""))  # exact, whatever its length (no float rounding)
+    return abs(d) if d.is_zero() else d  # -0 and 0 are one number
+
+
+def _written(d: Decimal) -> str:
+    """One spelling per value: '1000', '3.5', '-2' (no exponent, no trailing zeros)."""
+    s = format(d, "f")
+    return s.rstrip("0").rstrip(".") if "." in s else s
+
+
+def numbers(text: str) -> list[Decimal]:
+    """Every number in the text, in order, whatever its digits (Western, Arabic-Indic, Persian) and separators (, ٬ ٫ .)."""
+    return [_value(m) for m in NUMBER.findall(fold_numerals(normalize(text)))]
+
+
+def as_number(text: str) -> Decimal | None:
+    """The number a text is, when it is one number and nothing else but signs and punctuation ('15', '١٬٠٠٠', '15%.',
+    '$3.5'); else None ('3 apples', '3-4', 'three')."""
+    folded = fold_numerals(normalize(text))
+    found = list(NUMBER.finditer(folded))
+    if len(found) != 1 or re.search(r"[^\W_]", folded[:found[0].start()] + folded[found[0].end():]):
+        return None
+    return _value(found[0].group())
+
+
+def canonical(text: str) -> str:
+    """normalize() with every number written one way ('١٬٠٠٠' and '1,000.0' -> '1000'): what corrected scoring compares."""
+    return NUMBER.sub(lambda m: _written(_value(m.group())), fold_numerals(normalize(text)))
+
+
 def words(text: str) -> list[str]:
-    """Normalised words without punctuation."""
-    return re.findall(r"\w+", normalize(text))
-
-
-NUMBER = re.compile(r"[-+]?\d+(?:[.,٫]\d+)?")
-
-
-def numbers(text: str) -> list[float]:
-    """Every number in the text, whatever its digits (Western, Arabic-Indic, Persian)."""
-    out = []
-    for m in NUMBER.findall((text or "").translate(ANY_DIGIT_TO_WESTERN)):
-        try:
-            out.append(float(m.replace(",", ".").replace("٫", ".")))
-        except ValueError:
-            pass
-    return out
+    """Words of the canonical text without punctuation; a number is one word ('1,000' -> '1000', '-3.5')."""
+    return re.findall(r"(?<![\w.])-\d+(?:\.\d+)?|\d+(?:\.\d+)?|\w+", canonical(text))
 
 
 def levenshtein(a, b) -> int:
