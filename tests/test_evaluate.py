@@ -53,6 +53,34 @@ def test_repeated_csv_id_names_both_lines(tmp_path):
         arabic_mmlu.load(dup)
 
 
+HEADER = ",".join(arabic_mmlu.COLUMNS)
+
+
+def _row(ident, question, key="A", few_shot="0"):
+    return f'{ident},src,EG,Humanities,History,High,"{question}",,{key},one,two,three,,,{few_shot}'
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_errors_name_the_physical_line_when_a_field_spans_lines(tmp_path, eol):
+    """A quoted question over three lines and a blank line: the error names the line in the file, not the record."""
+    lines = [HEADER, _row("h-1", f"سؤال من{eol}ثلاثة{eol}أسطر؟"), "", _row("h-2", "سؤال؟", key="Z")]
+    bad = tmp_path / "multi.csv"
+    bad.write_bytes(eol.join(lines).encode("utf-8") + eol.encode())
+    with pytest.raises(ValueError, match="multi.csv: line 6: Answer Key 'Z'"):  # header 1, record 2-4, blank 5, bad 6
+        arabic_mmlu.load(bad)
+    lines[3] = _row("h-1", "مكرر؟")
+    bad.write_bytes(eol.join(lines).encode("utf-8") + eol.encode())
+    with pytest.raises(ValueError, match=r"line 6: duplicate ID 'h-1' in subject 'History' \(first at line 2\)"):
+        arabic_mmlu.load(bad)
+    lines[3] = _row("h-3", "س" * 200_000)  # past the csv module's field limit: named, not a crash
+    bad.write_bytes(eol.join(lines).encode("utf-8") + eol.encode())
+    with pytest.raises(ValueError, match=r"multi.csv: line 6: not readable as CSV \(field larger than field limit"):
+        arabic_mmlu.load(bad)
+    lines[3] = _row("h-3", "سؤال؟")
+    bad.write_bytes(eol.join(lines).encode("utf-8") + eol.encode())
+    assert [i["question"] for i in arabic_mmlu.load(bad)] == [f"سؤال من{eol}ثلاثة{eol}أسطر؟", "سؤال؟"]
+
+
 def test_logits_path_and_cache(tiny_lm, tmp_path):
     out = tmp_path / "run"
     first = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out), limit=10)

@@ -36,6 +36,28 @@ def category(subject: str) -> str:
     return next((c for c in CATEGORIES if s.startswith(c.lower())), "other")
 
 
+def _records(fh, path: Path):
+    """(physical line where the record starts, row as a dict) for each CSV record: a quoted field may span lines,
+    so the record number is not the line; blank lines are skipped, as csv.DictReader does."""
+    reader = csv.reader(fh)
+    fieldnames = next(reader, None) or []
+    missing = [c for c in COLUMNS if c not in fieldnames]
+    if missing:
+        raise ValueError(f"{path}: not the ArabicMMLU schema, missing {missing}")
+    end = reader.line_num  # the last physical line read so far
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a quote never closed, a NUL byte
+            raise ValueError(f"{path}: line {end + 1}: not readable as CSV ({exc})") from None
+        start, end = end + 1, reader.line_num
+        if not row:
+            continue
+        yield start, {**dict.fromkeys(fieldnames), **dict(zip(fieldnames, row))}
+
+
 def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Items from a CSV in the published schema ('fixture' or None: the kit's fixture; a UTF-8 BOM is fine); errors name the line."""
     path = FIXTURE if path in (None, "fixture") else Path(path)
@@ -43,11 +65,7 @@ def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[
         raise FileNotFoundError(f"ArabicMMLU data {path} not found (download MBZUAI/ArabicMMLU, or use --data fixture)")
     items, first_line = [], {}
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: not the ArabicMMLU schema, missing {missing}")
-        for line, row in enumerate(reader, start=2):
+        for line, row in _records(fh, path):
             if str(row.get("is_few_shot", "0")).strip() in ("1", "True", "true"):
                 continue
             options = [row[f"Option {i}"] for i in range(1, 6) if (row.get(f"Option {i}") or "").strip()]
