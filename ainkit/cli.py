@@ -207,7 +207,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
                        "absolute) and OUTPUT/images/ holding every image used. Records that would not train go to the "
                        "rejects file with the line and every reason: no chat, turns not user/assistant pairs (user first, "
                        "after an optional system turn), an empty turn, <image> placeholders and images that differ in "
-                       "number, an image that is missing or that Pillow cannot open. Resumes after a crash or Ctrl-C.",
+                       "number, an image that is missing, too large or does not decode whole. Refuses (exit 2) when none of the "
+                       "first relative image paths exists under the images folder. Resumes after a crash or Ctrl-C.",
                        epilog="e.g. ainkit export --input runs/verify/kept.jsonl --output data/  (writes data/ain_curated.jsonl, "
                        "the file configs/train/ain_7b.yaml trains on). " + epilog(), parents=[_COMMON])
     p.add_argument("--input", required=True, help="kept records (JSON Lines)")
@@ -216,7 +217,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", choices=["copy", "link", "symlink"], default="copy",
                    help="put each image into OUTPUT/images by copy (default: the set stands alone), link (hard link: no "
                         "extra space, same file system only) or symlink (points at the originals)")
-    p.add_argument("--images-dir", help="folder relative image paths are resolved against (default: the input file's folder)")
+    p.add_argument("--images-dir", help="folder relative image paths are resolved against (default: for a curate run's "
+                   "kept.jsonl, the images folder its run.json records; else the input file's folder)")
     p.add_argument("--rejects", help="rejects file (default: OUTPUT/NAME.rejects.jsonl)")
     p.add_argument("--restart", "--no-resume", dest="restart", action="store_true",
                    help="discard an earlier run's journal and start over (needed when the settings changed)")

@@ -5,8 +5,11 @@
 
 Input: JSON Lines chat records, as the translate and verify stages write them: `messages`
 (role/content) or `conversations` (from/value: human, gpt, system), an optional `system`
-string, and `images`, a list of paths (or one path) resolved against `--images-dir`, else
-the input file's folder. Written in the output folder (all atomically; images placed one by one):
+string, and `images`, a list of paths (or one path). Relative paths resolve against `--images-dir`; else, for
+an `ainkit curate` run's kept.jsonl, the images folder its run.json records (the run's `--images`); else the
+input file's folder. When none of the first relative paths exists there, the export refuses (exit 2, naming
+`--images-dir`) rather than reject every record with an image and exit 0; the summary line counts the
+relative paths not found. Written in the output folder (all atomically; images placed one by one):
 
     <name>.jsonl          {"id", "messages": [{"role", "content"}, ...], "images": ["images/...", ...]} a line;
                           the file `ainkit train --set data=<folder>/<name>.jsonl` reads
@@ -26,12 +29,14 @@ Formats, from the tools' own documentation and code:
   Multimodal): `messages` with role/content, `<image>` tags, `images` as "URLs or paths
   (preferably absolute paths)".
 Such records are rejected here, with the reason, rather than dropped or fatal at training time.
-Every record is also checked the way a trainer would meet it: each image exists and Pillow opens it.
+Every record is also checked the way a trainer would meet it: each image exists, is under ainkit.images' size
+limits and decodes whole (every pixel, as the trainer decodes it: a file cut short is refused here).
 Resumable (`<name>.jsonl.journal`); an image already in place (same file, same link) is not placed again.
 """
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -40,18 +45,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ainkit import atomic
+from ainkit import atomic, images
 from ainkit.errors import UserError
 from ainkit.images import MAX_PATH_CHARS
 from ainkit.train.data import PLACEHOLDER
 from ainkit.translate import CHAT_KEYS
 
-VERSION = "export-1"  # bump when the written records change: journals of another version do not resume
+VERSION = "export-2"  # bump when the written records change: journals of another version do not resume
 IMAGE_MODES = ("copy", "link", "symlink")
 ROLES = {"system": "system", "user": "user", "assistant": "assistant", "human": "user", "gpt": "assistant"}
 OTHER_MEDIA = ("<video>", "<audio>")  # placeholders LLaMA-Factory and ms-swift expect media for; the export carries images only
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEFAULT_NAME = "ain_curated"  # configs/train/ain_7b.yaml reads data/ain_curated.jsonl
+MAX_ASPECT = 200  # Qwen2-VL's smart_resize refuses an image whose long side is over 200 x its short side
 
 
 def dataset_info_entry(file_name: str) -> dict[str, Any]:
@@ -119,16 +125,29 @@ def conversation(rec: dict[str, Any]) -> tuple[list[dict[str, str]], list[str], 
 
 
 def image_problem(path: Path, shown: str) -> str:
-    """Why an image cannot train ('' when Pillow opens it): the header is read, the pixels are not decoded."""
-    from PIL import Image
-
+    """Why an image cannot train ('' when it can): ainkit.images.check, the file read under its size limit and every
+    pixel decoded as the trainer decodes it, and the aspect ratio Qwen2-VL's resize accepts."""
     if not path.is_file():
         return f"image {shown!r:.200}: {'not a file' if path.exists() else 'no such file'} ({path})"
     try:
-        with Image.open(path):
-            pass
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        return f"image {shown!r:.200}: Pillow cannot open it ({type(exc).__name__}: {str(exc)[:120]})"
+        st = path.stat()
+    except OSError as exc:
+        return f"image {shown!r:.200}: cannot be read ({exc.strerror})"
+    why = _decoded_problem(str(path), st.st_size, st.st_mtime_ns)
+    return f"image {shown!r:.200}: {why}" if why else ""
+
+
+@functools.lru_cache(maxsize=4096)  # an image many records share is decoded once; bounded, so memory stays flat
+def _decoded_problem(path: str, size: int, mtime_ns: int) -> str:
+    from PIL import Image
+
+    why = images.check(path)
+    if why:
+        return why
+    with Image.open(path) as im:
+        w, h = im.size
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        return f"aspect ratio {max(w, h) / min(w, h):.0f}:1 ({w}x{h}), over the {MAX_ASPECT}:1 Qwen2-VL's resize accepts"
     return ""
 
 
@@ -182,13 +201,63 @@ class Placer:
         self.placed += 1
 
 
+def image_root(input: str | os.PathLike, images_dir: str | os.PathLike | None) -> tuple[Path, str]:
+    """(the folder relative image paths resolve against, where that came from): --images-dir; else, for the kept.jsonl
+    of an `ainkit curate` run, the images folder its run.json records; else the input file's folder."""
+    if images_dir:
+        base = Path(images_dir)
+        if not base.is_dir():
+            raise UserError(f"--images-dir {base}: not a folder")
+        return base, "--images-dir"
+    meta_path = Path(input).parent / "run.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if isinstance(meta, dict) and str(meta.get("version", "")).startswith("curate") and isinstance(meta.get("images"), str):
+        base = Path(meta["images"])
+        if not base.is_dir():
+            raise UserError(f"{meta_path} says the run's images are in {base}, which is not a folder (moved?); give their "
+                            "folder with --images-dir")
+        return base, f"the curate run's images folder, from {meta_path}"
+    return Path(input).parent, "the input file's folder"
+
+
+PROBE_IMAGES = 20      # relative image paths looked at before the export starts ...
+PROBE_RECORDS = 1000   # ... among at most this many first records
+
+
+def check_images_found(input: str | os.PathLike, base: Path, origin: str) -> None:
+    """Refuse (exit 2, naming --images-dir) when none of the first relative image paths exists under `base`: the
+    folder is wrong, and going on would reject every record with an image while exiting 0."""
+    from ainkit.records import read_lines
+
+    tried: list[str] = []
+    for n, line in enumerate(read_lines(input)):
+        if n >= PROBE_RECORDS or len(tried) >= PROBE_IMAGES:
+            break
+        if line.record is None:
+            continue
+        _, paths, _ = conversation(line.record)
+        for raw in paths:
+            if os.path.isabs(raw):
+                continue
+            if (base / raw).exists():
+                return
+            tried.append(raw)
+    if tried:
+        raise UserError(f"none of the first {len(tried)} relative image path(s) of {input} is under {base} ({origin}), "
+                        f"e.g. {tried[0]!r:.200} -> {base / tried[0]}; give the folder they are relative to with "
+                        "--images-dir DIR")
+
+
 def run(input: str | os.PathLike, output: str | os.PathLike, name: str = DEFAULT_NAME, images: str = "copy",
         images_dir: str | os.PathLike | None = None, rejects: str | os.PathLike | None = None, resume: bool = True,
         progress: bool = False):
     """The `ainkit export` stage (see the module docstring); returns (the records Summary, the files written by kind)."""
     from tqdm import tqdm
 
-    from ainkit.records import StageIO, read_lines, record_id
+    from ainkit.records import StageIO, check_input, read_lines, record_id
 
     out = Path(output)
     if out.exists() and not out.is_dir():
@@ -197,17 +266,20 @@ def run(input: str | os.PathLike, output: str | os.PathLike, name: str = DEFAULT
         raise UserError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (it names the files and the data set)")
     if images not in IMAGE_MODES:
         raise UserError(f"--images {images!r}: choose one of {', '.join(IMAGE_MODES)}")
-    base = Path(images_dir) if images_dir else Path(input).parent
-    if images_dir and not base.is_dir():
-        raise UserError(f"--images-dir {base}: not a folder")
+    check_input(Path(input))
+    base, origin = image_root(input, images_dir)
+    check_images_found(input, base, origin)
     data = out / f"{name}.jsonl"
     settings = {"stage": VERSION, "name": name, "images": images, "images_dir": str(base.resolve())}
     placer = Placer(out, images)
+    missing = 0
     with StageIO(input, data, rejects=rejects, resume=resume, settings=settings) as io:
         for rec in tqdm(io.pending(), desc="export", unit=" records", disable=not progress):
             turns, paths, problems = conversation(rec)
             sources = [Path(p) if os.path.isabs(p) else base / p for p in paths]
-            problems += [p for p in (image_problem(s, raw) for s, raw in zip(sources, paths)) if p]
+            found = [p for p in (image_problem(s, raw) for s, raw in zip(sources, paths)) if p]
+            missing += sum(1 for raw, s in zip(paths, sources) if not os.path.isabs(raw) and not s.exists())
+            problems += found
             if problems:
                 io.reject(rec, problems)
                 continue
@@ -224,4 +296,6 @@ def run(input: str | os.PathLike, output: str | os.PathLike, name: str = DEFAULT
     info = register(out, name, data.name)
     verb = {"copy": "copied", "link": "hard-linked", "symlink": "symlinked"}[images]
     io.summary.extra = {f"images {verb}": placer.placed, "images already in place": placer.reused}
+    if missing:
+        io.summary.extra[f"relative image paths not found under {base} ({origin}; --images-dir sets it)"] = missing
     return io.summary, {"data": data, "dataset_info": info, "swift": swift, "rejects": io.rejects}

@@ -9,6 +9,11 @@ truncation first), converted to RGB, shrunk so its longest side is at most `long
 pixels (grown to exactly that with `upscale=True`, as CAMEL-Bench sends its 420 px images),
 and encoded as a JPEG (quality 90) `data:` URL. The sha256 is of the file's bytes, so it names
 the image whatever the resize (the toxicity decision cache keys on it).
+
+`check(path)` is the kit's one test that an image can be used, by export and curate alike: the
+same read (MAX_BYTES) and the same whole decode (every pixel, converted to RGB, as the trainer
+does), so an image a header read accepts but that is cut short is refused here, with its reason,
+not when training meets it.
 """
 from __future__ import annotations
 
@@ -82,8 +87,9 @@ def encode(im, longest_side: int | None = None, upscale: bool = False) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def decode(data: bytes, longest_side: int | None = None, upscale: bool = False) -> str:
-    """Image bytes as a JPEG data URL (see `encode`); ImageError when they are not a whole, reasonably sized image."""
+def whole(data: bytes):
+    """The image decoded whole (every pixel read) and converted to RGB, as the trainer and the judge meet it;
+    ImageError when the bytes are not a whole, reasonably sized image."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -93,7 +99,7 @@ def decode(data: bytes, longest_side: int | None = None, upscale: bool = False) 
             probe.verify()
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-            return encode(im, longest_side, upscale)
+            return im.convert("RGB")
     except UnidentifiedImageError:
         raise ImageError("not an image") from None
     except Image.DecompressionBombError as exc:
@@ -102,6 +108,20 @@ def decode(data: bytes, longest_side: int | None = None, upscale: bool = False) 
         if isinstance(exc, ImageError):
             raise
         raise ImageError(f"unreadable or truncated image: {' '.join(str(exc).split())[:200]}") from None
+
+
+def decode(data: bytes, longest_side: int | None = None, upscale: bool = False) -> str:
+    """Image bytes as a JPEG data URL (see `encode`); ImageError when they are not a whole, reasonably sized image."""
+    return encode(whole(data), longest_side, upscale)
+
+
+def check(path: str | os.PathLike) -> str:
+    """Why an image cannot be used ('' when it can): read as `read` does, then decoded whole as `whole` does."""
+    try:
+        whole(read(path))
+    except ImageError as exc:
+        return str(exc)
+    return ""
 
 
 def load(path: str | os.PathLike, longest_side: int = 672, upscale: bool = False) -> tuple[str, str]:

@@ -25,7 +25,7 @@ BAD = [  # (record, the reason it is rejected with)
     ({"id": "missing", "messages": [{"role": "user", "content": "<image>x"}, {"role": "assistant", "content": "y"}],
       "images": ["imgs/gone.png"]}, "image 'imgs/gone.png': no such file"),
     ({"id": "broken", "messages": [{"role": "user", "content": "<image>x"}, {"role": "assistant", "content": "y"}],
-      "images": ["imgs/broken.png"]}, "Pillow cannot open it"),
+      "images": ["imgs/broken.png"]}, "image 'imgs/broken.png': not an image"),
     ({"id": "order", "messages": [{"role": "assistant", "content": "y"}, {"role": "user", "content": "x"}]},
      "turns assistant/user: expected user/assistant pairs"),
     ({"id": "odd", "messages": [{"role": "user", "content": "x"}]}, "turns user: expected user/assistant pairs"),
@@ -171,3 +171,125 @@ def test_bad_settings_refused_before_any_work(kept, tmp_path, case, message):
     p = export(*args)
     assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr, p.stderr
     assert not out.is_dir() or not any(out.iterdir())
+
+
+def chat(rid, *images):
+    """A chat record with one <image> per image path."""
+    return {"id": rid, "messages": [{"role": "user", "content": "<image>" * len(images) + "ما هذا؟"},
+                                    {"role": "assistant", "content": "صورة"}], "images": list(images)}
+
+
+def picture_folder(root):
+    """Two images under root/pics/, as a dataset's image folder holds them."""
+    (root / "pics").mkdir(parents=True)
+    Image.new("RGB", (30, 20), (0, 120, 0)).save(root / "pics" / "g.png")
+    Image.new("RGB", (20, 30), (120, 0, 0)).save(root / "pics" / "r.png")
+    return root
+
+
+def test_kept_jsonl_of_a_curate_run_finds_its_images_through_run_json(tmp_path):
+    """`ainkit export --input RUN/kept.jsonl` (the README's follow-on to curate) resolves images against the folder
+    the run was given (--images), which run.json records, not against the run folder."""
+    from ainkit import curate
+
+    images = picture_folder(tmp_path / "dataset" / "images")
+    source = tmp_path / "dataset" / "chats.jsonl"
+    recs = [chat("g", "pics/g.png"), chat("r", "pics/r.png"), chat("both", "pics/g.png", "pics/r.png")]
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
+    run = tmp_path / "runs" / "mine"
+    curate.prepare(curate.load_config(ROOT / "configs" / "curate" / "tiny.yaml"), source, run, images)
+    (run / "kept.jsonl").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")  # as the merge writes it
+    out = tmp_path / "data"
+    p = export("--input", run / "kept.jsonl", "--output", out)
+    assert p.returncode == 0 and "3 read, 3 kept, 0 rejected" in p.stdout, p.stdout + p.stderr
+    assert [r["images"] for r in lines(out / "ain_curated.jsonl")] == [
+        ["images/pics/g.png"], ["images/pics/r.png"], ["images/pics/g.png", "images/pics/r.png"]]
+    # --images-dir still wins over run.json
+    p = export("--input", run / "kept.jsonl", "--output", tmp_path / "data2", "--images-dir", tmp_path)
+    assert p.returncode == 2 and "--images-dir" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("where", ["beside nothing", "absolute and relative mixed"])
+def test_images_not_under_the_folder_refused_naming_images_dir_not_rejected_with_exit_0(tmp_path, where):
+    """Records whose relative image paths resolve nowhere (a wrong or defaulted folder) are not all rejected with
+    exit 0: the export refuses before any work, naming --images-dir; given it, every record exports."""
+    pictures = picture_folder(tmp_path / "elsewhere")
+    kept = tmp_path / "run" / "kept.jsonl"
+    kept.parent.mkdir()
+    recs = [chat("text", ), chat("g", "pics/g.png"), chat("r", "pics/r.png")]
+    if where == "absolute and relative mixed":  # an absolute path that exists says nothing about the relative ones
+        recs.insert(0, chat("abs", str(pictures / "pics" / "g.png")))
+    kept.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
+    out = tmp_path / "data"
+    p = export("--input", kept, "--output", out)
+    assert p.returncode == 2 and "--images-dir" in p.stderr and "'pics/g.png'" in p.stderr, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr and (not out.exists() or not any(out.iterdir()))
+    p = export("--input", kept, "--output", out, "--images-dir", pictures)
+    assert p.returncode == 0 and f"{len(recs)} kept, 0 rejected" in p.stdout, p.stdout + p.stderr
+
+
+def test_some_images_missing_are_rejected_and_counted_in_the_summary(kept, tmp_path):
+    p = export("--input", kept, "--output", tmp_path / "data")
+    assert p.returncode == 0, p.stderr
+    assert f"relative image paths not found under {kept.parent} (the input file's folder; --images-dir sets it) 1" \
+        in p.stdout, p.stdout
+
+
+def cut(path, size):
+    data = path.read_bytes()
+    path.write_bytes(data[:size])
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_an_image_cut_short_is_rejected_not_left_for_the_trainer(tmp_path, fmt):
+    """A file whose header reads but whose pixels are cut off (60 bytes of a PNG, half a JPEG) is rejected with the
+    reason, and the exported set trains: every image in it decodes whole."""
+    src = tmp_path / "src"
+    src.mkdir()
+    suffix = fmt.lower()
+    noise = Image.effect_noise((120, 90), 60).convert("RGB")
+    for name in ("whole", "sixty", "half"):
+        noise.save(src / f"{name}.{suffix}", format=fmt)
+    cut(src / f"sixty.{suffix}", 60)
+    cut(src / f"half.{suffix}", (src / f"half.{suffix}").stat().st_size // 2)
+    recs = [chat(n, f"{n}.{suffix}") for n in ("whole", "sixty", "half")]
+    (src / "kept.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    out = tmp_path / "data"
+    p = export("--input", src / "kept.jsonl", "--output", out)
+    assert p.returncode == 0 and "3 read, 1 kept, 2 rejected" in p.stdout, p.stdout + p.stderr
+    rejects = {r["record"]["id"]: r["reasons"] for r in lines(out / "ain_curated.rejects.jsonl")}
+    assert set(rejects) == {"sixty", "half"}
+    assert all("truncated" in why[0] or "not an image" in why[0] for why in rejects.values()), rejects
+    for r in lines(out / "ain_curated.jsonl"):
+        for rel in r["images"]:
+            with Image.open(out / rel) as im:
+                im.load()
+
+
+def test_export_and_the_image_service_share_one_size_limit(tmp_path, monkeypatch):
+    """One image check, one byte limit: export refuses an image over ainkit.images.MAX_BYTES, as the judge does."""
+    from ainkit import export as ex
+    from ainkit import images
+
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.effect_noise((200, 200), 80).convert("RGB").save(src / "big.png")
+    Image.new("RGB", (8, 8)).save(src / "small.png")
+    (src / "kept.jsonl").write_text(json.dumps(chat("big", "big.png")) + "\n" + json.dumps(chat("small", "small.png")) + "\n")
+    monkeypatch.setattr(images, "MAX_BYTES", (src / "big.png").stat().st_size - 1)
+    summary, files = ex.run(src / "kept.jsonl", tmp_path / "data")
+    assert (summary.kept, summary.rejected) == (1, 1)
+    (reject,) = lines(files["rejects"])
+    assert reject["record"]["id"] == "big" and "too large" in reject["reasons"][0]
+
+
+def test_an_image_qwen2vl_cannot_resize_is_rejected(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (4020, 20)).save(src / "strip.png")  # 201:1
+    (src / "kept.jsonl").write_text(json.dumps(chat("strip", "strip.png")) + "\n")
+    p = export("--input", src / "kept.jsonl", "--output", tmp_path / "data")
+    assert p.returncode == 0 and "0 kept, 1 rejected" in p.stdout, p.stdout + p.stderr
+    (reject,) = lines(tmp_path / "data" / "ain_curated.rejects.jsonl")
+    assert "aspect ratio 201:1" in reject["reasons"][0]

@@ -92,3 +92,25 @@ def test_size_limits(tmp_path, monkeypatch):
 def test_suffix_problem(name, problem):
     found = images.suffix_problem(name)
     assert found.startswith(problem) and bool(found) == bool(problem)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_check_decodes_every_pixel_so_a_file_cut_short_is_refused(tmp_path, fmt):
+    """images.check (export's and curate's check) reads past the header: 60 bytes of an image, or most of it, fail."""
+    whole = tmp_path / f"whole.{fmt.lower()}"
+    Image.effect_noise((160, 120), 70).convert("RGB").save(whole, format=fmt)
+    assert images.check(whole) == ""
+    data = whole.read_bytes()
+    for size in (60, len(data) // 2, len(data) - 40):
+        part = tmp_path / f"cut{size}.{fmt.lower()}"
+        part.write_bytes(data[:size])
+        why = images.check(part)
+        assert why.startswith(("unreadable or truncated image", "not an image")), (size, why)
+
+
+def test_check_has_the_one_size_limit(tmp_path, monkeypatch):
+    path = save(tmp_path / "a.png", (100, 100))
+    monkeypatch.setattr(images, "MAX_BYTES", path.stat().st_size - 1)
+    assert images.check(path).startswith("too large")
+    monkeypatch.setattr(images, "MAX_BYTES", path.stat().st_size)
+    assert images.check(path) == ""
