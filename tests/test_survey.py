@@ -243,7 +243,86 @@ def test_tampered_choice_and_position(built, tmp_path):
     assert "tampered position" in responses.read(tmp_path / "p.json", key).problems[0].problem
 
 
+@pytest.mark.parametrize("written, counts", [
+    (str, True), (lambda n: f" {n} ", True), (float, True), (int, True), (lambda n: "٠١٢٣"[n], True),
+    (lambda n: "two", False), (lambda n: True, False), (lambda n: 0, False), (lambda n: "", False), (lambda n: None, False),
+    (lambda n: [n], False), (lambda n: f"{n}.5", False), (lambda n: "²", False),
+])
+def test_position_written_as_text_or_malformed(built, tmp_path, written, counts):
+    """The right position written as text counts; anything else is named as malformed, never as 'tampered position:
+    recorded '1', the choice was shown at 1'."""
+    _, _, key = built
+    resp = respond(key, key["raters"][0], lambda q: MODELS[1])
+    shown_at = resp["answers"][0]["position"]
+    resp["answers"][0]["position"] = recorded = written(shown_at)
+    (tmp_path / "p.json").write_text(json.dumps(resp))
+    got = responses.read(tmp_path / "p.json", key)
+    if counts:
+        assert got.problems == [] and got.set_aside == [] and got.votes[0].position == shown_at
+    else:
+        assert got.set_aside == ["p.json"] and [p.question for p in got.problems] == ["q01"]
+        assert got.problems[0].problem.startswith(f"malformed position: {recorded!r} is not a whole number")
+
+
+def test_a_wrong_position_as_text_is_named_as_a_number(built, tmp_path):
+    _, _, key = built
+    resp = respond(key, key["raters"][0], lambda q: MODELS[1])
+    shown_at = resp["answers"][0]["position"]
+    resp["answers"][0]["position"] = str(shown_at % 3 + 1)
+    (tmp_path / "p.json").write_text(json.dumps(resp))
+    got = responses.read(tmp_path / "p.json", key)
+    assert got.problems[0].problem == f"tampered position: recorded {shown_at % 3 + 1}, the choice was shown at {shown_at}"
+
+
+def test_malformed_question_ids_are_named_not_a_crash(built, tmp_path):
+    _, _, key = built
+    resp = respond(key, key["raters"][0], lambda q: MODELS[1])
+    resp["answers"].append({"question": ["q01"], "choice": None})
+    (tmp_path / "q.json").write_text(json.dumps(resp))
+    got = responses.read(tmp_path / "q.json", key)
+    assert len(got.votes) == 6 and "a question the survey does not have" in got.problems[0].problem
+
+
+def test_luce_replicate_without_votes_is_nan_without_a_warning():
+    import warnings
+
+    sets, winners = np.array([[1, 1, 0], [1, 1, 1]], float), np.array([0, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pi = stats.luce_mm(sets, winners, np.array([[2.0, 1.0], [0.0, 0.0], [1.0, 1.0]]))
+    assert np.isnan(pi[1]).all() and np.allclose(pi[[0, 2]].sum(axis=1), 1)
+    assert np.allclose(pi[0], stats.luce_mm(sets, winners, np.array([2.0, 1.0])))
+
+
 # ---------- analyze ----------
+
+def test_a_rater_who_chose_nothing_is_not_a_rater(built, tmp_path):
+    """Every choice null (or no answers at all): one problem, the file set aside, no rater counted, no numpy warning."""
+    out, _, key = built
+    folder = tmp_path / "responses"
+    folder.mkdir()
+    r1, r2, r3 = key["raters"][:3]
+    (folder / "real.json").write_text(json.dumps(respond(key, r1, lambda q: MODELS[0])))
+    null = respond(key, r2, lambda q: MODELS[0])
+    for a in null["answers"]:
+        a["choice"] = None
+    (folder / "null.json").write_text(json.dumps(null))
+    (folder / "empty.json").write_text(json.dumps(respond(key, r3, lambda q: MODELS[0], answers=[])))
+    env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}  # a numpy warning would stop the run
+    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "survey", "analyze", "--responses", str(folder), "--key",
+                           str(out / "key.json"), "--output", str(tmp_path / "an"), "--bootstrap", "300"],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "invalid value" not in proc.stderr and "Warning" not in proc.stderr
+    assert "3 files, 1 raters, 6 votes; 2 files set aside, 2 problems" in proc.stdout
+    problems = list(csv.DictReader((tmp_path / "an" / "problems.csv").open(encoding="utf-8")))
+    assert sorted((p["file"], p["problem"]) for p in problems) == [
+        ("empty.json", "no question answered (every choice is null): not counted as a rater"),
+        ("null.json", "no question answered (every choice is null): not counted as a rater")]
+    result = json.loads((tmp_path / "an" / "analysis.json").read_text())
+    assert result["raters_used"] == 1 and sum(result["countries"].values()) == 1
+
+
 
 def test_analyze_end_to_end(built, tmp_path):
     out, _, key = built

@@ -4,7 +4,8 @@
     got = responses.read("runs/survey/responses", key)     # got.votes, got.raters, got.problems
 
 Nothing is dropped silently. A problem either sets the whole file aside (unreadable, not a response, another
-survey, unknown rater, a tampered order or choice, a later duplicate of the same rater's submission) or
+survey, unknown rater, a tampered order, choice or position, no question answered at all: then it is no rater,
+a later duplicate of the same rater's submission) or
 leaves the rest of the file in use (an unanswered question, a missing or unknown country or MSA answer,
 a question the survey does not have); each is listed with the file, the rater and the question.
 Duplicates: when one rater code submitted more than once, the latest `submitted_at` (then file name) is used.
@@ -97,7 +98,7 @@ def _check(path: Path, resp: Any, key: dict[str, Any], questions: dict[str, dict
     seen: set[str] = set()
     for a in answers:
         qid = a.get("question")
-        if qid not in questions:
+        if not isinstance(qid, str) or qid not in questions:
             problems.append(Problem(f, r, str(qid), "answer to a question the survey does not have (ignored)", KEPT))
             continue
         if qid in seen:
@@ -115,11 +116,18 @@ def _check(path: Path, resp: Any, key: dict[str, Any], questions: dict[str, dict
         elif a.get("choice") not in tokens:
             problems.append(Problem(f, r, qid, f"tampered choice: {a.get('choice')!r} is none of the question's answers", SET_ASIDE))
             aside = True
-        elif a.get("position") != expected.index(a["choice"]) + 1:
-            problems.append(Problem(f, r, qid, f"tampered position: recorded {a.get('position')!r}, the choice was shown at "
+        elif position(a.get("position")) is None:
+            problems.append(Problem(f, r, qid, f"malformed position: {a.get('position')!r} is not a whole number from 1 (the "
+                                               "form records the place the answer was shown: 1, 2, ...)", SET_ASIDE))
+            aside = True
+        elif position(a["position"]) != expected.index(a["choice"]) + 1:
+            problems.append(Problem(f, r, qid, f"tampered position: recorded {position(a['position'])}, the choice was shown at "
                                                f"{expected.index(a['choice']) + 1}", SET_ASIDE))
             aside = True
-    answered = {a.get("question") for a in answers if a.get("question") in questions and a.get("choice") is not None}
+    answered = {a["question"] for a in answers if isinstance(a.get("question"), str) and a["question"] in questions
+                and a.get("choice") is not None}
+    if not answered and not aside:  # every choice null (or no answers): not a rater; one line, not one per question
+        return [Problem(f, r, "", "no question answered (every choice is null): not counted as a rater", SET_ASIDE)], True
     for qid in questions:
         if qid not in answered:
             problems.append(Problem(f, r, qid, "unanswered question (the rater's other answers are used)", KEPT))
@@ -129,6 +137,17 @@ def _check(path: Path, resp: Any, key: dict[str, Any], questions: dict[str, dict
     if demo.get("msa") not in demographics.MSA_OPTIONS_EN:
         problems.append(Problem(f, r, "", f"MSA/dialect answer {demo.get('msa')!r} missing or unknown (counted as '{NOT_GIVEN}')", KEPT))
     return problems, aside
+
+
+def position(value: Any) -> int | None:
+    """A recorded position as a number from 1: 2, or text or a float that is one ("2", "٢", 2.0); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdecimal():  # any script's digits ("٢"); not "²", "two" or "-1"
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 1 else None
 
 
 def _when(resp: dict[str, Any]) -> str:
@@ -173,9 +192,9 @@ def read(where: str | Path, key: dict[str, Any]) -> Collected:
         msa = demo.get("msa") if demo.get("msa") in demographics.MSA_OPTIONS_EN else NOT_GIVEN
         got.raters[rater] = Rater(rater, country, msa, when, name, str(resp.get("comment") or ""))
         for a in resp["answers"]:
-            q = questions.get(a.get("question"))
+            q = questions.get(a["question"]) if isinstance(a.get("question"), str) else None
             if q is None or a.get("choice") is None:
                 continue
-            got.votes.append(Vote(rater, q["id"], q["slots"][a["choice"]], int(a["position"]),
+            got.votes.append(Vote(rater, q["id"], q["slots"][a["choice"]], position(a["position"]),
                                   [q["slots"][t] for t in a["order"]], q.get("domain", "unknown"), name))
     return got

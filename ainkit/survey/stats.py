@@ -57,22 +57,27 @@ def luce_mm(sets: np.ndarray, winners: np.ndarray, weights: np.ndarray, iters: i
     """Luce / multi-way Bradley-Terry ML strengths (sum 1) for weighted choices; many weightings at once.
 
     sets: patterns x models (1 where the model was among the answers shown); winners: the model picked per
-    pattern; weights: (replicates x) patterns. Returns (replicates x) models. A model never picked gets 0.
+    pattern; weights: (replicates x) patterns. Returns (replicates x) models. A model never picked gets 0; a
+    replicate whose weights are all 0 (a bootstrap draw with no vote in it) gets NaN, left out of the intervals.
     """
     sets = np.asarray(sets, dtype=float)
-    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    w_all = np.atleast_2d(np.asarray(weights, dtype=float))
     k = sets.shape[1]
+    live = w_all.sum(axis=1) > 0                                      # a replicate that drew no vote has no strengths
+    out = np.full((w_all.shape[0], k), np.nan)
+    w = w_all[live]
     wins = w @ np.eye(k)[np.asarray(winners)]                       # replicates x models
     pi = np.full((w.shape[0], k), 1.0 / k)
     for _ in range(iters):
         denom = (w / np.maximum(pi @ sets.T, 1e-300)) @ sets          # sum over patterns holding i of w / sum(pi in set)
         new = np.where(wins > 0, wins / np.maximum(denom, 1e-300), 0.0)
         new /= new.sum(axis=1, keepdims=True)
-        done = np.max(np.abs(new - pi)) < tol
+        done = not len(pi) or np.max(np.abs(new - pi)) < tol
         pi = new
         if done:
             break
-    return pi if np.ndim(weights) > 1 else pi[0]
+    out[live] = pi
+    return out if np.ndim(weights) > 1 else out[0]
 
 
 def strengths_interval(votes: Sequence[tuple[int, int, int, Sequence[int]]], n_raters: int, n_questions: int, n_models: int,
