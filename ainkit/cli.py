@@ -723,12 +723,46 @@ def _error(args: argparse.Namespace, exc: BaseException) -> None:
     print(redact.scrub(f"ainkit {args.command}: error: {text}"), file=sys.stderr)
 
 
+EXIT_PIPE = 128 + signal.SIGPIPE  # 141: the reader of stdout went away (`ainkit paper show table1 | head -1`)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (so a BrokenPipeError came from it, not from a socket)."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poll.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush finds no closed pipe to complain about."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse, run the sub-command, and turn every way it can end into one line and an exit code (ainkit.errors)."""
+    """Parse, run the sub-command, and turn every way it can end into one line and an exit code (ainkit.errors).
+    When the reader of stdout goes away, it stops quietly with 141, as a command killed by SIGPIPE does."""
     args = build_parser().parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, while it can still be handled, not at interpreter exit
+        return code
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # a socket or another pipe: an error like any OSError
+            _error(args, exc)
+            return EXIT_USAGE
+        _quiet_stdout()
+        return EXIT_PIPE
     except (KeyboardInterrupt, Terminated) as exc:
         if getattr(args, "debug", False):
             traceback.print_exception(exc)

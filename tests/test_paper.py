@@ -112,3 +112,40 @@ def test_cli_paper_show_names_the_source(capsys):
     assert "source: AIN README (mbzuai-oryx/AIN README.md @ 0fa7abb)" in text and "60.35" in text
     assert main(["paper", "show", "table1"]) == 0
     assert "source: AIN report" in capsys.readouterr().out
+
+
+def _with_stdout_closed(*args, cwd=None):
+    """Run `ainkit ARGS` with a stdout pipe whose reader is already gone, as `ainkit ... | head -1` leaves it once head
+    has its line (here before the first byte, so the broken pipe is certain, not a race)."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=600, cwd=cwd)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("args", [["paper", "show", "table1"], ["paper", "list"], ["paper", "show", "claims"], ["--help"],
+                                  ["paper", "show", "--help"]])
+def test_a_closed_stdout_ends_quietly(args):
+    proc = _with_stdout_closed(*args)
+    assert proc.stderr == "", proc.stderr  # no "[Errno 32] Broken pipe", no "Exception ignored"
+    assert proc.returncode == (0 if "--help" in args else 141)  # 141 = 128 + SIGPIPE, as `yes | head -1` ends
+
+
+def test_a_closed_stdout_ends_a_stage_quietly(tmp_path):
+    from ainkit.sidebyside import FIXTURE_ANSWERS
+
+    proc = _with_stdout_closed("gallery", "--predictions", *map(str, FIXTURE_ANSWERS[:2]), "--output", str(tmp_path / "g"))
+    assert (proc.returncode, proc.stderr) == (141, "")
+    assert (tmp_path / "g" / "gallery.html").is_file()  # the work was done; only its summary line had no reader
+
+
+def test_an_error_is_still_reported_when_stdout_is_closed():
+    proc = _with_stdout_closed("paper", "show", "nope")
+    assert proc.returncode == 2 and "unknown artefact 'nope'" in proc.stderr
