@@ -105,6 +105,9 @@ def render_html(rows: list[Entry], models: list[ModelAnswers], title: str = "Sid
              f'<div class="filters">Data set <select id="f-dataset"><option value="">all</option>{opts(datasets)}</select> '
              f'Domain <select id="f-domain"><option value="">all</option>{opts(domains)}</select> '
              '<label><input type="checkbox" id="f-disagree"> models disagree</label> · <span id="shown"></span></div>']
+    if rows and all(r.item is None for r in rows):
+        parts.insert(3, '<p class="note"><b>No prediction matched an item of the items file</b> (items and answers are '
+                        'matched by data set and id): questions, images and reference answers are unknown.</p>')
     for r in rows:
         item = r.item or {}
         dom = domain_of(r.key[0], r.item)
@@ -201,13 +204,27 @@ def build(predictions: Sequence[str], output: str | Path, items: str | Path | No
     images = sum(len((r.item or {}).get("images", [])) for r in rows)
     summary = {"items": len(rows), "models": [m.name for m in models], "images": images,
                "disagree": sum(r.disagree for r in rows), "panel": [f"{r.key[0]}/{r.key[1]}" for r in chosen],
-               "html": str(page), "figures": [str(p) for p in figs]}
+               "html": str(page), "figures": [str(p) for p in figs], "items_file": str(items or FIXTURE_ITEMS),
+               "items_in_file": len(item_map), "matched": sum(r.item is not None for r in rows),
+               "unmatched": sum(r.item is None for r in rows)}
     atomic.write_json(out / "gallery.json", summary)
     return summary
+
+
+def matching(summary: dict[str, Any]) -> str:
+    """How the answers met the items file (dataset + id), in words: nothing matched, some did not, or all did."""
+    where, n = summary["items_file"], summary["items_in_file"]
+    if not summary["matched"]:
+        return (f"no prediction matched an item of {where} ({n} items; matched by dataset and id): every entry is shown "
+                "without its question, images or reference answer")
+    parts = [f"{summary['matched']} of the {n} items of {where} answered"]
+    if summary["unmatched"]:
+        parts.append(f"{summary['unmatched']} answered keys match no item there (shown without question or images)")
+    return ", ".join(parts)
 
 
 def line(summary: dict[str, Any]) -> str:
     """The one-line summary the command prints."""
     return (f"[gallery] {summary['items']} items, {len(summary['models'])} models ({', '.join(summary['models'])}), "
-            f"{summary['images']} images embedded, models disagree on {summary['disagree']}; {summary['html']}; "
-            f"panel {json.dumps(summary['panel'], ensure_ascii=False)} -> {summary['figures'][0]}")
+            f"{summary['images']} images embedded, models disagree on {summary['disagree']}; {matching(summary)}; "
+            f"{summary['html']}; panel {json.dumps(summary['panel'], ensure_ascii=False)} -> {summary['figures'][0]}")

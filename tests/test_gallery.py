@@ -96,3 +96,25 @@ def test_bad_inputs_are_named(tmp_path, scored):
         gallery.build(scored[:1], tmp_path / "o", items=items)
     with pytest.raises(RecordError, match="--names gives 1 names for 2"):
         gallery.build(scored[:2], tmp_path / "o", names=["x"])
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_summary_says_when_no_prediction_matched_an_item(tmp_path):
+    items = _jsonl(tmp_path / "items.jsonl", [{"dataset": "gqa", "id": "t-1", "question": "ما اللون؟", "answer": "أحمر"},
+                                              {"dataset": "gqa", "id": "t-2", "question": "What shape?", "answer": "square"}])
+    off = _jsonl(tmp_path / "off.jsonl", [{"dataset": "gqa", "id": "T1", "prediction": "أحمر"},     # ids written otherwise
+                                          {"dataset": "pope", "id": "t-2", "prediction": "square"}])  # another data set
+    proc = cli("gallery", "--predictions", off, "--items", items, "--output", str(tmp_path / "none"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"no prediction matched an item of {items} (2 items; matched by dataset and id)" in proc.stdout
+    assert "No prediction matched an item of the items file" in (tmp_path / "none" / "gallery.html").read_text(encoding="utf-8")
+    part = _jsonl(tmp_path / "part.jsonl", [{"dataset": "gqa", "id": "t-1", "prediction": "أحمر"},
+                                            {"dataset": "gqa", "id": "t-9", "prediction": "x"}])
+    proc = cli("gallery", "--predictions", part, "--items", items, "--output", str(tmp_path / "part"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"1 of the 2 items of {items} answered, 1 answered keys match no item there" in proc.stdout
+    assert "No prediction matched" not in (tmp_path / "part" / "gallery.html").read_text(encoding="utf-8")
