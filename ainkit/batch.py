@@ -11,7 +11,7 @@
 How: requests are written to JSON Lines files of at most `size` lines (OpenAI's limit is 50,000 and
 200 MB), uploaded to /v1/files (purpose "batch") and run by POST /v1/batches (endpoint
 /v1/chat/completions, window 24h). Each line's `custom_id` is the request's cache key
-(`ainkit.llm.request_key`), so an answer in the output file goes straight into the shared cache,
+(`ainkit.llm.Client.key`), so an answer in the output file goes straight into the shared cache,
 exactly as a synchronous answer does, and is never paid for again, whatever the output path.
 
 Journal: `<output>.batches/state.sqlite` holds every uploaded file and created batch, and which
@@ -45,7 +45,6 @@ from ainkit.llm import (
     Client,
     EndpointRefused,
     LLMError,
-    request_key,
 )
 
 MAX_REQUESTS = 50_000  # OpenAI's limit on lines per batch input file
@@ -91,7 +90,7 @@ class Batches:
     def add(self, messages: list[dict], params: dict[str, Any]) -> None:
         """Queue one request for a batch, unless its answer is cached or a batch of this output already holds it."""
         cl = self.client
-        key = request_key(cl.backend.model, messages, params)
+        key = cl.key(messages, params)
         if key in self._keys:
             return
         if cl.cached(key):
@@ -223,7 +222,7 @@ class Batches:
 
     def answer(self, messages: list[dict], params: dict[str, Any]) -> Answer:
         """The answer to a request: from the cache, else failed with the reason its batch gave."""
-        key = request_key(self.client.backend.model, messages, params)
+        key = self.client.key(messages, params)
         if hit := self.client.cached(key):
             return hit
         row = self.db.execute("SELECT error FROM requests WHERE key = ?", (key,)).fetchone()

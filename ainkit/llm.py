@@ -16,8 +16,14 @@
   fails with its reason (the caller records it; nothing is dropped silently).
 - Fail fast: 401, 403 and 404 (bad key, no access, unknown model) cannot be fixed by retrying;
   the first one stops the whole run with `EndpointRefused` (nothing more is sent).
-- Cache: every completed request is stored in the shared content cache (keyed by model + messages +
-  parameters, `ainkit.cache.key`), so no run, whatever its output path, pays for it again.
+- Cache: every completed request is stored in the shared content cache, keyed by the endpoint's identity
+  (its base URL; for the embedded server, the model file's sha256) + model + messages + parameters
+  (`Client.key`), so no run, whatever its output path, pays for it again, and a model name served by
+  another server never gets the first server's answers. `share_across_endpoints=True` (the CLI's
+  --cache-across-endpoints) drops the endpoint from the key, and the stats line says so.
+- A dead embedded server: on a connection error or timeout the client asks the backend whether its
+  process is gone (`Backend.dead`); if so the run stops at once with `EndpointDied` (exit 4), its
+  exit signal and log named once; no request is retried against it.
   Error texts an endpoint sends back are scrubbed of the API key before they are kept anywhere.
 - Rate limits: optional requests-per-minute and tokens-per-minute ceilings (sliding window).
 - Accounting: prompt and completion tokens, cost from a price table (configs/llm.yaml, overridable), at
@@ -35,7 +41,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -58,6 +64,10 @@ class EndpointRefused(LLMError):
     exit_code = EXIT_ALL_FAILED
 
 
+class EndpointDied(EndpointRefused):
+    """The embedded server's process is gone: nothing can answer, so the run stops at once (exit 4)."""
+
+
 @dataclass
 class Backend:
     """Where requests go. `api_key` is held in memory only and never printed or written."""
@@ -68,9 +78,16 @@ class Backend:
     api_key: str = field(default="", repr=False)
     vision: bool | None = None  # None: unknown (probe it)
     embedded: bool = False
+    identity: str = ""  # what answers: '' = the base URL; the embedded server: its model file's sha256
+    dead: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)  # None while alive, else why
+    pid: int | None = field(default=None, compare=False)  # the embedded server's process
 
     def describe(self) -> str:
         return f"{self.name} ({self.base_url}, model {self.model}{', embedded' if self.embedded else ''})"
+
+    def endpoint_id(self) -> str:
+        """The identity of the server behind the answers (part of every cache key)."""
+        return self.identity or self.base_url.rstrip("/").lower()
 
 
 def load_config(path: Path | None = None) -> dict[str, Any]:
@@ -141,9 +158,12 @@ def endpoint_backend(ep: Endpoint) -> Backend | None:
     return b
 
 
-def request_key(model: str, messages: list[dict], params: dict[str, Any]) -> str:
-    """Stable hash of what is asked: same model, messages and parameters -> same key."""
-    return cache_mod.key("llm", model, messages, params)
+def request_key(model: str, messages: list[dict], params: dict[str, Any], endpoint: str | None = None) -> str:
+    """Stable hash of what is asked: same endpoint, model, messages and parameters -> same key (endpoint None:
+    shared by every endpoint serving that model name)."""
+    if endpoint is None:
+        return cache_mod.key("llm", model, messages, params)
+    return cache_mod.key("llm", endpoint, model, messages, params)
 
 
 @dataclass
@@ -200,11 +220,14 @@ class Stats:
     cost: float = 0.0
     seconds: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)
+    shared: bool = False  # answers shared across endpoints serving the same model name
 
     def line(self, what: str = "llm") -> str:
         fails = f" ({', '.join(f'{k}: {v}' for k, v in self.reasons.items())})" if self.reasons else ""
-        return (f"[{what}] {self.done} done ({self.cached} from cache), {self.failed} failed{fails}, {self.retried} retries, "
-                f"{self.prompt_tokens}+{self.completion_tokens} tokens, ${self.cost:.4f}, {self.seconds:.1f} s")
+        shared = "; cache shared across endpoints of this model name" if self.shared else ""
+        return (f"[{what}] {self.done} done ({self.cached} from cache{shared}), {self.failed} failed{fails}, "
+                f"{self.retried} retries, {self.prompt_tokens}+{self.completion_tokens} tokens, ${self.cost:.4f}, "
+                f"{self.seconds:.1f} s")
 
 
 def estimate_tokens(messages: list[dict]) -> int:
@@ -224,22 +247,30 @@ class Client:
 
     def __init__(self, backend: Backend, concurrency: int = 64, rpm: int | None = None, tpm: int | None = None,
                  timeout: float = 120.0, max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
-                 cache: cache_mod.Cache | None | bool = True, prices: dict[str, tuple[float, float]] | None = None):
-        """cache: True (default) the shared cache, a Cache, or False/None for none."""
+                 cache: cache_mod.Cache | None | bool = True, prices: dict[str, tuple[float, float]] | None = None,
+                 share_across_endpoints: bool = False):
+        """cache: True (default) the shared cache, a Cache, or False/None for none. share_across_endpoints: answers
+        keyed by model name only, so any server of that name reuses them (an explicit choice, stated in `stats.line`)."""
         self.backend, self.concurrency, self.timeout = backend, max(1, concurrency), timeout
+        self.shared = share_across_endpoints
         self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
         self.limiter_args = (rpm, tpm)
         redact.register(backend.api_key, "the endpoint's API key")
         self.cache = cache_mod.open_cache() if cache is True else (cache or None)
         self._refused: str = ""
+        self._died = False
         config = load_config()
         table = {**config.get("prices", {}), **(prices or {})}
         self.prices = {k: tuple(v) for k, v in table.items()}
         discount = float(config.get("batch_discount", 1.0))
         self.batch_prices = {k: (p[0] * discount, p[1] * discount) for k, p in self.prices.items()}
         self.batch_prices.update({k: tuple(v) for k, v in (config.get("batch_prices") or {}).items()})
-        self.stats = Stats()
+        self.stats = Stats(shared=share_across_endpoints)
         self._api = self._limiter = self._sem = None
+
+    def key(self, messages: list[dict], params: dict[str, Any]) -> str:
+        """The cache key of one request to this client's endpoint (see the module docstring)."""
+        return request_key(self.backend.model, messages, params, None if self.shared else self.backend.endpoint_id())
 
     def priced(self, batch: bool = False) -> bool:
         """Whether the model's price is known (an embedded model costs nothing)."""
@@ -303,7 +334,7 @@ class Client:
         if self._api is None:
             raise RuntimeError("Client.ask needs an open session: async with client.session(): ...")
         api, limiter, sem = self._api, self._limiter, self._sem
-        key = request_key(self.backend.model, messages, params)
+        key = self.key(messages, params)
         if hit := self.cached(key):
             self.stats.done += 1
             self.stats.cached += 1
@@ -313,7 +344,7 @@ class Client:
         async with sem:
             for attempt in range(self.max_retries + 1):
                 if self._refused:
-                    raise EndpointRefused(self._refused)
+                    raise (EndpointDied if self._died else EndpointRefused)(self._refused)
                 answer.attempts = attempt + 1
                 await limiter.acquire(estimate_tokens(messages) + int(params.get("max_tokens") or 256))
                 wait, reason = None, ""
@@ -349,6 +380,12 @@ class Client:
                     reason = redact.scrub(f"malformed response: {type(exc).__name__}: {str(exc)[:120]}")
                 except LLMError as exc:
                     reason = f"malformed response: {exc}"
+                if self.backend.dead is not None and (why := self.backend.dead()) is not None:
+                    self._died = True
+                    self._refused = self._refused or redact.scrub(
+                        f"{why}\nNo request is retried against a dead server. Finished work is kept; once the cause is "
+                        "fixed the same command resumes")
+                    raise EndpointDied(self._refused)
                 if attempt == self.max_retries:
                     answer.error = f"{reason} (gave up after {attempt + 1} attempts)"
                     break
@@ -414,7 +451,7 @@ class Estimate:
     cost: float = 0.0
 
     def add(self, client: Client, messages: list[dict], params: dict[str, Any]) -> None:
-        if client.cached(request_key(client.backend.model, messages, params)):
+        if client.cached(client.key(messages, params)):
             self.cached += 1
             return
         self.requests += 1

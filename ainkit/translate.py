@@ -44,6 +44,8 @@ PROMPTS = {
                      "الأعلام والأرقام والشيفرات والعناصر النائبة مثل <image> كما هي. لا تُضف أي شرح. أجب بالترجمة فقط.",
 }
 PLACEHOLDER = re.compile(r"<(?:image|video|audio|img|ref|box|quad)[^<>]{0,20}>|\{[A-Za-z_][A-Za-z0-9_]*\}")
+# Markup the kit keeps in place (placeholders, grounding tags and their closing tags): not text in any script
+MARKUP = re.compile(PLACEHOLDER.pattern + r"|</(?:image|video|audio|img|ref|box|quad)>")
 ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0671-\u06D3\u06FA-\u06FF]")
 LATIN_LETTER = re.compile(r"[A-Za-z]")
 REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i am sorry|i cannot|i can'?t (help|translate|assist)|as an ai)\b|"
@@ -51,7 +53,7 @@ REFUSAL = re.compile(r"(?i)\b(i'?m sorry|i am sorry|i cannot|i can'?t (help|tran
 MIN_SCRIPT_SHARE = 0.5  # share of letters in the target script
 LENGTH_RATIO = (0.3, 3.5)  # output / input characters
 MAX_CHARS = 20_000  # longest string sent for translation (--max-chars); a longer one is rejected, never sent
-VERSION = "translate-2"  # bump when prompts or checks change: journals of another version do not resume
+VERSION = "translate-3"  # 3: markup not counted in the script share. Bump when prompts or checks change: journals of another version do not resume
 
 
 @dataclass
@@ -98,7 +100,9 @@ def messages_for(text: str, settings: Settings) -> list[dict[str, str]]:
 
 
 def script_share(text: str, target: str) -> float:
-    """Share of letters in the target script (Arabic letters for 'ar', Latin for 'en')."""
+    """Share of letters in the target script (Arabic letters for 'ar', Latin for 'en'); markup (`<image>`,
+    `{name}`, grounding tags) is not text and is not counted."""
+    text = MARKUP.sub(" ", text)
     ar, la = len(ARABIC_LETTER.findall(text)), len(LATIN_LETTER.findall(text))
     if ar + la == 0:
         return 1.0

@@ -77,10 +77,12 @@ def test_failed_lines_and_an_expired_batch_go_to_rejects_and_a_rerun_sends_only_
 def test_batch_answers_are_the_synchronous_answers_in_the_shared_cache(server, tmp_path):
     texts = [t for t in TEXTS if "[batch:" not in t]
     write_input(tmp_path / "in.jsonl", texts)
-    assert translate_cmd(tmp_path, server, "--batch", "--batch-poll", "0.1").returncode == 0
+    # the two fake servers stand for one provider's Batch and synchronous APIs (two base URLs here): sharing answers
+    # across endpoints is then the user's explicit choice
+    assert translate_cmd(tmp_path, server, "--batch", "--batch-poll", "0.1", "--cache-across-endpoints").returncode == 0
     proc, port = fault_server.spawn(0.0)
     try:
-        sync = translate_cmd(tmp_path, port, output="sync.jsonl")  # another output path, the synchronous API
+        sync = translate_cmd(tmp_path, port, "--cache-across-endpoints", output="sync.jsonl")  # the synchronous API
         assert sync.returncode == 0, sync.stderr
         assert f"from cache {len(texts)}" in sync.stdout and fault_server.stats(port)["requests"] == {}  # nothing paid twice
     finally:

@@ -130,8 +130,9 @@ def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
         keys_at_kill = {k for (k,) in store._db.execute("SELECT key FROM entries WHERE ns = 'llm'")}
         assert len(keys_at_kill) >= 20
         settings = translate.Settings("en-ar", "ar")
-        key_of = {f"Sentence number {i} here.": llm.request_key("fault-model", translate.messages_for(f"Sentence number {i} here.", settings),
-                                                                 {"temperature": 0.0, "max_tokens": 1024}) for i in range(n)}
+        keyer = client(port)  # the command's endpoint: the cache key names it
+        key_of = {f"Sentence number {i} here.": keyer.key(translate.messages_for(f"Sentence number {i} here.", settings),
+                                                           {"temperature": 0.0, "max_tokens": 1024}) for i in range(n)}
         journaled = {t for t, k in key_of.items() if k in keys_at_kill}
         assert len(journaled) == len(keys_at_kill)  # the test computes the client's keys exactly
         proc = run_translate(tmp_path, port, "--concurrency", "4")
@@ -205,3 +206,92 @@ def test_rating_sheet_roundtrip(tmp_path):
     sheet.write_text("\n".join(text) + "\n")
     with pytest.raises(ValueError, match="line 3: rating 'yes'"):
         compare.read_rating_sheet(sheet)
+
+
+@pytest.mark.parametrize("text", ["هذه <image>", "انظر: <image>", "<image>\nما هذا؟ {name}", "الجواب <ref>قطة</ref><box>(1,2)</box>"])
+def test_markup_is_not_text_in_the_script_share(text):
+    """Issue 20 item 4: placeholders and grounding tags the kit keeps in place are not Latin letters."""
+    assert translate.script_share(text, "ar") == 1.0
+    assert not any("script" in p for p in translate.check("Look at this", llm.Answer(text, "stop"), "ar"))
+    assert translate.script_share("<image> What is it?", "en") == 1.0
+
+
+def test_cache_is_keyed_by_endpoint(tmp_path):
+    """Issue 20 item 7: the same model name at another server is another request, unless sharing is asked for."""
+    a, b = spawn(0.0), spawn(0.0)
+    try:
+        shared_cache = tmp_path / "cache"
+        for port in (a[1], b[1]):
+            c = client(port, tmp_path)
+            assert c.run([msgs("The same question")], max_tokens=8)[0].ok
+            c.close()
+        assert stats(a[1])["requests"]["The same question"] == 1
+        assert stats(b[1])["requests"]["The same question"] == 1  # the second server was asked, not answered from cache
+        again = client(b[1], tmp_path)
+        assert again.run([msgs("The same question")], max_tokens=8)[0].cached  # same endpoint: paid once
+        shared = llm.Client(llm.Backend("other", "http://127.0.0.1:9/v1", "fault-model"), cache=cache.open_cache(shared_cache),
+                            share_across_endpoints=True)
+        # sharing is explicit and keyed by the model name only: an answer stored under the shared key is reused
+        assert shared.key(msgs("x"), {"max_tokens": 8}) != again.key(msgs("x"), {"max_tokens": 8})
+        assert "shared across endpoints" in shared.stats.line()
+    finally:
+        for proc, _ in (a, b):
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_embedded_endpoint_identity_is_the_model_file():
+    from ainkit import serve
+
+    ok, why = serve.available()
+    if not ok:
+        pytest.skip(why)
+    path = serve.model_path(serve.DEFAULT_LOCAL_MODEL)
+    import hashlib
+
+    assert serve.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _embedded_or_skip():
+    from ainkit import serve
+
+    ok, why = serve.available()
+    if not ok:
+        pytest.skip(why)
+    return serve
+
+
+def test_a_dead_embedded_server_stops_the_run_at_once():
+    """Issue 19 item 2 / issue 20 item 14: no retry against a dead process; its signal and log are named once."""
+    serve = _embedded_or_skip()
+    with serve.embedded_server() as b:
+        assert b.dead() is None
+        c = llm.Client(b, cache=False, max_retries=5, backoff=2.0)
+        assert c.run([msgs("Hello")], max_tokens=2)[0].ok  # ready means it generates
+        os.kill(b.pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        with pytest.raises(llm.EndpointDied) as err:
+            c.run([msgs(f"question {i}") for i in range(6)], max_tokens=4)
+        assert time.monotonic() - t0 < 10  # not 6 requests x 5 retries x backoff
+        assert "SIGKILL" in str(err.value) and "llama-server" in str(err.value)
+        assert c.stats.retried == 0
+        assert err.value.exit_code == 4
+
+
+def test_serve_exits_non_zero_when_its_server_dies(tmp_path):
+    _embedded_or_skip()
+    proc = subprocess.Popen([sys.executable, "-m", "ainkit.cli", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        while "pid" not in line:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+        pid = int(line.split("(pid ")[1].split(",")[0])
+        os.kill(pid, signal.SIGSEGV)
+        assert proc.wait(timeout=30) == 4
+        err = proc.stderr.read()
+        assert "SIGSEGV" in err and "log" in err and "resume" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
