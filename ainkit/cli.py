@@ -13,7 +13,7 @@ import traceback
 from typing import Callable
 
 from ainkit import __version__
-from ainkit.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, UserError, epilog
+from ainkit.errors import EXIT_ALL_FAILED, EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, UserError, epilog
 
 # options every sub-command takes
 _COMMON = argparse.ArgumentParser(add_help=False)
@@ -252,6 +252,9 @@ def _llm_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", help="shared answer cache (default: ~/.cache/ainkit/store, or AINKIT_CACHE_DIR); "
                    "an answer paid for once is never paid again, whatever the output path")
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the answer cache")
+    g.add_argument("--cache-across-endpoints", action="store_true",
+                   help="reuse cached answers of any endpoint serving the same model name (default: answers are keyed by "
+                        "the endpoint too: its base URL, or the embedded model file's checksum)")
 
 
 def _endpoint(args):
@@ -265,7 +268,8 @@ def _client_for(args, backend):
     from ainkit.llm import Client
 
     return Client(backend, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, timeout=args.timeout,
-                  max_retries=args.max_retries, cache=cache.open_cache(args.cache_dir, enabled=not args.no_cache))
+                  max_retries=args.max_retries, cache=cache.open_cache(args.cache_dir, enabled=not args.no_cache),
+                  share_across_endpoints=args.cache_across_endpoints)
 
 
 def _add_curate(sub: argparse._SubParsersAction) -> None:
@@ -578,9 +582,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the embedded OpenAI-compatible server (llama.cpp) until Ctrl-C",
                        description="Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a small GGUF model "
                        "shipped on PyPI; point any client at the printed base URL.")
-    p.add_argument("--model", default=None, help="smollm2-135m (default) or gemma-3-270m")
+    p.add_argument("--model", default=None, help="smollm2-135m (default; the only embedded model, a stand-in)")
     p.add_argument("--port", type=int, help="port (default: a free one)")
     p.add_argument("--n-ctx", type=int, default=2048, help="context length (default 2048)")
+    p.epilog = ("It is ready when it has generated one token. Exit codes: 0 stopped by Ctrl-C/SIGTERM; 4 the server died "
+                "(its exit signal and log are printed); 2 it could not start.")
     p.set_defaults(func=_run_serve)
 
 
@@ -592,9 +598,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     try:
         with serve.embedded_server(args.model or serve.DEFAULT_LOCAL_MODEL, n_ctx=args.n_ctx, port=args.port, verbose=True) as b:
             print(f"export OPENAI_BASE_URL={b.base_url}   # model name: {b.model}; Ctrl-C stops the server", flush=True)
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
+            while (why := b.dead()) is None:
+                time.sleep(1.0)
+            print(f"ainkit serve: error: {why}", file=sys.stderr)
+            return EXIT_ALL_FAILED
+    except (KeyboardInterrupt, Terminated):
         print("[serve] stopped", file=sys.stderr)
         return 0
 
