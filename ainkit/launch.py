@@ -140,7 +140,9 @@ def _cluster(cfg: TrainConfig, tasks: int | None, cluster: dict[str, Any]) -> tu
 def submit(cfg: TrainConfig, executor: str = "local", tasks: int | None = None, folder: str | None = None, **cluster: Any):
     """Submit the job; returns the submitit job. `cluster`: time_min, cpus_per_task, mem_gb_per_task, partition."""
     from ainkit.cluster import make_executor
+    from ainkit.train.trainer import check_inputs
 
+    check_inputs(cfg)  # a missing data file is exit 2 here, not a failed job
     params, _ = _cluster(cfg, tasks, cluster)
     ex = make_executor(executor, folder or str(Path(cfg.output_dir) / "submitit"), nodes=cfg.nodes,
                        gpus_per_node=cfg.gpus_per_node, tasks=tasks, **params)
@@ -157,7 +159,9 @@ def dry_run(cfg: TrainConfig, executor: str = "slurm", tasks: int | None = None,
 
     from ainkit.cluster import sbatch_script
     from ainkit.train.plan import Assumptions, memory_per_gpu
+    from ainkit.train.trainer import check_inputs
 
+    check_inputs(cfg)  # nothing planned for a data file that is not there
     real = str(Path(folder or Path(cfg.output_dir) / "submitit").expanduser().absolute())
     params, res = _cluster(cfg, tasks, cluster)
     lines = ["# merged configuration", yaml.safe_dump(asdict(cfg), sort_keys=False).rstrip(), ""]

@@ -151,19 +151,23 @@ def test_dry_run_prints_script_config_and_memory_and_submits_nothing(tmp_path):
     root = Path(__file__).resolve().parent.parent
     cwd = tmp_path / "cwd"
     cwd.mkdir()
+    records = tmp_path / "ain_curated.jsonl"
+    records.write_bytes(b"{}\n" * 3_600_000)  # the report's 3.6 M samples (only counted by the plan)
     proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", str(root / "configs/train/ain_7b.yaml"),
-                           "--executor", "slurm", "--nodes", "8", "--gpus-per-node", "8", "--dry-run"],
+                           "--executor", "slurm", "--nodes", "8", "--gpus-per-node", "8", "--set", f"data={records}",
+                           "--dry-run"],
                           capture_output=True, text=True, timeout=120, cwd=cwd, env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    hours = compute_budget(Assumptions(gpus=64))["wall-clock hours"]  # the report's 3.6 M samples: no data file here
+    assert f"3,600,000 records in {records}" in out
+    hours = compute_budget(Assumptions(gpus=64))["wall-clock hours"]
     minutes = math.ceil(hours * 60 * launch.TIME_MARGIN) + launch.STARTUP_MIN
     assert 5 * 60 < hours * 60 < minutes
     for needle in ("#SBATCH --nodes=8", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --signal=USR2@120",
                    f"#SBATCH --time={minutes}\n", f"#SBATCH --cpus-per-task={launch.GPU_TASK_CPUS}\n",
                    f"#SBATCH --mem={8 * launch.GPU_TASK_MEM_GB}GB\n", f"plan {hours:.2f} h x {launch.TIME_MARGIN:g} margin",
                    f"--output={cwd / 'runs/train/submitit'}/", "learning_rate: 1.0e-05",
-                   "deepspeed: configs/deepspeed/ds_z3.json", "per-GPU memory estimate", "total"):
+                   f"deepspeed: {root / 'configs/deepspeed/ds_z3.json'}", "per-GPU memory estimate", "total"):
         assert needle in out, needle
     assert not list(cwd.rglob("*"))  # nothing written, nothing submitted
 
@@ -200,3 +204,84 @@ def test_lazy_records_check_equals_the_encoding_and_rejects_by_line(encoder, tmp
     path.write_text(path.read_text() + json.dumps(recs[0]) + "\n")
     with pytest.raises(data.RecordProblem, match="changed since it was checked"):
         fresh[0]
+
+
+def _train_in(cwd, *args, timeout=300):
+    """`ainkit train ARGS` run from `cwd` (the kit on PYTHONPATH), as a user in their own folder runs it."""
+    import os
+
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run([sys.executable, "-m", "ainkit.cli", "train", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env={**os.environ, "PYTHONPATH": str(root)})
+
+
+@pytest.mark.parametrize("case, sets, needles", [
+    ("typo", ["data=typo.jsonl"], ["data=typo.jsonl", "no such file", "--set data="]),
+    ("folder", ["data=records"], ["data=records", "is a folder", "--set data="]),
+    ("empty", ["data=empty.jsonl"], ["data=empty.jsonl", "empty", "--set data="]),
+    ("deepspeed", ["data=good.jsonl", "deepspeed=ds_missing.json"], ["deepspeed=ds_missing.json", "no such file",
+                                                                      "--set deepspeed="]),
+    ("deepspeed-not-json", ["data=good.jsonl", "deepspeed=notes.txt"], ["deepspeed=notes.txt", "not valid JSON"]),
+    ("model", ["data=good.jsonl", "model=checkpoints/run1/checkpoint-500"], ["model=checkpoints/run1/checkpoint-500",
+                                                                              "no such folder", "--set model="]),
+    ("both", ["data=typo.jsonl", "deepspeed=ds_missing.json"], ["data=typo.jsonl", "deepspeed=ds_missing.json"]),
+])
+@pytest.mark.parametrize("launch", ["slurm-dry-run", "local"])
+def test_missing_or_unusable_files_are_exit_2_before_anything_is_built_or_planned(tmp_path, case, sets, needles, launch):
+    """A data file, DeepSpeed config or model folder that is not there is a user error (exit 2, naming the setting and
+    the option) on the dry run as on a real launch: nothing planned, submitted, built or written."""
+    cwd = tmp_path / "work"
+    (cwd / "records").mkdir(parents=True)
+    (cwd / "empty.jsonl").write_text("")
+    (cwd / "notes.txt").write_text("zero_optimization: stage 3\n")
+    (cwd / "good.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                                             {"role": "assistant", "content": "hello"}]}) + "\n")
+    before = sorted(cwd.rglob("*"))
+    root = Path(__file__).resolve().parent.parent
+    preset = root / "configs/train" / ("ain_7b.yaml" if launch == "slurm-dry-run" else "tiny.yaml")
+    extra = ["--executor", "slurm", "--dry-run"] if launch == "slurm-dry-run" else ["--executor", "local", "--tasks", "2"]
+    proc = _train_in(cwd, "--config", preset, *[a for s in sets for a in ("--set", s)], *extra)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert all(n in proc.stderr for n in needles), proc.stderr
+    assert "Traceback" not in proc.stderr and "#SBATCH" not in proc.stdout and "submitted" not in proc.stdout
+    assert sorted(cwd.rglob("*")) == before  # no run folder, no submitit folder, no model
+
+
+def test_data_with_no_record_that_can_train_is_refused_before_the_model_loads(tmp_path):
+    """Every record rejected: exit 2 with the count and where the reasons are, the rejects written, no training."""
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    (cwd / "bad.jsonl").write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n{torn\n")
+    proc = _train_in(cwd, "--config", Path(__file__).resolve().parent.parent / "configs/train/tiny.yaml", "--executor",
+                     "debug", "--output-dir", "run", "--set", "data=bad.jsonl", "--set", "max_steps=1", timeout=600)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "data=bad.jsonl: no record can train (2 rejected; reasons in run/rejects.jsonl)" in proc.stderr
+    assert len((cwd / "run" / "rejects.jsonl").read_text().splitlines()) == 2
+    assert not list((cwd / "run").glob("checkpoint-*")) and not (cwd / "run" / "train_summary.json").exists()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_export_accepts_exactly_the_images_the_trainer_decodes(encoder, tmp_path, fmt):
+    """export's image check (also curate's) and the trainer's encoding agree on every cut of an image file: what
+    export keeps, training decodes; a file cut to 60 bytes passes neither."""
+    from ainkit.export import image_problem
+
+    whole = tmp_path / f"whole.{fmt.lower()}"
+    Image.effect_noise((96, 64), 70).convert("RGB").save(whole, format=fmt)
+    data_bytes = whole.read_bytes()
+    sizes = sorted({60, 200, len(data_bytes) // 3, len(data_bytes) // 2, len(data_bytes) - 40, len(data_bytes) - 2,
+                    len(data_bytes)})
+    for size in sizes:
+        path = tmp_path / f"cut{size}.{fmt.lower()}"
+        path.write_bytes(data_bytes[:size])
+        rec = {"messages": [{"role": "user", "content": "<image>?"}, {"role": "assistant", "content": "!"}],
+               "images": [path.name]}
+        try:
+            encoder.encode(rec, tmp_path)
+            trains = True
+        except data.RecordProblem:
+            trains = False
+        problem = image_problem(path, path.name)
+        assert (problem == "") == trains, (size, len(data_bytes), problem, trains)
+        if size == 60:
+            assert problem and not trains

@@ -11,6 +11,10 @@ requeued job) resumes from the last one with the same data order and stops at ma
 of a run whose last checkpoint already reached its last step (max_steps, or the steps its epochs
 make, as the Trainer counts them) trains and writes nothing: it says so and returns the earlier
 summary with "already_done": true.
+Before anything is built, planned or submitted (`check_inputs`, also run by ainkit.launch): the data
+file, the DeepSpeed config and a local model folder must exist and be readable (exit 2 naming the
+setting); the data is then checked record by record before the model is built, and a data set with
+no record that can train is refused.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from typing import Any
 import yaml
 
 from ainkit import atomic, redact
+from ainkit.errors import UserError
 from ainkit.paths import ROOT
 
 
@@ -61,7 +66,8 @@ class TrainConfig:
 
 
 def load_config(preset: str | None = None, overrides: list[str] | None = None, **kw: Any) -> TrainConfig:
-    """Defaults <- preset YAML <- 'key=value' overrides <- keyword arguments."""
+    """Defaults <- preset YAML <- 'key=value' overrides <- keyword arguments. A relative `deepspeed` path not found
+    in the current folder is taken from the kit's own folder (the presets name configs/deepspeed/*.json)."""
     values: dict[str, Any] = {}
     if preset:
         values.update(yaml.safe_load(Path(preset).read_text(encoding="utf-8")) or {})
@@ -84,7 +90,61 @@ def load_config(preset: str | None = None, overrides: list[str] | None = None, *
                 values[key] = int(value)
         except (TypeError, ValueError):
             raise ValueError(f"{key}={value!r}: expected {kind}") from None
+    ds = values.get("deepspeed")  # a preset's configs/deepspeed/... is the kit's file, wherever the command runs
+    if isinstance(ds, str) and not os.path.isabs(ds) and not Path(ds).exists() and (ROOT / ds).is_file():
+        values["deepspeed"] = str(ROOT / ds)
     return TrainConfig(**values)
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "Qwen/Qwen2-VL-7B-Instruct": fetched from the hub, not a local folder
+
+
+def check_inputs(cfg: TrainConfig) -> None:
+    """Refuse (UserError, exit 2) a run whose files are missing or unusable, before a model is built or a job planned:
+    the data file, the DeepSpeed config, a local model folder, and an output folder that is a file."""
+    problems = []
+
+    def readable_file(key: str, value: str, what: str) -> Path | None:
+        path = Path(value).expanduser()
+        shown = f"{key}={value} ({path.absolute()})"
+        if path.is_dir():
+            problems.append((key, f"{shown}: is a folder, expected {what}"))
+        elif not path.is_file():
+            problems.append((key, f"{shown}: no such file; expected {what}"))
+        elif not os.access(path, os.R_OK):
+            problems.append((key, f"{shown}: not readable"))
+        else:
+            return path
+        return None
+
+    if cfg.data != "sample":
+        path = readable_file("data", cfg.data, "the JSON Lines records `ainkit export` writes (OUTPUT/ain_curated.jsonl)")
+        if path is not None and path.stat().st_size == 0:
+            problems.append(("data", f"data={cfg.data}: the file is empty (no record to train on)"))
+    if cfg.deepspeed:
+        path = readable_file("deepspeed", cfg.deepspeed, "a DeepSpeed JSON config (e.g. configs/deepspeed/ds_z3.json)")
+        if path is not None:
+            try:
+                if not isinstance(json.loads(path.read_text(encoding="utf-8")), dict):
+                    problems.append(("deepspeed", f"deepspeed={cfg.deepspeed}: not a JSON object"))
+            except (ValueError, OSError) as exc:
+                problems.append(("deepspeed", f"deepspeed={cfg.deepspeed}: not valid JSON ({exc})"))
+    if cfg.model != "tiny":
+        path = Path(cfg.model).expanduser()
+        if path.exists():
+            if not (path / "config.json").is_file():
+                problems.append(("model", f"model={cfg.model}: a local path without config.json; expected a model folder "
+                                "(save_pretrained) or a hub id such as Qwen/Qwen2-VL-7B-Instruct"))
+        elif not HUB_ID.fullmatch(cfg.model) or cfg.model.startswith((".", "~")):
+            problems.append(("model", f"model={cfg.model} ({path.absolute()}): no such folder, and not a hub id such as "
+                            "Qwen/Qwen2-VL-7B-Instruct"))
+    out = Path(cfg.output_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        problems.append(("output_dir", f"output_dir={cfg.output_dir}: is a file; expected the run folder"))
+    if problems:
+        keys = dict.fromkeys(k for k, _ in problems)
+        raise UserError("; ".join(m for _, m in problems) + " (give " + ", ".join(
+            "--output-dir DIR" if k == "output_dir" else f"--set {k}=..." for k in keys) + ", or fix the preset)")
 
 
 def attention_implementation(requested: str = "auto") -> str:
@@ -194,6 +254,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     from ainkit.train import tiny
     from ainkit.train.data import Encoder, LazyRecords, RecordProblem
 
+    check_inputs(cfg)
     out = Path(cfg.output_dir)
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -210,8 +271,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if world > 1:
         dist.barrier()
     attn = attention_implementation(cfg.attention)
-    model = load_model(cfg, model_path, attn)
-    tok = AutoTokenizer.from_pretrained(model_path)
+    tok = AutoTokenizer.from_pretrained(model_path)  # the data is checked before the model is built
     enc = Encoder(tok, cfg.min_pixels, cfg.max_pixels, cfg.cutoff_len)
     # rejects stream to a temp file (rank 0), which becomes rejects.jsonl only when this run trains
     staged = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=out, prefix=".rejects-", suffix=".jsonl",
@@ -242,6 +302,12 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         raise
     if staged is not None:
         staged.close()
+    if not len(examples):
+        if staged is not None:
+            os.replace(staged.name, out / "rejects.jsonl")
+        raise UserError(f"data={cfg.data}: no record can train ({rejected[0]} rejected"
+                        + (f"; reasons in {out / 'rejects.jsonl'})" if rank == 0 else ")"))
+    model = load_model(cfg, model_path, attn)
     trainer = build_trainer(cfg, model, examples, enc.collate, world, tokenizer=tok)
     last, partial = checkpoints(out)
     max_steps = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]  # as the Trainer counts
