@@ -10,25 +10,38 @@ runs these steps, each an ordinary stage (ainkit.records.StageIO: journalled, re
 its output) in shards/NN/:
 
     input           the shard's records of the input (JSON Lines, Parquet or a `datasets` folder),
-                    each given an id when it has none ("line:N", "row:N")           0_input.jsonl
-    translate       EN->AR of every chat turn, `<image>` kept in place             1_translate.jsonl
-    pairs           `en` / `ar`: the chat's text on each side, placeholders out    2_pairs.jsonl
-    back_translate  AR->EN of `ar` into `back_en`                                   3_back.jsonl
-    similarity      cross-lingual cosine of `en` and `ar`                           4_similarity.jsonl
-    metrics         BLEU, METEOR, ROUGE of `back_en` against `en`                   5_metrics.jsonl
-    verify          the thresholds of the config                                    6_verify.jsonl
+                    each given an id when it has none ("line:N", "row:N"); a second record with an
+                    id already seen is rejected here ("duplicate id"); a top-level `system` string
+                    (ShareGPT as LLaMA-Factory documents it) becomes the chat's first turn, so it
+                    is translated and verified like any turn                        0_input.jsonl
+    structure       the free checks, before any paid step: a chat a trainer takes (turn order,
+                    roles, `<image>` placeholders = images), every image there and
+                    readable, text to translate within the limit                    1_structure.jsonl
+    translate       EN->AR of every chat turn, `<image>` kept in place             2_translate.jsonl
+    pairs           `en` / `ar`: the chat's text on each side, placeholders out    3_pairs.jsonl
+    back_translate  AR->EN of `ar` into `back_en`                                   4_back.jsonl
+    similarity      cross-lingual cosine of `en` and `ar`                           5_similarity.jsonl
+    metrics         BLEU, METEOR, ROUGE of `back_en` against `en`                   6_metrics.jsonl
+    verify          the thresholds of the config                                    7_verify.jsonl
     toxicity        the images the surviving records use, each judged once through the decision
                     cache every shard shares; a record is kept when all its images are safe
-                    and it is a valid training record (ainkit.export's checks)      7_kept.jsonl
+                    and it is a valid training record (ainkit.export's checks)      8_kept.jsonl
 
-A finished step is recorded in shards/NN/progress.json and not run again; a killed one resumes from its
-journal. A step whose requests failed at the endpoint stops the shard (exit 3): run the same command again.
-The merge then writes, in the run folder: kept.jsonl and rejects.jsonl (each reject with its stage and every
-reason) in input order, the same bytes whatever the shard count or executor; funnel.json and funnel.png
-(records per step and why they left: Figure 13 for your data); export/ (LLaMA-Factory and ms-swift data set,
-images copied, manifest.json saying whether the images were screened); summary.json (records, requests,
-tokens, cost and seconds per step). The merged config is written first, as config.yaml: a re-run with other
-settings or another input stops and names what differs (--restart starts over).
+Before the first step, every model and service the steps still to run need is checked (endpoints and
+their keys, the embedded model, the encoder, WordNet, the vision judge): nothing is sent when one is
+missing, and the message names the `--set` switch that changes it. A finished step is recorded in
+shards/NN/progress.json and not run again; a killed one resumes from its journal. A step whose requests
+failed at the endpoint stops the shard (exit 3): run the same command again. Every client's requests,
+tokens and cost are journalled as they are paid (shards/NN/usage/), so summary.json counts work done
+before a kill too. The merge then writes, in the run folder: kept.jsonl and rejects.jsonl (each reject with
+its input line, the record as that line had it, its stage and every reason; `stage_record`: the record as
+the stage saw it, when it differs) in input order, the same bytes whatever the shard count or executor;
+funnel.json and funnel.png (records per step and why they left: Figure 13 for your data); export/
+(LLaMA-Factory and ms-swift data set, images copied, manifest.json saying whether the images were screened
+and how system prompts were handled); summary.json (records, requests, tokens, cost and seconds per step).
+The merged config is written first, as config.yaml, and run.json with the input's identity (its path, size
+and sha256, streamed): a re-run with other settings or another input, an input edited in place included,
+stops and names what differs (--restart starts over).
 
 Executors: local runs the shards one after another in this process; slurm submits them as a submitit job
 array (one task a shard, `slurm.array_parallelism` at once, each requeued on preemption and resumed) and the
@@ -59,10 +72,12 @@ from ainkit.errors import UserError
 from ainkit.records import shard_of
 
 EXECUTORS = ("local", "slurm", "debug")
-STEPS = ("input", "translate", "pairs", "back_translate", "similarity", "metrics", "verify", "toxicity")
-FILES = {"input": "0_input.jsonl", "translate": "1_translate.jsonl", "pairs": "2_pairs.jsonl",
-         "back_translate": "3_back.jsonl", "similarity": "4_similarity.jsonl", "metrics": "5_metrics.jsonl",
-         "verify": "6_verify.jsonl", "toxicity": "7_kept.jsonl"}
+STEPS = ("input", "structure", "translate", "pairs", "back_translate", "similarity", "metrics", "verify", "toxicity")
+FILES = {"input": "0_input.jsonl", "structure": "1_structure.jsonl", "translate": "2_translate.jsonl",
+         "pairs": "3_pairs.jsonl", "back_translate": "4_back.jsonl", "similarity": "5_similarity.jsonl",
+         "metrics": "6_metrics.jsonl", "verify": "7_verify.jsonl", "toxicity": "8_kept.jsonl"}
+PAID = ("translate", "back_translate", "toxicity")  # steps that send requests (usage journalled)
+DOWNLOAD_SWITCH = "--set similarity.allow_download=true"
 LLM_SECTION = {"model": None, "backend": None, "prompt_lang": "en", "concurrency": 8, "max_tokens": 1024, "batch": False}
 DEFAULTS: dict[str, Any] = {
     "shards": 1,
@@ -76,7 +91,7 @@ DEFAULTS: dict[str, Any] = {
     "slurm": {"partition": None, "array_parallelism": 16, "cpus_per_task": 2, "mem_gb": None, "time_min": 240},
 }
 NOT_RESULTS = ("slurm",)  # config sections that do not change what a run writes (free to change on a re-run)
-VERSION = "curate-1"      # bump when a step's output changes: runs of another version do not resume
+VERSION = "curate-2"      # bump when a step's output changes: runs of another version do not resume
 
 
 class CurateError(UserError):
@@ -209,22 +224,22 @@ def _parquet(path: Path):
         raise CurateError(f"--input {path}: not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-def source_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str, str]]:
-    """(position, record or None, its id, error) of every row, streamed: JSON Lines by line (ids "line:N"
-    when absent), Parquet and `datasets` folders by batches of rows (ids "row:N")."""
+def source_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str, str, str]]:
+    """(position, record or None, its id, error, the malformed line's text) of every row, streamed: JSON Lines by
+    line (ids "line:N" when absent), Parquet and `datasets` folders by batches of rows (ids "row:N")."""
     from ainkit.records import read_lines, record_id
 
     kind = input_kind(path)
     if kind == "jsonl":
         for line in read_lines(path):
             if line.error:
-                yield line.number, None, f"line:{line.number}", line.error
+                yield line.number, None, f"line:{line.number}", line.error, line.raw[:2000]
             else:
-                yield line.number, line.record, record_id(line.record, line.number), ""
+                yield line.number, line.record, record_id(line.record, line.number), "", ""
         return
     for n, row in enumerate(_arrow_rows(path, kind), 1):
         value = row.get("id")
-        yield n, row, f"row:{n}" if value is None or value == "" else str(value), ""
+        yield n, row, f"row:{n}" if value is None or value == "" else str(value), "", ""
 
 
 def _arrow_rows(path: Path, kind: str) -> Iterator[dict[str, Any]]:
@@ -249,10 +264,37 @@ def _present(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if v is not None}
 
 
-def input_identity(path: Path) -> dict[str, Any]:
-    """What a re-run must agree on: where the input is and its size (a changed file is another input)."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return {"path": str(path.resolve()), "bytes": sum(f.stat().st_size for f in files)}
+def _input_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
+def input_identity(path: Path, known: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a re-run must agree on: where the input is, its size and the sha256 of its bytes (a folder: of each
+    file's name, size and bytes), read in 1 MiB blocks. The size is only a hint: when it differs from `known`'s
+    the input is another one and is not read; an equal size is settled by the hash (an edit in place that keeps
+    the size and even the time stamp is caught)."""
+    files = _input_files(path)
+    ident = {"path": str(path.resolve()), "bytes": sum(f.stat().st_size for f in files)}
+    if known is not None and known.get("path") == ident["path"] and known.get("bytes") != ident["bytes"]:
+        return ident | {"sha256": "(not read: another size)"}
+    h = hashlib.sha256()
+    for f in files:
+        if path.is_dir():
+            h.update(f"{f.relative_to(path).as_posix()}\0{f.stat().st_size}\0".encode())
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return ident | {"sha256": h.hexdigest()}
+
+
+def check_input_unchanged(known: dict[str, Any], path: Path, what: str) -> None:
+    """Refuse (naming what differs) when the input is no longer the one the run began with."""
+    now = input_identity(path, known)
+    if now != known:
+        how = ("its size changed" if now["bytes"] != known.get("bytes") else
+               "same size, other bytes: edited in place" if now["path"] == known.get("path") else "another file")
+        raise CurateError(f"--input {path}: not the input this run began with ({how}; sha256 was "
+                          f"{str(known.get('sha256'))[:16]}, now {now['sha256'][:16]}); {what}")
 
 
 # ---------------------------------------------------------------- the run folder
@@ -322,20 +364,22 @@ def prepare(config: dict[str, Any], input: str | os.PathLike, output: str | os.P
             images: str | os.PathLike | None = None, restart: bool = False) -> Run:
     """Check the input and the run folder; write config.yaml and run.json (first run) or check they agree."""
     src, root, img = check_paths(input, output, images)
-    meta = {"version": VERSION, "input": input_identity(src), "images": str(img.resolve()),
-            "settings": {k: v for k, v in config.items() if k not in NOT_RESULTS}}
     old_path = root / "run.json"
+    old = json.loads(old_path.read_text()) if old_path.is_file() and not restart else None
+    meta = {"version": VERSION, "input": input_identity(src, old.get("input") if isinstance(old, dict) else None),
+            "images": str(img.resolve()), "settings": {k: v for k, v in config.items() if k not in NOT_RESULTS}}
     if old_path.is_file() and restart:
         for name in ("shards", "export"):
             shutil.rmtree(root / name, ignore_errors=True)
         for name in ("kept.jsonl", "rejects.jsonl", "funnel.json", "funnel.png", "summary.json", "run.json"):
             (root / name).unlink(missing_ok=True)
-    elif old_path.is_file():
-        old = json.loads(old_path.read_text())
-        if old != meta:
-            diffs = [f"{k}: was {a!r}, now {b!r}" for k, a, b in _differences(old, meta)]
-            raise CurateError(f"{root}: an earlier run used other settings or another input ({'; '.join(diffs[:6])}"
-                              f"{'; ...' if len(diffs) > 6 else ''}); use --restart to start over, or another --output")
+    elif old is not None and old != meta:
+        diffs = [f"{k}: was {a!r}, now {b!r}" for k, a, b in _differences(old, meta)]
+        o, n = old.get("input", {}), meta["input"]
+        edited = (" (the input's content changed: same path and size, other bytes, so it was edited in place)"
+                  if o.get("path") == n["path"] and o.get("bytes") == n["bytes"] and o.get("sha256") != n["sha256"] else "")
+        raise CurateError(f"{root}: an earlier run used other settings or another input{edited} ({'; '.join(diffs[:6])}"
+                          f"{'; ...' if len(diffs) > 6 else ''}); use --restart to start over, or another --output")
     root.mkdir(parents=True, exist_ok=True)
     atomic.write_text(root / "config.yaml", "# merged settings of this run (ainkit curate)\n"
                       + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
@@ -359,9 +403,117 @@ def endpoint_of(section: dict[str, Any]):
     return llm.parse_endpoint(section["model"], None, section.get("backend"))
 
 
+class Usage:
+    """A client's requests, tokens and cost, journalled as they are paid: shards/NN/usage/<step>.<pid>.<ns>.json,
+    one file per process and step, rewritten in place (one pwrite of a fixed width, which a kill cannot tear) after
+    every finished request and when the client closes. The summary adds up every file: work paid before a kill
+    counts once, and a resumed run's work is added to it."""
+
+    WIDTH = 512
+
+    def __init__(self, folder: Path, step: str, client):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.client = client
+        self.path = folder / f"{step}.{os.getpid()}.{time.time_ns()}.json"
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, atomic.file_mode())
+        counted = client.account  # every finished request (not an answer from the cache) goes through it
+
+        def account(*args: Any, **kwargs: Any) -> None:
+            counted(*args, **kwargs)
+            self.write()
+
+        client.account = account
+        self.write()
+
+    def write(self) -> None:
+        st = self.client.stats
+        data = json.dumps({"requests": st.done + st.failed, "from_cache": st.cached, "retries": st.retried,
+                           "tokens": st.prompt_tokens + st.completion_tokens, "cost_usd": st.cost}).encode()
+        os.pwrite(self._fd, data.ljust(self.WIDTH), 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self.write()
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def total(folder: Path, step: str) -> Counter:
+        """The sum of a step's usage files in one shard folder (a file a kill left empty counts nothing)."""
+        total: Counter = Counter()
+        for path in sorted(folder.glob(f"{step}.*.json")) if folder.is_dir() else ():
+            try:
+                total.update(json.loads(path.read_bytes() or b"{}"))
+            except ValueError:
+                continue
+        return total
+
+
+def _llm_problem(config: dict[str, Any], step: str, vision: bool = False) -> str:
+    """Why the section's endpoint cannot serve the run ('' when it can), each way out named as a --set switch."""
+    import importlib.util
+
+    from ainkit import llm, serve
+
+    section = config[step]
+    where = f"{step}.model {section['model']!r}"
+    try:
+        ep = endpoint_of(section)
+        if ep.kind == "hf":
+            return f"{where}: a Hugging Face folder is not a chat endpoint; --set {step}.model=openai:NAME or local:NAME"
+        if vision and ep.kind != "openai":
+            return (f"{where}: not a vision endpoint (the embedded server is text-only and never judges images); "
+                    f"--set {step}.model=openai:NAME (a vision model), or --set toxicity.mode=skip (images NOT screened)")
+        if section.get("batch") and ep.kind != "openai":
+            return f"{step}.batch: {ep.describe()} has no Batch API; --set {step}.batch=false or an openai: model"
+        if ep.kind == "local":
+            if importlib.util.find_spec("llama_cpp") is None:
+                return (f"{where}: the embedded server needs llama-cpp-python, which is not installed (the set-up builds "
+                        f"it); or --set {step}.model=openai:NAME with OPENAI_BASE_URL")
+            serve.model_path(ep.name)
+            return ""
+        backend = llm.endpoint_backend(ep)
+    except llm.LLMError as exc:
+        why = re.sub(r"^--(?:model|backend) \S+: ", "", str(exc)).replace("--backend", f"--set {step}.backend=")
+        return f"{where}: {why}"
+    if backend is not None and not backend.api_key and "api.openai.com" in backend.base_url:
+        return (f"{where}: no API key for {backend.base_url} (OPENAI_API_KEY, or the backend's api_key_env, is not set); "
+                f"set it, or point OPENAI_BASE_URL (or --set {step}.backend=NAME) at another server")
+    return ""
+
+
+def check_services(config: dict[str, Any], steps: set[str] | list[str] | tuple[str, ...]) -> None:
+    """Every model and service `steps` need, checked before the first request of the run (nothing is sent):
+    the endpoints (embedded model installed, a key for OpenAI's API), the encoder (here, or downloads allowed),
+    WordNet for METEOR, a vision judge. A problem stops the run (exit 2) naming the curate switch that fixes it."""
+    from ainkit import metrics, similarity
+
+    problems = [p for step in ("translate", "back_translate") if step in steps and (p := _llm_problem(config, step))]
+    tox = config["toxicity"]
+    if "toxicity" in steps and tox["mode"] == "required" and tox["model"]:
+        problems += [p for p in [_llm_problem(config, "toxicity", vision=True)] if p]
+    if "similarity" in steps:
+        s = config["similarity"]
+        allow = bool(s["allow_download"]) or None
+        try:
+            name = similarity.resolve_name(s["encoder"], allow, DOWNLOAD_SWITCH)
+            if not Path(name).expanduser().is_dir():
+                similarity.locate(name, allow, DOWNLOAD_SWITCH)
+        except similarity.EncoderUnavailable as exc:
+            problems.append(f"similarity.encoder {s['encoder']!r}: {exc}")
+    if "metrics" in steps:
+        try:
+            metrics._wordnet()
+        except metrics.MetricUnavailable as exc:
+            problems.append(f"metrics: {exc}")
+    if problems:
+        raise CurateError("cannot run: " + "; ".join(problems) + ". Nothing was sent")
+
+
 @contextlib.contextmanager
-def opened_client(section: dict[str, Any], cache_dir: str | None, label: str):
-    """A Client on the section's endpoint (the embedded server runs for as long as the block)."""
+def opened_client(section: dict[str, Any], cache_dir: str | None, label: str, usage: Path | None = None):
+    """A Client on the section's endpoint (the embedded server runs for as long as the block); its usage journalled
+    in the folder `usage` when given."""
     from ainkit import cache, serve
     from ainkit.llm import Client
 
@@ -369,9 +521,12 @@ def opened_client(section: dict[str, Any], cache_dir: str | None, label: str):
     with serve.open_endpoint(ep) as backend:
         print(f"[curate] {label}: {backend.describe()}", flush=True)
         client = Client(backend, concurrency=section["concurrency"], cache=cache.open_cache(cache_dir))
+        journal = Usage(usage, label, client) if usage is not None else None
         try:
             yield client
         finally:
+            if journal is not None:
+                journal.close()
             client.close()
 
 
@@ -379,31 +534,110 @@ def _summary(summary) -> dict[str, Any]:
     return dataclasses.asdict(summary)
 
 
+class _FirstLines:
+    """id -> the input line that first had it, in SQLite beside the shard's files (flat memory)."""
+
+    def __init__(self, path: Path):
+        path.unlink(missing_ok=True)
+        self.path, self.db = path, sqlite3.connect(path, isolation_level=None)
+        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; "
+                              "CREATE TABLE f (id TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID; BEGIN;")
+
+    def first(self, rid: str, line: int) -> int | None:
+        """None when `rid` is new (and remembered at `line`), else the line it was first seen at."""
+        row = self.db.execute("SELECT line FROM f WHERE id = ?", (rid,)).fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO f VALUES (?, ?)", (rid, line))
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self.db.close()
+        self.path.unlink(missing_ok=True)
+
+
+def chat_form(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record as the steps take it: a top-level `system` string (ShareGPT's system column) moved into the chat
+    as its first turn, so it is translated, back-translated and scored like every turn (never left in English)."""
+    from ainkit.translate import CHAT_KEYS
+
+    system = rec.get("system")
+    key, text_key = next(((k, t) for k, t in CHAT_KEYS if isinstance(rec.get(k), list)), (None, None))
+    if key is None or not isinstance(system, str) or not system.strip():
+        return rec
+    turn = {"role": "system", "content": system} if key == "messages" else {"from": "system", "value": system}
+    return {k: ([turn, *v] if k == key else v) for k, v in rec.items() if k != "system"}
+
+
 def _step_input(run: Run, i: int) -> dict[str, Any]:
-    """The shard's rows of the input, each with an id, into 0_input.jsonl; malformed lines to its rejects."""
+    """The shard's rows of the input, each with an id, into 0_input.jsonl; malformed lines and records whose id an
+    earlier line has (all of an id's records are in the same shard) to its rejects, each with its own line."""
     t0 = time.time()
     out, rej = run.output(i, "input"), run.rejects(i, "input")
     counts = Counter()
-    with atomic.writer(out) as fo, atomic.writer(rej) as fr:
-        for pos, rec, rid, error in source_rows(run.input):
-            if shard_of(rid, run.shards) != i:
-                continue
-            counts["read"] += 1
-            if error:
-                counts["malformed"] += 1
-                fr.write(json.dumps({"line": pos, "id": rid, "reasons": [error]}, ensure_ascii=False) + "\n")
-                continue
-            if rec.get("id") is None or rec.get("id") == "":
-                rec = {"id": rid, **{k: v for k, v in rec.items() if k != "id"}}
-            try:
-                fo.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            except (TypeError, ValueError) as exc:
-                counts["malformed"] += 1
-                fr.write(json.dumps({"line": pos, "id": rid, "reasons": [f"not JSON-serialisable: {exc}"]}) + "\n")
-                continue
-            counts["kept"] += 1
-    return {"read": counts["read"], "kept": counts["kept"], "rejected": 0, "malformed": counts["malformed"],
+    seen = _FirstLines(run.shard_dir(i) / "0_input.ids.sqlite")
+    try:
+        with atomic.writer(out) as fo, atomic.writer(rej) as fr:
+            for pos, rec, rid, error, raw in source_rows(run.input):
+                if shard_of(rid, run.shards) != i:
+                    continue
+                counts["read"] += 1
+                if error:
+                    counts["malformed"] += 1
+                    fr.write(json.dumps({"line": pos, "id": rid, "raw": raw, "reasons": [error]}, ensure_ascii=False) + "\n")
+                    continue
+                try:
+                    text = json.dumps(rec, ensure_ascii=False)
+                except (TypeError, ValueError) as exc:
+                    counts["malformed"] += 1
+                    fr.write(json.dumps({"line": pos, "id": rid, "reasons": [f"not JSON-serialisable: {exc}"]}) + "\n")
+                    continue
+                first = seen.first(rid, pos)
+                if first is not None:
+                    counts["rejected"] += 1
+                    fr.write(json.dumps({"line": pos, "id": rid, "record": json.loads(text),
+                                         "reasons": [f"duplicate id {rid!r} (first at line {first})"]},
+                                        ensure_ascii=False) + "\n")
+                    continue
+                if rec.get("id") is None or rec.get("id") == "":
+                    rec = {"id": rid, **{k: v for k, v in rec.items() if k != "id"}}
+                fo.write(json.dumps(chat_form(rec), ensure_ascii=False) + "\n")
+                counts["kept"] += 1
+    finally:
+        seen.close()
+    return {"read": counts["read"], "kept": counts["kept"], "rejected": counts["rejected"], "malformed": counts["malformed"],
             "endpoint_failed": 0, "seconds": round(time.time() - t0, 2), "extra": {}}
+
+
+def structure_problems(rec: dict[str, Any], images: Path) -> list[str]:
+    """Why a record cannot be curated, found without a request: the chat a trainer would refuse (roles, order,
+    `<image>` placeholders vs images, ainkit.export's checks), a missing or unreadable image, nothing to translate."""
+    from ainkit import translate
+    from ainkit.export import conversation, image_problem
+
+    reasons = []
+    if "system" in rec and not isinstance(rec["system"], str):
+        reasons.append(f"'system' is a {type(rec['system']).__name__}, not text")
+    _, paths, problems = conversation(rec)
+    reasons += problems
+    reasons += [p for p in translate.plan(rec, None, True).problems if p not in reasons]
+    reasons += [w for w in (image_problem(images / p, p) for p in paths) if w]
+    return reasons
+
+
+def _step_structure(run: Run, i: int) -> dict[str, Any]:
+    """The free checks (`structure_problems`) of every record, before any paid step."""
+    from ainkit.records import StageIO
+
+    settings = {"stage": "curate-structure", "version": VERSION, "images": str(run.images)}
+    with StageIO(run.output(i, "input"), run.output(i, "structure"), rejects=run.rejects(i, "structure"),
+                 settings=settings) as io:
+        for rec in io.pending():
+            reasons = structure_problems(rec, run.images)
+            if reasons:
+                io.reject(rec, reasons)
+            else:
+                io.emit(rec)
+    return _summary(io.summary)
 
 
 def _placeholder_free(text: str) -> str:
@@ -445,12 +679,13 @@ def _translate_step(run: Run, i: int, step: str, cache_dir: str | None, progress
     section = run.config[step]
     direction = "en-ar" if step == "translate" else "ar-en"
     settings = translate.Settings(direction, section["prompt_lang"], max_tokens=section["max_tokens"])
-    source = run.output(i, "input" if step == "translate" else "pairs")
+    source = run.output(i, "structure" if step == "translate" else "pairs")
     batch = translate.BatchOptions() if section["batch"] else None
     if batch and endpoint_of(section).kind != "openai":
         raise CurateError(f"{step}.batch: {endpoint_of(section).describe()} has no Batch API; use an openai: model")
     messages = step == "translate"
-    summary = translate.run(str(source), str(run.output(i, step)), lambda: opened_client(section, cache_dir, step), settings,
+    summary = translate.run(str(source), str(run.output(i, step)),
+                            lambda: opened_client(section, cache_dir, step, run.shard_dir(i) / "usage"), settings,
                             None if messages else "ar", messages, None if messages else "back_en",
                             str(run.rejects(i, step)), progress=progress, model=endpoint_of(section).describe(), batch=batch)
     return _summary(summary)
@@ -463,7 +698,8 @@ def _step_similarity(run: Run, i: int, progress: bool) -> dict[str, Any]:
     summary = similarity.score_records(str(run.output(i, "back_translate")), str(run.output(i, "similarity")), s["encoder"],
                                        "en", "ar", s["batch_size"], str(run.rejects(i, "similarity")),
                                        allow_download=bool(s["allow_download"]) or None, progress=progress,
-                                       warn=lambda m: print(f"[curate] similarity: warning: {m}", file=sys.stderr))
+                                       warn=lambda m: print(f"[curate] similarity: warning: {m}", file=sys.stderr),
+                                       switches={"allow_download": DOWNLOAD_SWITCH, "encoder": "--set similarity.encoder="})
     return _summary(summary)
 
 
@@ -483,7 +719,7 @@ def _step_verify(run: Run, i: int) -> dict[str, Any]:
     t0 = time.time()
     funnel = verify.run(str(run.output(i, "metrics")), str(run.output(i, "verify")), str(run.rejects(i, "verify")),
                         dict(run.config["verify"]["thresholds"]),
-                        summary_path=str(run.shard_dir(i) / "6_verify.funnel.json"))
+                        summary_path=str(run.shard_dir(i) / "7_verify.funnel.json"))
     d = funnel.as_dict()
     kept = d.get("kept", 0)
     return {"read": d.get("records_in", 0), "kept": kept, "rejected": d.get("records_in", 0) - kept,
@@ -525,8 +761,8 @@ def _judge_images(run: Run, i: int, cache_dir: str | None, progress: bool, decis
     from ainkit.records import read_lines
 
     section = run.config["toxicity"]
-    listing = run.shard_dir(i) / "7_images.jsonl"
-    seen = _Decisions(run.shard_dir(i) / "7_images.seen.sqlite")
+    listing = run.shard_dir(i) / "8_images.jsonl"
+    seen = _Decisions(run.shard_dir(i) / "8_images.seen.sqlite")
     try:
         with atomic.writer(listing) as fh:
             for line in read_lines(run.output(i, "verify")):
@@ -543,10 +779,12 @@ def _judge_images(run: Run, i: int, cache_dir: str | None, progress: bool, decis
                           "configs/llm.yaml); the embedded server is text-only and never judges images")
     print(f"[curate] toxicity: {backend.describe()}; policy {toxicity.POLICY_VERSION}", flush=True)
     client = Client(backend, concurrency=section["concurrency"], cache=cache.open_cache(cache_dir))
-    judged, rej = run.shard_dir(i) / "7_toxicity.jsonl", run.shard_dir(i) / "7_toxicity.rejects.jsonl"
+    usage = Usage(run.shard_dir(i) / "usage", "toxicity", client)
+    judged, rej = run.shard_dir(i) / "8_toxicity.jsonl", run.shard_dir(i) / "8_toxicity.rejects.jsonl"
     try:
         summary, counts = toxicity.run(listing, judged, client, rej, progress=progress)
     finally:
+        usage.close()
         client.close()
     for line in read_lines(judged) if judged.is_file() else ():
         r = line.record
@@ -560,7 +798,7 @@ def _judge_images(run: Run, i: int, cache_dir: str | None, progress: bool, decis
     if summary.endpoint_failed:
         raise ShardIncomplete(f"shard {i}: toxicity: {summary.endpoint_failed} image(s) failed at the endpoint; run the "
                               "same command again to retry them")
-    return {"images": summary.read, **{k: v for k, v in counts.items()}, **client.stats.__dict__}
+    return {"images": summary.read, **{k: v for k, v in counts.items()}}  # requests, tokens, cost: in usage/
 
 
 def provenance(config: dict[str, Any]) -> dict[str, Any]:
@@ -589,7 +827,7 @@ def _step_toxicity(run: Run, i: int, cache_dir: str | None, progress: bool) -> d
     from ainkit.records import StageIO
 
     mode = run.config["toxicity"]["mode"]
-    decisions = _Decisions(run.shard_dir(i) / "7_decisions.sqlite")
+    decisions = _Decisions(run.shard_dir(i) / "8_decisions.sqlite")
     extra: dict[str, Any] = {"images screened": mode != "skip"}
     try:
         if mode == "required":
@@ -634,6 +872,7 @@ def run_shard(root: str | os.PathLike, i: int, cache_dir: str | None = None, pro
     run = Run.open(root)
     run.shard_dir(i).mkdir(parents=True, exist_ok=True)
     done = run.progress(i)["steps"]
+    check_services(run.config, [step for step in STEPS if step not in done])
     for step in STEPS:
         if step in done:
             continue
@@ -645,6 +884,8 @@ def run_shard(root: str | os.PathLike, i: int, cache_dir: str | None = None, pro
                        "extra": {"skipped": "no records reached this step"}}
         elif step == "input":
             summary = _step_input(run, i)
+        elif step == "structure":
+            summary = _step_structure(run, i)
         elif step in ("translate", "back_translate"):
             summary = _translate_step(run, i, step, cache_dir, progress)
         elif step == "pairs":
@@ -676,6 +917,7 @@ def reason_key(reason: str) -> str:
     r = re.sub(r"^turn \d+(?: \(\w+\))?: ", "", reason)
     r = re.sub(r"^(\w+) -?[\d.]+ < ", r"\1 < ", r)                     # verify: "bleu4 0.1234 < 0.6"
     r = re.sub(r"^image .*?: ", "image: ", r)
+    r = re.sub(r"^duplicate id .*", "duplicate id", r)                  # one reason, whatever the id
     r = re.sub(r"^request failed.*", "request failed at the endpoint", r)
     r = re.sub(r"\s*\([^()]*\)", "", r)
     r = re.sub(r"\s*\[[^\]]*\]", "", r)
@@ -684,8 +926,9 @@ def reason_key(reason: str) -> str:
     return r.strip()
 
 
-def _entries(path: Path, shard: int, count: int, kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(id, entry) of a shard's output or rejects file, skipping entries another shard owns."""
+def _entries(path: Path, shard: int, count: int, kind: str) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """(id, entry) of a shard's output or rejects file, skipping entries another shard owns; kind "lines": (input
+    line, entry) of the input step's rejects (a duplicate id's record is matched to its own line, not its id)."""
     from ainkit.records import read_lines
 
     if not path.is_file():
@@ -696,18 +939,37 @@ def _entries(path: Path, shard: int, count: int, kind: str) -> Iterator[tuple[st
             raise CurateError(f"{path}: line {line.number}: {line.error} (a damaged run file; use --restart)")
         rid = str(e["id"]) if kind == "kept" or "id" in e else str((e.get("record") or {}).get("id", f"line:{e.get('line')}"))
         if shard_of(rid, count) == shard:
-            yield rid, e
+            yield (e["line"] if kind == "lines" else rid), e
 
 
 class _Head:
     def __init__(self, it: Iterator[tuple[str, dict[str, Any]]]):
         self.it, self.item = it, next(it, None)
 
-    def take(self, rid: str) -> dict[str, Any] | None:
+    def take(self, rid: Any) -> dict[str, Any] | None:
         if self.item is not None and self.item[0] == rid:
             got, self.item = self.item[1], next(self.it, None)
             return got
         return None
+
+
+def _reject_line(rid: str, pos: int, step: str, entry: dict[str, Any], source: dict[str, Any] | None) -> str:
+    """One line of rejects.jsonl: the input line's own record (or its text, when malformed), the step and every
+    reason; `stage_record`: the record as the step saw it (translation, scores), when that differs."""
+    out = {"id": rid, "line": pos, "stage": step, "reasons": entry.get("reasons", [])}
+    out |= {"endpoint": True} if entry.get("endpoint") else {}
+    if source is not None:
+        try:
+            mine = json.loads(json.dumps(source, ensure_ascii=False))
+        except (TypeError, ValueError):
+            mine = None
+        if mine is not None:
+            out["record"] = mine
+        if "record" in entry and entry["record"] != mine:
+            out["stage_record"] = entry["record"]
+    elif "raw" in entry:
+        out["raw"] = entry["raw"]
+    return json.dumps(out, ensure_ascii=False)
 
 
 def merge(root: str | os.PathLike, progress: bool = False) -> dict[str, Any]:
@@ -721,30 +983,34 @@ def merge(root: str | os.PathLike, progress: bool = False) -> dict[str, Any]:
     if missing:
         raise CurateError(f"{run.root}: shard(s) {', '.join(map(str, missing))} of {n} not finished; run the same command "
                           "again to resume them")
+    check_input_unchanged(json.loads((run.root / "run.json").read_text())["input"], run.input,
+                          "the shards' files were made from the old one: use --restart")
     kept_heads = [_Head(_entries(run.output(i, "toxicity"), i, n, "kept")) for i in range(n)]
-    reject_heads = [[(step, _Head(_entries(run.rejects(i, step), i, n, "rejects"))) for step in STEPS] for i in range(n)]
+    line_heads = [_Head(_entries(run.rejects(i, "input"), i, n, "lines")) for i in range(n)]
+    reject_heads = [[(step, _Head(_entries(run.rejects(i, step), i, n, "rejects"))) for step in STEPS[1:]]
+                    for i in range(n)]
     funnel = {step: {"rejected": 0, "reasons": Counter()} for step in STEPS}
     read = kept = 0
     with atomic.writer(run.root / "kept.jsonl") as fk, atomic.writer(run.root / "rejects.jsonl") as fr:
-        for pos, _, rid, _ in source_rows(run.input):
+        for pos, source, rid, _, _ in source_rows(run.input):
             read += 1
             s = shard_of(rid, n)
-            rec = kept_heads[s].take(rid)
-            if rec is not None:
-                kept += 1
-                fk.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                continue
-            for step, head in reject_heads[s]:
-                e = head.take(rid)
-                if e is not None:
-                    funnel[step]["rejected"] += 1
-                    funnel[step]["reasons"].update({reason_key(r) for r in e.get("reasons", [])})
-                    out = {"id": rid, "line": pos, "stage": step, "reasons": e.get("reasons", [])}
-                    out |= {"endpoint": True} if e.get("endpoint") else {}
-                    out |= {"record": e["record"]} if "record" in e else {}
-                    fr.write(json.dumps(out, ensure_ascii=False) + "\n")
-                    break
-    left = [(i, h.item[0]) for i, h in enumerate(kept_heads) if h.item] + \
+            found = line_heads[s].take(pos)  # the input step's rejects, by line: malformed, duplicate ids
+            step = "input"
+            if found is None:
+                rec = kept_heads[s].take(rid)
+                if rec is not None:
+                    kept += 1
+                    fk.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                    continue
+                step, found = next(((st, e) for st, head in reject_heads[s] if (e := head.take(rid)) is not None),
+                                   ("", None))
+            if found is None:
+                raise CurateError(f"{run.root}: record {rid!r} (line {pos}) is in no shard file: a damaged run; use --restart")
+            fr.write(_reject_line(rid, pos, step, found, source) + "\n")
+            funnel[step]["rejected"] += 1
+            funnel[step]["reasons"].update({reason_key(r) for r in found.get("reasons", [])})
+    left = [(i, h.item[0]) for i, h in enumerate(kept_heads + line_heads) if h.item] + \
            [(i, h.item[0]) for i, hs in enumerate(reject_heads) for _, h in hs if h.item]
     if left:
         raise CurateError(f"{run.root}: shard {left[0][0]} holds record {left[0][1]!r}, which the input no longer has at its "
@@ -757,6 +1023,9 @@ def merge(root: str | os.PathLike, progress: bool = False) -> dict[str, Any]:
     atomic.write_json(run.root / "export" / "manifest.json", {
         "records": summary_ex.kept, "rejected by the export": summary_ex.rejected,
         "images screened for toxicity": screened,
+        "system prompts": ("translated and verified: a top-level `system` string of the input is the chat's first "
+                           "turn from the input step on, so it went through translation, back-translation and the "
+                           "similarity and metrics checks like every turn, and is exported as the system turn"),
         "toxicity": (f"judged by {run.config['toxicity']['model']} under policy (toxicity.mode: required)" if screened else
                      "NOT screened: toxicity.mode is skip in the config"),
         "source": str(run.input), "config": "../config.yaml", "funnel": "../funnel.json", "made_by": f"ainkit curate ({VERSION})"})
@@ -779,7 +1048,8 @@ def merge(root: str | os.PathLike, progress: bool = False) -> dict[str, Any]:
 
 
 def summarize(run: Run, merge_seconds: float) -> dict[str, Any]:
-    """Per step over all shards: records, requests, tokens, cost and task seconds."""
+    """Per step over all shards: records and task seconds (progress.json), and every request, token and dollar paid,
+    from the usage journals (a killed and resumed step's work counted in full)."""
     per: dict[str, Counter] = {step: Counter() for step in STEPS}
     for i in range(run.shards):
         for step, s in run.progress(i)["steps"].items():
@@ -787,10 +1057,9 @@ def summarize(run: Run, merge_seconds: float) -> dict[str, Any]:
             for k in ("read", "kept", "rejected", "malformed"):
                 c[k] += s.get(k, 0)
             c["seconds"] += s.get("seconds", 0.0)
-            extra = s.get("extra", {})
-            for k, name in (("requests", "requests"), ("tokens", "tokens"), ("cost $", "cost_usd"), ("from cache", "from_cache")):
-                if isinstance(extra.get(k), (int, float)) and not isinstance(extra.get(k), bool):
-                    c[name] += extra[k]
+        for step in PAID:
+            per[step].update({"requests": 0, "from_cache": 0, "tokens": 0, "cost_usd": 0.0})
+            per[step].update(Usage.total(run.shard_dir(i) / "usage", step))
     steps = {step: {k: round(v, 4) if isinstance(v, float) else v for k, v in c.items()} for step, c in per.items()}
     total = Counter()
     for c in per.values():
@@ -844,11 +1113,12 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
     tr, bt = run_config["translate"], run_config["back_translate"]
     t_settings = translate.Settings("en-ar", tr["prompt_lang"], max_tokens=tr["max_tokens"])
     b_settings = translate.Settings("ar-en", bt["prompt_lang"], max_tokens=bt["max_tokens"])
-    for _, rec, rid, error in source_rows(Path(input)):
+    for _, rec, rid, error, _ in source_rows(Path(input)):
         if error:
             malformed += 1
             continue
         per_shard[shard_of(rid, n)] += 1
+        rec = chat_form(rec)  # a top-level system prompt is translated too
         job = translate.plan(rec, None, True, t_settings.max_chars)
         if job.problems:
             continue
@@ -990,20 +1260,35 @@ def wait(jobs, merge_job, poll: float = 5.0) -> dict[str, Any]:
     return merge_job.result()
 
 
+def _lock(root: Path):
+    """The run folder's lock (root/curate.lock); a second process is refused, naming that file and its holder."""
+    from ainkit.records import OutputLock, RecordError
+
+    try:
+        return OutputLock(root / "curate")
+    except RecordError:
+        path = root / "curate.lock"
+        try:
+            holder = path.read_text().strip() or "?"
+        except OSError:
+            holder = "?"
+        raise CurateError(f"--output {root}: another ainkit curate process (pid {holder}) is running in this run folder "
+                          f"(it holds {path}); wait for it to finish, or give another --output") from None
+
+
 def run(config: dict[str, Any], input: str | os.PathLike, output: str | os.PathLike, images: str | os.PathLike | None = None,
         executor: str = "local", restart: bool = False, cache_dir: str | None = None,
         progress: bool = False) -> dict[str, Any]:
     """The whole pipeline; returns the summary (see the module docstring)."""
     if executor not in EXECUTORS:
         raise CurateError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    from ainkit.records import OutputLock
-
     t0 = time.time()
     _, root, _ = check_paths(input, output, images)
     root.mkdir(parents=True, exist_ok=True)
-    lock = OutputLock(root / "curate")  # one curate process per run folder (a second one exits 2 before touching it)
+    lock = _lock(root)  # one curate process per run folder (a second one exits 2 before touching it)
     try:
         r = prepare(config, input, output, images, restart)
+        check_services(r.config, {step for i in range(r.shards) for step in STEPS if step not in r.progress(i)["steps"]})
         print(f"[curate] {r.input} -> {r.root} ({r.shards} shard(s), executor {executor})", flush=True)
         if executor == "slurm":
             jobs, merge_job = submit_slurm(r, cache_dir)

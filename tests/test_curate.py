@@ -54,8 +54,8 @@ def test_local_run_writes_every_output_and_rerun_is_a_no_op(server, tmp_path):
     assert [r["id"] for r in kept] == ["c01", "c02", "c03", "c04", "c05", "c06", "c07", "c08", "c09", "c11", "c14"]
     rejects = {r["id"]: r for r in lines(out / "rejects.jsonl")}
     assert rejects["line:13"]["stage"] == "input" and "malformed JSON" in rejects["line:13"]["reasons"][0]
-    assert rejects["c12"]["stage"] == "translate"
-    assert rejects["c10"]["stage"] == "toxicity" and "no such file" in rejects["c10"]["reasons"][0]
+    assert rejects["c12"]["stage"] == "structure"  # checked before any request: nothing to translate
+    assert rejects["c10"]["stage"] == "structure" and "no such file" in rejects["c10"]["reasons"][0]
     prov = kept[0]["provenance"]
     assert prov["translate"]["model"] == "openai:fake" and prov["translate"]["prompt"].startswith("translate-")
     assert prov["similarity"]["encoder"] == "use-multilingual" and prov["toxicity"] == {"screened": False, "mode": "skip"}
@@ -63,13 +63,14 @@ def test_local_run_writes_every_output_and_rerun_is_a_no_op(server, tmp_path):
     funnel = json.loads((out / "funnel.json").read_text())
     assert funnel["input"] == 14 and funnel["exported"] == 11
     assert {s["step"]: s["rejected"] for s in funnel["steps"]} == {
-        "input": 1, "translate": 1, "pairs": 0, "back_translate": 0, "similarity": 0, "metrics": 0, "verify": 0,
-        "toxicity": 1, "export": 0}
-    assert funnel["steps"][-2]["reasons"] == {"image: no such file": 1}
+        "input": 1, "structure": 2, "translate": 0, "pairs": 0, "back_translate": 0, "similarity": 0, "metrics": 0,
+        "verify": 0, "toxicity": 0, "export": 0}
+    assert funnel["steps"][1]["reasons"] == {"image: no such file": 1,
+                                             "no 'messages' or 'conversations' list": 1}
     manifest = json.loads((out / "export" / "manifest.json").read_text())
     assert manifest["images screened for toxicity"] is False and "NOT screened" in manifest["toxicity"]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["steps"]["translate"]["requests"] == 24 and summary["steps"]["back_translate"]["requests"] == 12
+    assert summary["steps"]["translate"]["requests"] == 22 and summary["steps"]["back_translate"]["requests"] == 11
     exported = lines(out / "export" / "ain_curated.jsonl")
     assert len(exported) == 11 and all((out / "export" / p).is_file() for r in exported for p in r["images"])
     for path in out.rglob("*"):  # the key reaches no file of the run
@@ -127,6 +128,7 @@ def test_killed_shard_resumes(server, tmp_path):
         shard1 = run.shard_dir(1)
         shard1.mkdir(parents=True)
         run.record(1, "input", curate._step_input(run, 1))
+        run.record(1, "structure", curate._step_structure(run, 1))
         run.record(1, "translate", curate._translate_step(run, 1, "translate", str(tmp_path / "c"), False))
         recorded = run.progress(1)["steps"]["translate"]
         with pytest.raises(curate.CurateError, match="shard.*1 of 2 not finished"):
@@ -248,13 +250,15 @@ def test_second_process_refused_and_a_terminated_run_resumes(tmp_path):
                 str(out), "--cache-dir", str(tmp_path / "c"), *SERVER_SETS]
         env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-x"}
         first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        journal = out / "shards" / "00" / "1_translate.jsonl.journal"
+        journal = out / "shards" / "00" / "2_translate.jsonl.journal"
         deadline = time.time() + 120
         while not (journal.is_file() and len(journal.read_bytes().splitlines()) >= 2) and time.time() < deadline:
             time.sleep(0.05)  # the settings line and at least one finished record
         second = cli("--config", TINY, "--input", CHATS, "--output", out, "--cache-dir", tmp_path / "c", *SERVER_SETS,
                      port=port)
-        assert second.returncode == 2 and "another ainkit process" in second.stderr
+        assert second.returncode == 2 and "another ainkit curate process" in second.stderr
+        named = second.stderr.split("(it holds ")[1].split(")")[0]  # the lock it names is the real one
+        assert Path(named) == out / "curate.lock" and Path(named).is_file()
         first.terminate()
         _, err = first.communicate(timeout=60)
         assert first.returncode == 130, err
