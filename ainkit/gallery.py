@@ -19,8 +19,8 @@ from typing import Any, Sequence
 
 from ainkit import atomic, plots
 from ainkit.records import RecordError
-from ainkit.sidebyside import (FIXTURE_ITEMS, FolderOutputs, Key, ModelAnswers, answer_text, domain_of, image_data_uri, load_answers,
-                               load_items, text_dir, verdicts)
+from ainkit.sidebyside import (FIXTURE_ITEMS, FolderOutputs, Key, ModelAnswers, answer_text, bidi_html, bilingual, domain_of,
+                               image_data_uri, isolate, load_answers, load_items, verdicts)
 
 PANEL_NAME = "fig05_side_by_side"
 PANEL_DEFAULT = 4  # items in the panel when --panel is not given
@@ -66,7 +66,7 @@ body{font-family:"DejaVu Sans",Arial,sans-serif;margin:1.5em;color:#222;max-widt
 h1{font-size:1.4em}.filters{position:sticky;top:0;background:#f7f7f7;padding:.6em;border:1px solid #ddd;z-index:1}
 .item{border:1px solid #ccc;border-radius:6px;margin:1em 0;padding:.8em}.item header{color:#555;font-size:.9em}
 .images img{max-height:180px;max-width:45%;margin:.3em;border:1px solid #eee}
-.question,.ref{margin:.5em 0}.question{font-size:1.1em;white-space:pre-line}[dir=rtl]{text-align:right}
+.question,.ref{margin:.5em 0}.question{font-size:1.1em}.question,.answer{white-space:pre-line}[dir=rtl]{text-align:right}
 table{border-collapse:collapse;width:100%}td,th{border-top:1px solid #eee;padding:.3em .5em;vertical-align:top}
 td.v{text-align:center;width:6em}.ok{color:#1b7837;font-weight:bold}.no{color:#b2182b;font-weight:bold}.na{color:#999}
 .note{color:#555;font-size:.85em}
@@ -97,9 +97,9 @@ def render_html(rows: list[Entry], models: list[ModelAnswers], title: str = "Sid
     datasets = sorted({r.key[0] for r in rows})
     domains = sorted({domain_of(r.key[0], r.item) for r in rows})
     opts = lambda vals: "".join(f'<option value="{e(v)}">{e(v)}</option>' for v in vals)  # noqa: E731
-    parts = [f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style></head><body>',
-             f"<h1>{e(title)}</h1>",
-             f'<p class="note">{len(rows)} items; models: ' + ", ".join(f"<b>{e(m.name)}</b> ({e(str(m.path))})" for m in models)
+    parts = [f'<!doctype html><html lang="en" dir="ltr"><head><meta charset="utf-8"><title>{e(title)}</title><style>{_CSS}</style>'
+             '</head><body>', f"<h1>{bilingual(*reversed(title.split(' · ', 1)), english_first=True) if ' · ' in title else e(title)}</h1>",
+             f'<p class="note">{len(rows)} items; models: ' + ", ".join(f"<b>{isolate(m.name)}</b> ({isolate(str(m.path), 'ltr')})" for m in models)
              + ". Verdicts: ✓ right, ✗ wrong, – not graded (open-ended set without a judge, or not answered). "
              "<i>corrected</i> and <i>original</i> are the kit's two CAMEL-Bench scoring modes; <i>judge</i> is the LLM judge's grade.</p>",
              f'<div class="filters">Data set <select id="f-dataset"><option value="">all</option>{opts(datasets)}</select> '
@@ -120,14 +120,15 @@ def render_html(rows: list[Entry], models: list[ModelAnswers], title: str = "Sid
         if imgs:
             parts.append(f'<div class="images">{"".join(imgs)}</div>')
         if item.get("question"):
-            q = item["question"]
-            parts.append(f'<div class="question" dir="{text_dir(q)}" lang="{"ar" if text_dir(q) == "rtl" else "en"}">{e(q)}</div>')
+            parts.append(bidi_html(item["question"], "question"))
         ref = item.get("answer", next((m.rows[r.key].get("answer") for m in models if r.key in m.rows), None))
         if ref is not None:
-            parts.append(f'<div class="ref">Reference answer · الإجابة المرجعية: <span dir="{text_dir(str(ref))}">{e(str(ref))}</span></div>')
-        parts.append('<table><tr><th>model</th><th>answer · الإجابة</th><th>corrected</th><th>original</th><th>judge</th></tr>')
+            parts.append(f'<div class="ref">{bilingual("الإجابة المرجعية", "Reference answer", english_first=True)}: '
+                         f'{bidi_html(str(ref), "answer", "span")}</div>')
+        parts.append(f'<table><tr><th>model</th><th>{bilingual("الإجابة", "answer", english_first=True)}</th>'
+                     '<th>corrected</th><th>original</th><th>judge</th></tr>')
         for name, a in r.answers.items():
-            parts.append(f'<tr><td>{e(name)}</td><td dir="{text_dir(a["text"])}">{e(a["text"])}</td>'
+            parts.append(f'<tr><td>{isolate(name)}</td><td>{bidi_html(a["text"], "answer")}</td>'
                          + "".join(f'<td class="v {_cls(a[k])}">{_mark(a[k])}</td>' for k in ("corrected", "original", "judge"))
                          + "</tr>")
         parts.append("</table></section>")

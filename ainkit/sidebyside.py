@@ -12,8 +12,10 @@ predictions.jsonl, its folder). Images are embedded as data URIs, so a page buil
 from __future__ import annotations
 
 import base64
+import html
 import mimetypes
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,9 +56,77 @@ def has_arabic(text: str) -> bool:
     return bool(_ARABIC.search(text or ""))
 
 
+def _strong(text: str) -> str | None:
+    """The direction of the first strongly directional letter ('rtl' Arabic or Hebrew, 'ltr' Latin ...), None if none."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind in ("R", "AL"):
+            return "rtl"
+        if kind == "L":
+            return "ltr"
+    return None
+
+
 def text_dir(text: str) -> str:
-    """'rtl' for text with Arabic in it, else 'ltr' (an HTML dir attribute)."""
-    return "rtl" if has_arabic(text) else "ltr"
+    """An HTML dir attribute for a text: the direction of its first strong letter (what dir="auto" picks); with none
+    (digits, punctuation), 'rtl' if it holds Arabic, else 'ltr'."""
+    return _strong(text or "") or ("rtl" if has_arabic(text) else "ltr")
+
+
+_SENTENCE = re.compile(r"(?<=[.!?؟:؛])[ \t]+|\n+")
+
+
+def direction_runs(text: str) -> list[tuple[str, str]]:
+    """A text cut into runs of one direction: [(dir, text), ...]. A cut falls only between sentences (after . ! ? ؟ : ؛
+    or a line break) where the next sentence starts in the other direction; a sentence without letters joins the
+    run before it. 'ما لون المربع؟ What colour is it?' -> [('rtl', 'ما لون المربع؟ '), ('ltr', 'What colour is it?')]."""
+    runs: list[list[str]] = []
+    pos = 0
+    for m in [*_SENTENCE.finditer(text), None]:
+        end = m.end() if m else len(text)
+        piece = text[pos:end]
+        pos = end
+        if not piece:
+            continue
+        d = _strong(piece)
+        if runs and (d is None or d == runs[-1][0]):
+            runs[-1][1] += piece
+        elif runs and runs[-1][0] is None:  # leading digits or punctuation take the first direction that follows
+            runs[-1] = [d, runs[-1][1] + piece]
+        else:
+            runs.append([d, piece])
+    return [(d or text_dir(t), t) for d, t in runs]
+
+
+def bidi_html(text: str, cls: str = "", tag: str = "div") -> str:
+    """A text as an HTML element laid out by its own direction, isolated from the page's: dir and lang from its first
+    run; a text in two directions (a bilingual question) gets one <bdi> per run, so that an English sentence in a
+    right-to-left page keeps its full stop on the right."""
+    runs = direction_runs(text) or [("ltr", "")]
+    attrs = f' class="{cls}"' if cls else ""
+    first = runs[0][0]
+    lang = lambda d: "ar" if d == "rtl" else "en"  # noqa: E731
+    if len(runs) == 1:
+        return f'<{tag}{attrs} dir="{first}" lang="{lang(first)}">{html.escape(text)}</{tag}>'
+    inner = "".join(f'<bdi dir="{d}" lang="{lang(d)}">{html.escape(t)}</bdi>' for d, t in runs)
+    return f'<{tag}{attrs} dir="{first}">{inner}</{tag}>'
+
+
+def isolate(text: str, direction: str | None = None) -> str:
+    """<bdi> around a text (escaped), in its own direction (`direction`, else that of its first strong letter)."""
+    d = direction or text_dir(text)
+    return f'<bdi dir="{d}" lang="{"ar" if d == "rtl" else "en"}">{html.escape(text)}</bdi>'
+
+
+def bilingual(ar: str, en: str, sep: str = " · ", english_first: bool = False) -> str:
+    """An Arabic and an English label side by side, each isolated in its own direction ('الإجابة 1 · Answer 1')."""
+    pair = [isolate(ar, "rtl"), isolate(en, "ltr")]
+    return sep.join(reversed(pair) if english_first else pair)
+
+
+def isolated_text(ar: str, en: str) -> str:
+    """The plain-text form of `bilingual` (Unicode first-strong isolates), for where no markup goes: <title>, <option>."""
+    return f"\u2068{ar}\u2069 · \u2068{en}\u2069"
 
 
 def domain_of(dataset: str, item: dict[str, Any] | None = None) -> str:

@@ -193,3 +193,99 @@ def test_gallery_shows_every_image(tmp_path, shots):
         driver.save_screenshot(str(shots / "gallery_filtered.png"))
     finally:
         driver.quit()
+
+
+# ---------- mixed-direction text: an English, an Arabic and a bilingual item, in both pages ----------
+
+BIDI_ITEMS = [
+    {"dataset": "gqa", "id": "en-1", "question": "What colour is the square? Answer with one English word.", "answer": "red"},
+    {"dataset": "gqa", "id": "ar-1", "question": "ما لون المربع؟ أجب بكلمة واحدة.", "answer": "أحمر"},
+    {"dataset": "gqa", "id": "mix-1", "question": "ما لون المربع في الصورة؟ What colour is the square? Answer with one English word.",
+     "answer": "red"},
+]
+BIDI_ANSWERS = {"model-1": ["Red.", "أحمر.", "The square is red."], "model-2": ["It is blue.", "أزرق", "المربع أحمر. It is red."]}
+
+# For each element matched by `css`, in each text node holding `needle`: where its last two characters are drawn.
+# Returns [[left of the second-last character, left of the last], ...]: a full stop that ends an English sentence must
+# be drawn to the right of the letter before it.
+_GLYPHS = """
+const [css, needle] = arguments; const out = [];
+for (const root of document.querySelectorAll(css)) {
+  const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const i = n.data.indexOf(needle); if (i < 0) continue;
+    const at = k => { const r = document.createRange(); r.setStart(n, k); r.setEnd(n, k + 1); return r.getBoundingClientRect().left; };
+    out.push([at(i + needle.length - 2), at(i + needle.length - 1)]);
+  }
+}
+return out;
+"""
+
+
+@pytest.fixture(scope="module")
+def bidi_inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bidi")
+    (root / "items.jsonl").write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in BIDI_ITEMS), encoding="utf-8")
+    answers = []
+    for name, texts in BIDI_ANSWERS.items():
+        rows = [{"dataset": i["dataset"], "id": i["id"], "prediction": t} for i, t in zip(BIDI_ITEMS, texts)]
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        answers.append(str(root / f"{name}.jsonl"))
+    return root, answers
+
+
+def _full_stops_on_the_right(driver, css, needles):
+    for needle in needles:
+        spots = driver.execute_script(_GLYPHS, css, needle)
+        assert spots, (css, needle)
+        for before, stop in spots:
+            assert stop > before, f"{needle!r} in {css}: the full stop is drawn left of the letter before it"
+
+
+def test_survey_lays_out_each_text_in_its_own_direction(bidi_inputs, shots):
+    from selenium.webdriver.common.by import By
+
+    root, answers = bidi_inputs
+    summary = build.build(answers, root / "survey", items=root / "items.jsonl", raters=1, names=list(BIDI_ANSWERS))
+    key = json.loads((root / "survey" / "key.json").read_text())
+    driver = browser(root)
+    try:
+        driver.get(Path(summary["form"]).as_uri() + f"?rater={key['raters'][0]}")
+        # English sentences keep their full stop on the right, alone (en-1) or after an Arabic one (mix-1), in the
+        # question and in the answers
+        _full_stops_on_the_right(driver, ".question", ["English word."])
+        _full_stops_on_the_right(driver, ".answer-text", ["Red.", "is red.", "It is red."])
+        for ref in driver.find_elements(By.CSS_SELECTOR, ".ref"):  # the reference under its label, not beside it
+            head, text = ref.find_element(By.TAG_NAME, "b"), ref.find_element(By.CSS_SELECTOR, ".reference-text")
+            assert text.rect["y"] >= head.rect["y"] + head.rect["height"] - 1 and text.text in ("red", "أحمر")
+        for card in driver.find_elements(By.CSS_SELECTOR, "#questions .card"):
+            for label in card.find_elements(By.CSS_SELECTOR, "label.opt"):
+                head, text = label.find_element(By.TAG_NAME, "b"), label.find_element(By.CSS_SELECTOR, ".answer-text")
+                # 'الإجابة 1 · Answer 1' on its line, the answer under it: never 'red :Answer 1 · 1 الإجابة'
+                assert text.rect["y"] >= head.rect["y"] + head.rect["height"] - 1, (head.text, text.text)
+                en = head.find_element(By.CSS_SELECTOR, "bdi[dir=ltr]")
+                ar = head.find_element(By.CSS_SELECTOR, "bdi[dir=rtl]")
+                assert en.text.startswith("Answer ") and ar.text.startswith("الإجابة ")
+                assert ar.rect["x"] > en.rect["x"]  # right to left: the Arabic label first, on the right
+        driver.save_screenshot(str(shots / "survey_mixed_directions.png"))
+    finally:
+        driver.quit()
+
+
+def test_gallery_lays_out_each_text_in_its_own_direction(bidi_inputs, shots):
+    from ainkit import gallery
+
+    root, answers = bidi_inputs
+    gallery.build(answers, root / "gallery", items=root / "items.jsonl", names=list(BIDI_ANSWERS))
+    driver = browser(root)
+    try:
+        driver.get((root / "gallery" / "gallery.html").as_uri())
+        _full_stops_on_the_right(driver, ".question", ["English word."])
+        _full_stops_on_the_right(driver, ".answer", ["Red.", "is red.", "It is red.", "is blue."])
+        # the Arabic answer 'أحمر.' ends (on the left) with its full stop, right to left
+        _, stop = driver.execute_script(_GLYPHS, ".answer", "أحمر.")[0]
+        letter = driver.execute_script(_GLYPHS, ".answer", "أحمر.")[0][0]
+        assert stop < letter
+        driver.save_screenshot(str(shots / "gallery_mixed_directions.png"))
+    finally:
+        driver.quit()

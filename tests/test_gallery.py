@@ -50,13 +50,16 @@ def test_page_is_self_contained(page):
 def test_arabic_is_right_to_left(page):
     html = page[2]
     assert '<div class="question" dir="rtl" lang="ar">كم عدد المربعات في الصورة؟' in html
-    assert '<td dir="rtl">اثنان</td>' in html and '<td dir="ltr">Red.</td>' in html
+    assert '<div class="answer" dir="rtl" lang="ar">اثنان</div>' in html and '<div class="answer" dir="ltr" lang="en">Red.</div>' in html
+    # a bilingual question: each sentence isolated in its own direction
+    assert ('<div class="question" dir="rtl"><bdi dir="rtl" lang="ar">ما لون المربع في الصورة؟ </bdi><bdi dir="ltr" lang="en">'
+            'What colour is the square? Answer with one English word.</bdi></div>') in html
 
 
 def test_verdicts_in_both_modes(page):
     html = page[2]
     section = html.split('id="gqa-fx-1"')[1].split("</section>")[0]
-    row_b = section.split("<td>fixture-B</td>")[1].split("</tr>")[0]
+    row_b = section.split('<td><bdi dir="ltr" lang="en">fixture-B</bdi></td>')[1].split("</tr>")[0]
     assert row_b.count('class="v ok">✓') == 1 and row_b.count('class="v no">✗') == 1  # 'Red.': corrected right, original wrong
     assert 'data-disagree="1"' in html and 'id="f-disagree"' in html and 'id="f-domain"' in html
     assert '<option value="countbench">' in html and '<option value="Video">' in html

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 from ainkit import atomic
 from ainkit.records import RecordError
-from ainkit.sidebyside import FIXTURE_ITEMS, answer_text, domain_of, image_data_uri, load_answers, load_items, text_dir
+from ainkit.sidebyside import FIXTURE_ITEMS, answer_text, direction_runs, domain_of, image_data_uri, load_answers, load_items
 from ainkit.survey import demographics, form
 
 KEY_KIND = "ainkit-survey-key"
@@ -71,11 +71,10 @@ def build(answers: Sequence[str], output: str | Path, items: str | Path | None =
         slots = dict(zip(sorted(tokens), secrets.SystemRandom().sample(models, len(models))))  # token -> model, paired at random
         ref = it.get("answer")
         questions.append({
-            "id": qid, "question": it["question"], "dir": text_dir(it["question"]),
-            "reference": None if ref is None else str(ref), "reference_dir": text_dir(str(ref or "")),
+            "id": qid, "question": direction_runs(it["question"]),  # [[dir, text], ...]: each run laid out in its direction
+            "reference": None if ref is None else direction_runs(str(ref)),
             "images": [image_data_uri(p, it["_where"]) for p in it.get("images", [])],
-            "answers": [{"token": t, "text": answer_text(m.rows[k].get("prediction")), "dir": text_dir(str(m.rows[k].get("prediction") or ""))}
-                        for t, m in slots.items()]})
+            "answers": [{"token": t, "text": direction_runs(answer_text(m.rows[k].get("prediction")))} for t, m in slots.items()]})
         key_questions.append({"id": qid, "dataset": k[0], "item": k[1], "domain": domain_of(k[0], it),
                               "slots": {t: m.name for t, m in slots.items()}})
     survey_id = hashlib.sha256(json.dumps({"seed": seed, "questions": questions}, sort_keys=True).encode()).hexdigest()[:12]

@@ -11,6 +11,7 @@ import html
 import json
 from typing import Any
 
+from ainkit.sidebyside import bilingual, isolated_text
 from ainkit.survey import order
 
 RESPONSE_KIND = "ainkit-survey-response"
@@ -23,7 +24,7 @@ body{font-family:"DejaVu Sans",Tahoma,Arial,sans-serif;margin:0 auto;max-width:5
 .card{border:1px solid #ccc;border-radius:6px;padding:1em;margin:1em 0}.imgs img{max-height:220px;max-width:48%;margin:.3em}
 .opt{display:block;border:1px solid #ddd;border-radius:4px;padding:.5em;margin:.4em 0;cursor:pointer}
 .opt:hover{background:#f3f7ff}.ref{background:#f6f6f6;padding:.4em;border-radius:4px}
-.question,.answer-text{white-space:pre-line}
+.question,.answer-text,.reference-text{white-space:pre-line}
 #status{font-weight:bold;margin:1em 0}#status.err{color:#b2182b}#status.ok{color:#1b7837}
 button{font-size:1.05em;padding:.5em 1.2em}select{font-size:1em}
 """
@@ -33,6 +34,12 @@ const DATA=JSON.parse(document.getElementById('survey-data').textContent);
 const RATER_RE=new RegExp(DATA.rater_pattern);let RATER=null;const ORDERS={};
 function el(tag,attrs,...kids){const e=document.createElement(tag);for(const[k,v]of Object.entries(attrs||{}))e.setAttribute(k,v);
   for(const c of kids)e.append(c);return e;}
+// a text as [[dir, text], ...] runs (ainkit.sidebyside.direction_runs): one run sets the element's dir, several get a <bdi> each
+function runs(tag,attrs,rs){const lang=d=>d==='rtl'?'ar':'en';
+  if(rs.length<2)return el(tag,{...attrs,dir:rs.length?rs[0][0]:'auto',lang:rs.length?lang(rs[0][0]):'en'},rs.length?rs[0][1]:'');
+  return el(tag,{...attrs,dir:rs[0][0]},...rs.map(([d,t])=>el('bdi',{dir:d,lang:lang(d)},t)));}
+// an Arabic and an English label, each isolated in its own direction
+function bi(ar,en){return [el('bdi',{dir:'rtl',lang:'ar'},ar),' · ',el('bdi',{dir:'ltr',lang:'en'},en)];}
 function status(ar,en,cls){const s=document.getElementById('status');s.replaceChildren(el('div',{dir:'rtl'},ar),el('div',{dir:'ltr',class:'en'},en));s.className=cls;if(cls)s.scrollIntoView();}
 function start(code){
   code=(code||'').trim();
@@ -43,13 +50,14 @@ function start(code){
   DATA.questions.forEach((q,qi)=>{
     const shown=shownOrder(DATA.seed,RATER,q.id,q.answers.map(a=>a.token));ORDERS[q.id]=shown;
     const card=el('div',{class:'card',id:'card-'+q.id,'data-question':q.id});
-    card.append(el('h3',{class:'ar'},'السؤال '+(qi+1)+' · Question '+(qi+1)));
+    card.append(el('h3',{},...bi('السؤال '+(qi+1),'Question '+(qi+1))));
     const imgs=el('div',{class:'imgs'});q.images.forEach((src,i)=>imgs.append(el('img',{src:src,alt:q.id+' image '+(i+1)})));card.append(imgs);
-    card.append(el('p',{class:'question',dir:q.dir},q.question));
-    if(q.reference!==null)card.append(el('p',{class:'ref ar'},'الإجابة الصحيحة · Correct answer: ',el('span',{dir:q.reference_dir},q.reference)));
+    card.append(runs('p',{class:'question'},q.question));
+    if(q.reference!==null)card.append(el('div',{class:'ref'},el('b',{},...bi('الإجابة الصحيحة','Correct answer')),runs('div',{class:'reference-text'},q.reference)));
     shown.forEach((tok,pos)=>{const a=q.answers.find(x=>x.token===tok);
       const input=el('input',{type:'radio',name:'q-'+q.id,value:tok,'data-position':String(pos+1)});
-      card.append(el('label',{class:'opt','data-token':tok},input,' ',el('b',{},'الإجابة '+(pos+1)+' · Answer '+(pos+1)+': '),el('span',{class:'answer-text',dir:a.dir},a.text)));});
+      card.append(el('label',{class:'opt','data-token':tok},input,' ',el('b',{},...bi('الإجابة '+(pos+1),'Answer '+(pos+1))),
+        runs('div',{class:'answer-text'},a.text)));});
     box.append(card);});
   status('','','');
 }
@@ -88,27 +96,27 @@ def render(data: dict[str, Any], countries: dict[str, tuple[str, str]], msa: dic
     e = html.escape
     blob = json.dumps({**data, "response_kind": RESPONSE_KIND, "format": FORMAT, "rater_pattern": RATER_PATTERN},
                       ensure_ascii=False).replace("</", "<\\/")
-    country_opts = "".join(f'<option value="{e(c)}">{e(ar)} · {e(en)}</option>' for c, (en, ar) in countries.items())
-    msa_opts = "".join(f'<label class="opt"><input type="radio" name="msa" value="{e(k)}"> <span class="ar">{e(ar)}</span>'
-                       f'<br><span class="en">{e(en)}</span></label>' for k, (en, ar) in msa.items())
+    country_opts = "".join(f'<option value="{e(c)}">{e(isolated_text(ar, en))}</option>' for c, (en, ar) in countries.items())
+    msa_opts = "".join(f'<label class="opt"><input type="radio" name="msa" value="{e(k)}"> <bdi class="ar" dir="rtl" lang="ar">{e(ar)}'
+                       f'</bdi><br><bdi class="en" dir="ltr" lang="en">{e(en)}</bdi></label>' for k, (en, ar) in msa.items())
     n = len(data["questions"])
     return f"""<!doctype html>
 <html lang="ar" dir="rtl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title[1])} · {e(title[0])}</title><style>{_CSS}</style></head><body>
-<h1 class="ar">{e(title[1])}</h1><h2 class="en">{e(title[0])}</h2>
-<p class="ar">ستقيّم إجابات {n} أسئلة قدّمتها نماذج ذكاء اصطناعي مجهولة الهوية. لكل سؤال إجابة صحيحة للمرجع؛ اختر الإجابة الأقرب إليها.
+<title>{e(isolated_text(title[1], title[0]))}</title><style>{_CSS}</style></head><body>
+<h1 class="ar" dir="rtl">{e(title[1])}</h1><h2 class="en" dir="ltr">{e(title[0])}</h2>
+<p class="ar" dir="rtl">ستقيّم إجابات {n} أسئلة قدّمتها نماذج ذكاء اصطناعي مجهولة الهوية. لكل سؤال إجابة صحيحة للمرجع؛ اختر الإجابة الأقرب إليها.
 لا نسأل إلا عن بلدك ورأيك في الفصحى، ولأغراض البحث فقط.</p>
-<p class="en">You will compare answers to {n} questions given by anonymous AI models. Each question shows its correct
+<p class="en" dir="ltr">You will compare answers to {n} questions given by anonymous AI models. Each question shows its correct
 answer for reference; choose the answer closest to it. We ask only your country and your view on MSA, for research only.</p>
-<noscript><p><b>هذه الصفحة تحتاج JavaScript · This page needs JavaScript.</b></p></noscript>
-<div id="login" class="card"><label class="ar">رمز المشارك · Participant code: <input id="rater" dir="ltr" autocomplete="off"></label>
-<button id="start" type="button">ابدأ · Start</button></div>
-<div id="survey" hidden><p class="ar">رمزك · Your code: <b id="rater-shown" dir="ltr"></b></p><div id="questions"></div>
-<div class="card"><h3 class="ar">عنك · About you</h3>
-<label class="ar">من أي بلد أنت؟ · Where are you from? <select id="country"><option value="">—</option>{country_opts}</select></label>
-<p class="ar">{e(msa_question[1])}</p><p class="en">{e(msa_question[0])}</p>{msa_opts}
-<label class="ar">ملاحظات (اختياري) · Comments (optional)<br><textarea id="comment" rows="3" cols="60"></textarea></label></div>
-<button id="save" type="button">حفظ الإجابات · Save responses</button></div>
+<noscript><p><b>{bilingual("هذه الصفحة تحتاج JavaScript.", "This page needs JavaScript.")}</b></p></noscript>
+<div id="login" class="card"><label>{bilingual("رمز المشارك", "Participant code")}<br><input id="rater" dir="ltr" autocomplete="off"></label>
+<button id="start" type="button">{bilingual("ابدأ", "Start")}</button></div>
+<div id="survey" hidden><p>{bilingual("رمزك", "Your code")}<br><b id="rater-shown" dir="ltr"></b></p><div id="questions"></div>
+<div class="card"><h3>{bilingual("عنك", "About you")}</h3>
+<label>{bilingual("من أي بلد أنت؟", "Where are you from?")}<br><select id="country"><option value="">—</option>{country_opts}</select></label>
+<p class="ar" dir="rtl">{e(msa_question[1])}</p><p class="en" dir="ltr">{e(msa_question[0])}</p>{msa_opts}
+<label>{bilingual("ملاحظات (اختياري)", "Comments (optional)")}<br><textarea id="comment" dir="auto" rows="3" cols="60"></textarea></label></div>
+<button id="save" type="button">{bilingual("حفظ الإجابات", "Save responses")}</button></div>
 <div id="status" role="status"></div>
 <script id="survey-data" type="application/json">{blob}</script>
 <script>{_JS}</script></body></html>
