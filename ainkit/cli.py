@@ -239,8 +239,9 @@ def _run_export(args: argparse.Namespace) -> int:
 def _llm_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM endpoint (default: OPENAI_BASE_URL / OPENAI_API_KEY if set, else the embedded local server)")
     g.add_argument("--model", help="openai:NAME (OPENAI_BASE_URL/OPENAI_API_KEY or --base-url), local:NAME (embedded: "
-                   "smollm2-135m, gemma-3-270m), or a plain model name at --base-url/--backend (default: the backend's, "
-                   "gpt-4o-mini, or local:smollm2-135m when no endpoint is set)")
+                   "smollm2-135m, a stand-in whose translations are not usable data), mt:PATH (translate: a dedicated MT "
+                   "model such as opus-mt-en-ar or NLLB-200, a folder or a hub id), or a plain model name at "
+                   "--base-url/--backend (default: the backend's, gpt-4o-mini, or local:smollm2-135m when no endpoint is set)")
     g.add_argument("--backend", help="a named backend from configs/llm.yaml")
     g.add_argument("--base-url", help="any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 (key from OPENAI_API_KEY)")
     g.add_argument("--local-model", default=None, help="same as --model local:NAME")
@@ -357,6 +358,10 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, default=0,
                    help="strings read ahead of the answers, which bounds memory (default: 4 x --concurrency)")
     p.add_argument("--batch", action="store_true", help="send the requests through OpenAI's Batch API (50 %% of the price)")
+    p.add_argument("--allow-download", action="store_true", help="with --model mt:HUB_ID, download the MT model from the "
+                   "Hugging Face hub when it is not in the local cache (default: offline)")
+    p.add_argument("--mt-batch-size", type=int, default=16, help="with --model mt:..., strings per generate() batch "
+                   "(default 16)")
     p.add_argument("--batch-requests", type=int, default=50_000, help="requests per batch file (default and OpenAI's "
                    "limit: 50000)")
     p.add_argument("--batch-poll", type=float, default=60.0, help="seconds between batch status checks (default 60)")
@@ -387,6 +392,19 @@ def _run_translate(args: argparse.Namespace) -> int:
 
     @contextlib.contextmanager
     def opened():
+        if ep.kind == "mt":  # a dedicated MT model on this machine (ainkit.mt)
+            from ainkit import cache, mt
+
+            client = mt.open_client(ep.name, args.direction, args.allow_download, args.mt_batch_size,
+                                    cache.open_cache(args.cache_dir, enabled=not args.no_cache))
+            print(f"[translate] endpoint: {client.backend.describe()} ({client.engine.kind}, {client.engine.device})",
+                  flush=True)
+            backend_holder["client"] = client
+            try:
+                yield client
+            finally:
+                client.close()
+            return
         with serve.open_endpoint(ep) as b:
             print(f"[translate] endpoint: {b.describe()}", flush=True)
             client = _client_for(args, b)

@@ -10,7 +10,8 @@
 
 - Endpoints, the same for every command (`parse_endpoint`): `openai:NAME` (OPENAI_BASE_URL /
   OPENAI_API_KEY, or --base-url), `local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local
-  Hugging Face model, for logit scoring), a named backend of configs/llm.yaml, or --base-url/--model.
+  Hugging Face model, for logit scoring), `mt:PATH` (a dedicated MT model, ainkit.mt: translation
+  only), a named backend of configs/llm.yaml, or --base-url/--model.
 - Retries: 429, 500, 502, 503, 504, timeouts and connection errors are retried with exponential
   backoff and full jitter, honouring `Retry-After`; at most `max_retries` times, then the request
   fails with its reason (the caller records it; nothing is dropped silently).
@@ -132,11 +133,12 @@ def parse_endpoint(model: str | None = None, base_url: str | None = None, backen
     from ainkit.serve import DEFAULT_LOCAL_MODEL, LOCAL_MODELS
 
     kind, sep, name = (model or "").partition(":")
-    if sep and kind in ("openai", "local", "hf") and not (kind == "openai" and name.startswith("//")):
+    if sep and kind in ("openai", "local", "hf", "mt") and not (kind == "openai" and name.startswith("//")):
         if not name:
             raise LLMError(f"--model {model!r}: name the model after '{kind}:'")
-        if kind == "local" and (base_url or backend):
-            raise LLMError(f"--model {model}: an embedded model takes no --base-url/--backend")
+        if kind in ("local", "mt") and (base_url or backend):
+            raise LLMError(f"--model {model}: {'an embedded' if kind == 'local' else 'a dedicated MT'} model takes no "
+                           "--base-url/--backend")
         return Endpoint(kind, name, base_url if kind == "openai" else None, backend if kind == "openai" else None)
     if backend or base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
         return Endpoint("openai", model or None, base_url, backend)
@@ -152,6 +154,9 @@ def endpoint_backend(ep: Endpoint) -> Backend | None:
     if ep.kind == "hf":
         raise LLMError(f"hf:{ep.name}: a local Hugging Face model is scored by its logits (ainkit evaluate); "
                        "this command needs a chat endpoint (openai:NAME or local:NAME)")
+    if ep.kind == "mt":
+        raise LLMError(f"mt:{ep.name}: a dedicated translation model translates (ainkit translate, curate's translate "
+                       "steps); this command needs a chat endpoint (openai:NAME or local:NAME)")
     if ep.kind == "local":
         return None
     b = resolve_backend(ep.backend, ep.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1", ep.name)

@@ -20,6 +20,7 @@ CONFIGS = ROOT / "configs"
 VENV = ROOT / ".venv"
 CACHE = Path(os.environ.get("AINKIT_CACHE", Path.home() / ".cache" / "ainkit"))
 SAMPLES = PACKAGE / "data" / "bilingual_samples.jsonl"  # the kit's bilingual sample set (ainkit/data/README.md)
+HELDOUT = PACKAGE / "data" / "heldout_en_ar.jsonl"  # held-out EN->AR references for the stand-ins (notebook 01)
 
 
 @dataclass(frozen=True)

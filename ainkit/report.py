@@ -25,6 +25,7 @@ BUCKETS = {"match": "recomputed, agrees with the report within tolerance",
            "kit only": "recomputed, the report prints no number to compare",
            "substitute": "recomputed on a stand-in model or data set",
            "unavailable": "cannot be computed here (the cause is stated once, below)",
+           "failed": "the kit's run failed (requests that failed, a model that could not run): no number from it",
            "re-listed": "the report's number, re-listed or re-plotted"}
 # a row's own verdict, when its note or quantity states one, wins over the numeric tolerance
 DISAGREES = re.compile(r"\[not supported\]|\bDIFFERS\b|\bdiffers\b|\bdisagree\b|\bNOT\b|\bINCONSISTENT\b|\bnot 100\b|"
@@ -50,6 +51,8 @@ def tolerance(row: Row, decimals: int) -> float:
 
 def judge(row: Row, decimals: int = 2) -> str:
     """The row's bucket (BUCKETS); `decimals`: those the report prints for the row's artefact."""
+    if row.source == "failed":
+        return "failed"
     if row.source == "substitute":
         return "substitute"
     if row.source == "unavailable" or (row.kit is None and (row.source == "recomputed" or UNAVAILABLE.search(row.note or ""))):

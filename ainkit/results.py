@@ -28,7 +28,7 @@ from typing import Any, Iterable
 from ainkit import atomic
 from ainkit.paths import Outputs
 
-SOURCES = ("recomputed", "published", "substitute", "unavailable")
+SOURCES = ("recomputed", "published", "substitute", "unavailable", "failed")
 Value = float | int | str | None
 
 @dataclass
@@ -48,7 +48,7 @@ class Row:
             raise ValueError(f"row {self.artefact}/{self.quantity}: source must be one of {SOURCES}, not {self.source!r}")
         if self.source == "substitute" and not self.note:
             raise ValueError(f"row {self.artefact}/{self.quantity}: a substitute row must name its stand-in in note")
-        if self.source == "unavailable" and not self.note:
+        if self.source in ("unavailable", "failed") and not self.note:
             raise ValueError(f"row {self.artefact}/{self.quantity}: an unavailable row must say why in note")
         self.published = _clean(self.published)
         self.kit = _clean(self.kit)

@@ -34,6 +34,7 @@ LAYERS = {
     "ainkit.llm": "service",               # OpenAI-compatible client, backends, retries
     "ainkit.batch": "service",             # OpenAI Batch API: upload, create, poll, answers into the cache
     "ainkit.serve": "service",             # the embedded llama.cpp server
+    "ainkit.mt": "service",                # dedicated MT models (Marian, NLLB) behind the llm.Client surface
     "ainkit.images": "service",            # an image file as a chat request part
     "ainkit.onnx_runtime": "service",      # ONNX runtime for sentence encoders
     "ainkit.tiny": "service",              # tiny causal LMs built offline (tests, CPU trials)

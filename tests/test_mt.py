@@ -1,0 +1,68 @@
+"""The dedicated-MT backend (ainkit.mt) through `ainkit translate`, on a tiny random Marian built here offline."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tiny_marian
+from ainkit import mt
+from ainkit.records import read_records
+
+
+@pytest.fixture(scope="module")
+def marian(tmp_path_factory):
+    return tiny_marian.build(tmp_path_factory.mktemp("marian") / "opus-mt-tiny-en-ar")
+
+
+def translate(tmp_path, *extra, records=None):
+    if records is not None:
+        (tmp_path / "in.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    cmd = [sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / "in.jsonl"), "--output",
+           str(tmp_path / "out.jsonl"), *extra]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_mt_backend_translates_records_through_the_stage(marian, tmp_path):
+    records = [{"id": f"r{i}", "text": t} for i, t in enumerate(["The cat is on the table.", "A red bus waits at the light.",
+                                                                  "How many birds are on the wire?"] * 3)]
+    proc = translate(tmp_path, "--model", f"mt:{marian}", "--max-tokens", "12", records=records)
+    assert proc.returncode == 0, proc.stderr  # a random model's output is rejected for its content; nothing failed
+    assert "endpoint: mt" in proc.stdout and "marian" in proc.stdout
+    kept = read_records(tmp_path / "out.jsonl")
+    rejects = read_records(tmp_path / "out.rejects.jsonl") if (tmp_path / "out.rejects.jsonl").exists() else []
+    assert len(kept) + len(rejects) == len(records)
+    assert not any(r.get("endpoint") for r in rejects)  # nothing failed at the engine
+    for r in kept:
+        assert r["translation"]["model"] == str(marian) and isinstance(r["text_ar"], str)
+    # answers are in the shared cache, keyed by the weights: a re-run elsewhere translates nothing again
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "in.jsonl").write_text((tmp_path / "in.jsonl").read_text())
+    again = translate(tmp_path / "again", "--model", f"mt:{marian}", "--max-tokens", "12")
+    assert f"{len(records)} done ({len(records)} from cache)" in again.stdout, again.stdout
+    assert read_records(tmp_path / "again" / "out.jsonl") == kept
+    assert [r["record"] for r in read_records(tmp_path / "again" / "out.rejects.jsonl")] == [r["record"] for r in rejects]
+    assert any(r["record"].get("text_ar") for r in rejects) or kept  # the engine wrote something for every record
+
+
+def test_same_translation_one_at_a_time_and_batched(marian):
+    engine = mt.MTEngine(str(marian))
+    texts = ["The cat is on the table.", "Two children play football on the beach.", "How many birds?"]
+    batched = [t for t, *_ in engine.translate(texts, "en-ar", max_tokens=8)]
+    alone = [engine.translate([t], "en-ar", max_tokens=8)[0][0] for t in texts]
+    assert batched == alone  # padding in a batch does not change a translation
+
+
+def test_missing_model_named_with_the_switch(tmp_path):
+    proc = translate(tmp_path, "--model", "mt:Helsinki-NLP/opus-mt-xx-yy-not-cached", records=[{"id": 1, "text": "Hi"}])
+    assert proc.returncode == 2
+    assert "--allow-download" in proc.stderr and "Traceback" not in proc.stderr
+    proc = translate(tmp_path, "--model", f"mt:{tmp_path / 'nowhere'}")
+    assert proc.returncode == 2 and "no such folder" in proc.stderr
+
+
+def test_rate_is_measured(marian):
+    per_s, n = mt.MTEngine(str(marian)).rate(["The cat is on the table."] * 6, "en-ar", batch_size=3, max_tokens=6)
+    assert n == 6 and per_s > 0
