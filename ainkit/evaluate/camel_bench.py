@@ -224,9 +224,11 @@ def _whole_words_in(needle: str, hay: str) -> bool:
     """The needle's words appear in order in the hay, and the hay names no number the needle does not ('2 dollars'
     is not in '2 dollars or 3')."""
     n, h = T.words(needle), T.words(hay)
+    if not n or len(n) > len(h):
+        return False
     if T.numbers(needle) and set(T.numbers(hay)) != set(T.numbers(needle)):
         return False
-    return bool(n) and any(h[i:i + len(n)] == n for i in range(len(h) - len(n) + 1))
+    return any(h[i:i + len(n)] == n for i in range(len(h) - len(n) + 1))
 
 
 def yes_no_corrected(pred: str, gt: str) -> bool:

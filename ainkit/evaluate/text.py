@@ -43,6 +43,9 @@ SEPARATORS = str.maketrans({"\u066b": ".", "\u066c": ",", "\u2212": "-"})
 NUMBER = re.compile(r"(?:(?<![\w.])[-+])?(?<![\d.])(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?")
 
 
+LETTER_ANYWHERE = re.compile(r"[^\W\d_]")
+
+
 def _value(match: str) -> Decimal:
     d = Decimal(match.replace(",", ""))  # exact, whatever its length (no float rounding)
     return abs(d) if d.is_zero() else d  # -0 and 0 are one number
@@ -62,6 +65,8 @@ def numbers(text: str) -> list[Decimal]:
 def as_number(text: str) -> Decimal | None:
     """The number a text is, when it is one number and nothing else but signs and punctuation ('15', '١٬٠٠٠', '15%.',
     '$3.5'); else None ('3 apples', '3-4', 'three')."""
+    if LETTER_ANYWHERE.search(text or ""):  # a letter: not a bare number (and a long text costs one short scan)
+        return None
     folded = fold_numerals(normalize(text))
     found = list(NUMBER.finditer(folded))
     if len(found) != 1 or re.search(r"[^\W_]", folded[:found[0].start()] + folded[found[0].end():]):
