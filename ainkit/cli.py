@@ -13,7 +13,7 @@ import traceback
 from typing import Callable
 
 from ainkit import __version__
-from ainkit.errors import EXIT_ALL_FAILED, EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, UserError, epilog
+from ainkit.errors import EXIT_ALL_FAILED, EXIT_BUG, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, UserError, epilog
 
 # options every sub-command takes
 _COMMON = argparse.ArgumentParser(add_help=False)
@@ -749,7 +749,6 @@ def _error(args: argparse.Namespace, exc: BaseException) -> None:
     print(redact.scrub(f"ainkit {args.command}: error: {text}"), file=sys.stderr)
 
 
-EXIT_PIPE = 128 + signal.SIGPIPE  # 141: the reader of stdout went away (`ainkit paper show table1 | head -1`)
 
 
 def _stdout_closed() -> bool:

@@ -14,6 +14,7 @@ EXIT_USAGE = 2             # a user error: bad flag, bad path, unreadable input,
 EXIT_SOME_FAILED = 3       # some records failed at the endpoint (after retries); they are in the rejects file
 EXIT_ALL_FAILED = 4        # records failed at the endpoint and none was kept, or it refused the run (401/403/404)
 EXIT_INTERRUPTED = 130     # Ctrl-C or SIGTERM: finished work is journalled; the same command resumes
+EXIT_PIPE = 141            # the reader of stdout went away (`ainkit paper show table1 | head -1`): 128 + SIGPIPE
 
 EXIT_CODES = {
     EXIT_OK: "all records processed (content rejects are in the rejects file)",
@@ -23,6 +24,7 @@ EXIT_CODES = {
     EXIT_ALL_FAILED: "records failed at the endpoint and none was kept (it is down?), or the endpoint refused the run "
                      "(bad key, unknown model)",
     EXIT_INTERRUPTED: "interrupted; run the same command again to resume",
+    EXIT_PIPE: "the reader of the output went away (e.g. `| head`); nothing is wrong",
 }
 
 
