@@ -614,7 +614,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     from ainkit import serve
 
     try:
-        with serve.embedded_server(args.model or serve.DEFAULT_LOCAL_MODEL, n_ctx=args.n_ctx, port=args.port, verbose=True) as b:
+        with serve.embedded_server(args.model or serve.DEFAULT_LOCAL_MODEL, n_ctx=args.n_ctx, port=args.port, verbose=True,
+                                   workers=1) as b:  # one URL to hand out: one process, every core
             print(f"export OPENAI_BASE_URL={b.base_url}   # model name: {b.model}; Ctrl-C stops the server", flush=True)
             while (why := b.dead()) is None:
                 time.sleep(1.0)

@@ -82,6 +82,7 @@ class Backend:
     identity: str = ""  # what answers: '' = the base URL; the embedded server: its model file's sha256
     dead: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)  # None while alive, else why
     pid: int | None = field(default=None, compare=False)  # the embedded server's process
+    base_urls: list[str] = field(default_factory=list, compare=False)  # several servers of one model (embedded workers)
 
     def describe(self) -> str:
         return f"{self.name} ({self.base_url}, model {self.model}{', embedded' if self.embedded else ''})"
@@ -320,15 +321,18 @@ class Client:
             return
         import openai
 
-        self._api = openai.AsyncOpenAI(base_url=self.backend.base_url, api_key=self.backend.api_key or "no-key",
-                                       max_retries=0, timeout=self.timeout)
+        self._apis = [openai.AsyncOpenAI(base_url=url, api_key=self.backend.api_key or "no-key", max_retries=0,
+                                         timeout=self.timeout) for url in (self.backend.base_urls or [self.backend.base_url])]
+        self._busy = [0] * len(self._apis)  # requests in flight per server: each goes to the least busy
+        self._api = self._apis[0]
         self._limiter, self._sem = RateLimiter(*self.limiter_args), asyncio.Semaphore(self.concurrency)
         t0 = time.monotonic()
         try:
             yield self
         finally:
-            api, self._api = self._api, None
-            await api.close()
+            apis, self._api, self._apis = self._apis, None, []
+            for api in apis:
+                await api.close()
             self.stats.seconds += time.monotonic() - t0
 
     async def ask(self, messages: list[dict], **params: Any) -> Answer:
@@ -338,7 +342,7 @@ class Client:
 
         if self._api is None:
             raise RuntimeError("Client.ask needs an open session: async with client.session(): ...")
-        api, limiter, sem = self._api, self._limiter, self._sem
+        limiter, sem = self._limiter, self._sem
         key = self.key(messages, params)
         if hit := self.cached(key):
             self.stats.done += 1
@@ -353,8 +357,11 @@ class Client:
                 answer.attempts = attempt + 1
                 await limiter.acquire(estimate_tokens(messages) + int(params.get("max_tokens") or 256))
                 wait, reason = None, ""
+                which = min(range(len(self._busy)), key=self._busy.__getitem__)
+                self._busy[which] += 1
                 try:
-                    resp = await api.chat.completions.create(model=self.backend.model, messages=messages, **params)
+                    resp = await self._apis[which].chat.completions.create(model=self.backend.model, messages=messages,
+                                                                           **params)
                     if not resp.choices:
                         raise LLMError("response without choices")
                     choice = resp.choices[0]
@@ -385,6 +392,8 @@ class Client:
                     reason = redact.scrub(f"malformed response: {type(exc).__name__}: {str(exc)[:120]}")
                 except LLMError as exc:
                     reason = f"malformed response: {exc}"
+                finally:
+                    self._busy[which] -= 1
                 if self.backend.dead is not None and (why := self.backend.dead()) is not None:
                     self._died = True
                     self._refused = self._refused or redact.scrub(

@@ -162,39 +162,68 @@ def _wait_ready(url: str, model: str, proc: subprocess.Popen, timeout: float, lo
     raise LLMError(f"the embedded server did not generate a token within {timeout:g} s ({last or 'no answer'}; log: {log})")
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def default_workers() -> int:
+    """Server processes for the embedded engine: AINKIT_LOCAL_WORKERS, else one per core (each with one thread).
+    llama-cpp-python's server decodes one request at a time; several single-thread processes serve requests in
+    parallel, and a single-thread process does not stall when another program takes a core (bench/serve_parallel.py)."""
+    return max(1, int(os.environ.get("AINKIT_LOCAL_WORKERS") or os.cpu_count() or 1))
+
+
 @contextlib.contextmanager
 def embedded_server(model: str = DEFAULT_LOCAL_MODEL, n_ctx: int = 2048, threads: int | None = None,
-                    port: int | None = None, timeout: float = 120.0, verbose: bool = False) -> Iterator[Backend]:
-    """Start llama.cpp's server for `model` on 127.0.0.1, yield its Backend, stop it by PID at exit."""
+                    port: int | None = None, timeout: float = 120.0, verbose: bool = False,
+                    workers: int | None = None) -> Iterator[Backend]:
+    """Start llama.cpp's server for `model` on 127.0.0.1 (`workers` processes sharing `threads` threads; a given
+    `port` means one), yield its Backend (every worker's URL in `base_urls`), stop them by PID at exit."""
     ok, why = available()
     if not ok:
         raise LLMError(why)
     path = model_path(model)
-    port = port or free_port()
-    log = CACHE / "logs" / f"llama-server-{port}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", model, "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads or os.cpu_count() or 1)]
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
-    base = f"http://127.0.0.1:{port}/v1"
+    workers = 1 if port else max(1, workers or default_workers())
+    per = max(1, (threads or os.cpu_count() or 1) // workers)
+    procs: list[tuple[subprocess.Popen, Path, str]] = []
     try:
-        _wait_ready(base, model, proc, timeout, log)
+        for i in range(workers):
+            p = port or free_port()
+            log = CACHE / "logs" / f"llama-server-{p}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", model, "--host",
+                   "127.0.0.1", "--port", str(p), "--n_ctx", str(n_ctx), "--n_threads", str(per)]
+            with open(log, "wb") as fh:
+                proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+            procs.append((proc, log, f"http://127.0.0.1:{p}/v1"))
+        for proc, log, base in procs:
+            _wait_ready(base, model, proc, timeout, log)
         if verbose:
-            print(f"[serve] {model} on {base} (pid {proc.pid}, log {log}): generated its first token", flush=True)
-        yield Backend("embedded", base, model, api_key="", vision=False, embedded=True,
-                      identity=f"gguf-sha256:{file_digest(path)}", dead=lambda: death(proc, log, grace=0.5), pid=proc.pid)
+            for proc, log, base in procs:
+                print(f"[serve] {model} on {base} (pid {proc.pid}, {per} thread(s), log {log}): generated its first token",
+                      flush=True)
+
+        def dead() -> str | None:
+            for proc, log, _ in procs:
+                if (why := death(proc, log, grace=0.5 if len(procs) == 1 else 0.2)) is not None:
+                    return why
+            return None
+
+        yield Backend("embedded", procs[0][2], model, api_key="", vision=False, embedded=True,
+                      identity=f"gguf-sha256:{file_digest(path)}", dead=dead, pid=procs[0][0].pid,
+                      base_urls=[base for _, _, base in procs])
     finally:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        for proc, _, _ in procs:
+            _stop(proc)
 
 
 @contextlib.contextmanager

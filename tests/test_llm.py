@@ -295,3 +295,28 @@ def test_serve_exits_non_zero_when_its_server_dies(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_requests_spread_over_several_servers():
+    """A backend with several base URLs (the embedded engine's workers): each request goes to the least busy server."""
+    servers = [spawn(0.3), spawn(0.3)]
+    try:
+        urls = [f"http://127.0.0.1:{port}/v1" for _, port in servers]
+        b = llm.Backend("two", urls[0], "fault-model", base_urls=urls)
+        c = llm.Client(b, concurrency=4, cache=False)
+        answers = c.run([msgs(f"Question {i}") for i in range(8)], max_tokens=8)
+        assert all(a.ok for a in answers)
+        counts = [sum(stats(port)["requests"].values()) for _, port in servers]
+        assert sum(counts) == 8 and min(counts) >= 3, counts  # one server alone would have taken all 8
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_embedded_workers_each_answer():
+    serve = _embedded_or_skip()
+    with serve.embedded_server(workers=2) as b:
+        assert len(b.base_urls) == 2 and len(set(b.base_urls)) == 2
+        c = llm.Client(b, concurrency=2, cache=False)
+        assert all(a.ok for a in c.run([msgs("Hi"), msgs("Hello")], max_tokens=2))
