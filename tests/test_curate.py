@@ -172,6 +172,10 @@ def test_toxicity_required_keeps_only_safe_images(server, tmp_path):
     assert manifest["images screened for toxicity"] is True
     kept = lines(tmp_path / "judged" / "kept.jsonl")
     assert kept[0]["provenance"]["toxicity"]["model"] == "openai:judge"
+    summary = json.loads((tmp_path / "judged" / "summary.json").read_text())
+    tox = summary["steps"]["toxicity"]  # the judge's work is counted (item 8): one per image, and its vision probe
+    assert tox["requests"] >= 3 and tox["tokens"] > 0
+    assert summary["total"]["requests"] == sum(summary["steps"][s]["requests"] for s in curate.PAID)
 
 
 @pytest.mark.parametrize("form", ["parquet", "datasets"])
@@ -282,3 +286,198 @@ def test_records_without_an_id_get_their_line(tmp_path):
     ids = sorted((r["id"] for i in range(run.shards) for r in lines(run.output(i, "input"))), key=str)
     assert ids == [7, "line:1", "line:2"]
     assert [list(r)[0] for i in range(run.shards) for r in lines(run.output(i, "input"))] == ["id"] * 3
+
+
+# ---------------------------------------------------------------- issue 20: a stranger's data
+
+def write_chats(path, records):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records),
+                    encoding="utf-8")
+    return path
+
+
+def chat(rid, user, answer, images=(), fmt="messages", **extra):
+    if fmt == "messages":
+        turns = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    else:
+        turns = [{"from": "human", "value": user}, {"from": "gpt", "value": answer}]
+    return {"id": rid, fmt: turns, **({"images": list(images)} if images else {}), **extra}
+
+
+def test_input_edited_in_place_is_refused_whatever_its_size_and_time(server, tmp_path):
+    """Item 1: the input is known by its content: an edit that keeps the size and the time stamp is another input."""
+    src = write_chats(tmp_path / "in.jsonl", [chat("a", "Where is the box?", "The box is on the table."),
+                                              chat("b", "Say hello please.", "Hello to you.")])
+    args = ["--config", TINY, "--input", src, "--cache-dir", tmp_path / "c", *SERVER_SETS]
+    first = cli(*args, "--output", tmp_path / "run", port=server)
+    assert first.returncode == 0, first.stderr
+    st = src.stat()
+    src.write_text(src.read_text().replace("box", "car"), encoding="utf-8")  # same size
+    os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same time stamp
+    assert src.stat().st_size == st.st_size
+    again = cli(*args, "--output", tmp_path / "run", port=server)
+    assert again.returncode == 2 and "edited in place" in again.stderr and "--restart" in again.stderr
+    redo = cli(*args, "--output", tmp_path / "run", "--restart", port=server)
+    assert redo.returncode == 0, redo.stderr
+    assert "car" in lines(tmp_path / "run" / "kept.jsonl")[0]["source_messages"][0]["content"]
+
+
+def test_input_changed_before_the_merge_is_refused(server, tmp_path, monkeypatch):
+    """Item 1, the SLURM case: the input edited while the shards ran; the merge refuses rather than mix."""
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{server}/v1")
+    src = write_chats(tmp_path / "in.jsonl", [chat("a", "Where is the box?", "The box is on the table.")])
+    out = tmp_path / "run"
+    run = curate.prepare(curate.load_config(TINY, SERVER_SETS[1::2], shards=1), src, out)
+    curate.run_shard(out, 0, str(tmp_path / "c"))
+    src.write_text(src.read_text().replace("box", "car"), encoding="utf-8")
+    with pytest.raises(curate.CurateError, match="edited in place"):
+        curate.merge(out)
+    folder = tmp_path / "ds"  # a `datasets` folder: any file's bytes count
+    folder.mkdir()
+    (folder / "state.json").write_text("{}")
+    (folder / "data.arrow").write_bytes(b"abcd")
+    before = curate.input_identity(folder)
+    (folder / "data.arrow").write_bytes(b"abce")
+    assert curate.input_identity(folder)["sha256"] != before["sha256"] and run.root == out
+
+
+def test_every_reject_carries_its_own_lines_record_even_with_duplicate_ids(server, tmp_path):
+    """Item 2 (and 18): copies of an id are each reported at their own line with their own record and reason; the
+    funnel counts duplicates as one reason."""
+    Image.new("RGB", (16, 16), (10, 200, 10)).save(tmp_path / "ok.png")
+    records = [chat("x1", "<image>\nWhat is here?", "A thing.", ["gone.png"]),      # 1: missing image
+               chat("y", "Say hello please.", "Hello to you."),                    # 2
+               chat("x1", "<image>\nWhat colour is it?", "It is green.", ["ok.png"]),  # 3: a copy of x1's id
+               chat("z", "Count to three.", "One, two, three."),                   # 4
+               chat("z", "Count to four.", "One, two, three, four."),              # 5: a copy of z's id
+               chat("x1", "Third copy.", "Yes, the third.")]                       # 6
+    src = write_chats(tmp_path / "in.jsonl", records)
+    proc = cli("--config", TINY, "--input", src, "--output", tmp_path / "run", "--cache-dir", tmp_path / "c",
+               *SERVER_SETS, port=server)
+    assert proc.returncode == 0, proc.stderr
+    rejects = {r["line"]: r for r in lines(tmp_path / "run" / "rejects.jsonl")}
+    assert sorted(rejects) == [1, 3, 5, 6]
+    for line, r in rejects.items():
+        assert r["record"] == records[line - 1], line  # the record that line had, not another copy's
+    assert rejects[1]["stage"] == "structure" and "no such file" in rejects[1]["reasons"][0]
+    assert rejects[3]["stage"] == "input" and rejects[3]["reasons"] == ["duplicate id 'x1' (first at line 1)"]
+    assert rejects[5]["reasons"] == ["duplicate id 'z' (first at line 4)"] and rejects[6]["stage"] == "input"
+    assert [r["id"] for r in lines(tmp_path / "run" / "kept.jsonl")] == ["y", "z"]
+    funnel = json.loads((tmp_path / "run" / "funnel.json").read_text())
+    assert funnel["steps"][0]["reasons"] == {"duplicate id": 3}
+
+
+@pytest.mark.parametrize("fmt", ["conversations", "messages"])
+def test_a_system_column_is_translated_and_verified_like_any_turn(server, tmp_path, fmt):
+    """Item 3: a top-level `system` string never reaches the export in English beside an Arabic chat."""
+    rec = chat("s1", "What is the capital of France?", "The capital of France is Paris.", fmt=fmt,
+               system="You are a careful geography teacher.")
+    src = write_chats(tmp_path / "in.jsonl", [rec])
+    proc = cli("--config", TINY, "--input", src, "--output", tmp_path / "run", "--cache-dir", tmp_path / "c",
+               *SERVER_SETS, port=server)
+    assert proc.returncode == 0, proc.stderr
+    [kept] = lines(tmp_path / "run" / "kept.jsonl")
+    assert "careful geography teacher" in kept["en"]  # similarity and the metrics saw it
+    [exported] = lines(tmp_path / "run" / "export" / "ain_curated.jsonl")
+    system = exported["messages"][0]
+    assert system["role"] == "system" and "كلمة" in system["content"] and not any(c.isascii() and c.isalpha()
+                                                                                  for c in system["content"])
+    manifest = json.loads((tmp_path / "run" / "export" / "manifest.json").read_text())
+    assert "translated and verified" in manifest["system prompts"]
+
+
+def test_structure_checks_run_before_any_paid_step(server, tmp_path):
+    """Item 10: a missing image, a corrupt image, placeholders that do not match the images and an assistant-first
+    chat are rejected under `structure` before one request is sent for them."""
+    Image.new("RGB", (16, 16), (10, 200, 10)).save(tmp_path / "ok.png")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    bad = {"missing": chat("missing", "<image>\nQ10 missing image here?", "Q10 a missing answer.", ["nope.png"]),
+           "corrupt": chat("corrupt", "<image>\nQ10 corrupt image here?", "Q10 a corrupt answer.", ["corrupt.png"]),
+           "count": chat("count", "<image> <image>\nQ10 two placeholders?", "Q10 one image only.", ["ok.png"]),
+           "order": {"id": "order", "messages": [{"role": "assistant", "content": "Q10 I speak first."},
+                                                  {"role": "user", "content": "Q10 then the user."}]}}
+    good = chat("good", "<image>\nQ10 what colour is this?", "Q10 it is green.", ["ok.png"])
+    src = write_chats(tmp_path / "in.jsonl", [*bad.values(), good])
+    proc = cli("--config", TINY, "--input", src, "--output", tmp_path / "run", "--cache-dir", tmp_path / "c",
+               *SERVER_SETS, port=server)
+    assert proc.returncode == 0, proc.stderr
+    sent = " ".join(stats(server)["requests"])
+    for rec in bad.values():
+        for turn in rec["messages"]:
+            assert turn["content"].replace("<image>", "").strip() not in sent, turn  # never paid for
+    assert "Q10 what colour is this?" in sent
+    rejects = {r["id"]: r for r in lines(tmp_path / "run" / "rejects.jsonl")}
+    assert {k: r["stage"] for k, r in rejects.items()} == dict.fromkeys(bad, "structure")
+    assert "no such file" in rejects["missing"]["reasons"][0] and "corrupt.png" in rejects["corrupt"]["reasons"][0]
+    assert "placeholder" in rejects["count"]["reasons"][0] and "user first" in rejects["order"]["reasons"][0]
+
+
+@pytest.mark.parametrize("case", ["encoder", "judge", "embedded_model"])
+def test_every_model_is_checked_before_the_first_request(tmp_path, case):
+    """Item 11: a model or service the run needs and cannot have stops it before anything is sent, naming curate's
+    own switch."""
+    proc, port = spawn(0.0)
+    try:
+        sets = {"encoder": ["--set", "similarity.encoder=LaBSE"],
+                "judge": ["--set", "toxicity.mode=required", "--set", "toxicity.model=local:smollm2-135m"],
+                "embedded_model": ["--set", "back_translate.model=local:no-such-model"]}[case]
+        env_home = {"HF_HUB_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "AINKIT_ALLOW_DOWNLOAD": ""}
+        old = {k: os.environ.get(k) for k in env_home}
+        os.environ.update(env_home)
+        try:
+            run = cli("--config", TINY, "--input", CHATS, "--output", tmp_path / "run", "--cache-dir", tmp_path / "c",
+                      *SERVER_SETS, *sets, port=port)
+        finally:
+            for k, v in old.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        assert run.returncode == 2, run.stdout + run.stderr
+        assert sum(stats(port)["requests"].values()) == 0 and "Nothing was sent" in run.stderr
+        want = {"encoder": "--set similarity.allow_download=true", "judge": "--set toxicity.model=openai:NAME",
+                "embedded_model": "back_translate.model 'local:no-such-model'"}[case]
+        assert want in run.stderr and "--allow-download " not in run.stderr
+    finally:
+        proc.terminate()
+
+
+def test_summary_counts_every_request_paid_across_kill_and_resume(tmp_path):
+    """Item 8: requests, tokens and cost paid before a kill -9 stay in summary.json after the resume."""
+    import signal
+    import time
+
+    # each record's texts of another length, so no two requests are the same (the fake server answers word for word)
+    src = write_chats(tmp_path / "in.jsonl", [chat(f"k{i}", "Tell me about the weather " + "today " * i + "please?",
+                                                   "It is sunny " + "and warm " * i + "here.") for i in range(8)])
+    proc, port = spawn(0.15)
+    try:
+        whole = cli("--config", TINY, "--input", src, "--output", tmp_path / "whole", "--cache-dir", tmp_path / "c1",
+                    *SERVER_SETS, port=port)
+        assert whole.returncode == 0, whole.stderr
+        paid_whole = sum(stats(port)["completed"].values())
+        ref = json.loads((tmp_path / "whole" / "summary.json").read_text())["steps"]
+        assert sum(ref[s]["requests"] - ref[s]["from_cache"] for s in ("translate", "back_translate")) == paid_whole
+        before = sum(stats(port)["completed"].values())
+        args = [sys.executable, "-m", "ainkit.cli", "curate", "--config", str(TINY), "--input", str(src), "--output",
+                str(tmp_path / "killed"), "--cache-dir", str(tmp_path / "c2"), *SERVER_SETS]
+        env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-x"}
+        def journalled(pattern):  # the step's journal holds the settings line and two finished records
+            found = list((tmp_path / "killed" / "shards").glob(f"*/{pattern}"))
+            return found and len(found[0].read_bytes().splitlines()) >= 3
+
+        for pattern in ("*_translate.jsonl.journal", "*_back.jsonl.journal"):  # killed in each paid step
+            victim = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.time() + 120
+            while not journalled(pattern) and time.time() < deadline:
+                time.sleep(0.02)
+            victim.send_signal(signal.SIGKILL)
+            assert victim.wait(30) == -signal.SIGKILL  # killed mid-step, not after the run
+        done = cli("--config", TINY, "--input", src, "--output", tmp_path / "killed", "--cache-dir", tmp_path / "c2",
+                   *SERVER_SETS, port=port)
+        assert done.returncode == 0, done.stderr
+        paid = sum(stats(port)["completed"].values()) - before  # what the server answered for this run
+        steps = json.loads((tmp_path / "killed" / "summary.json").read_text())["steps"]
+        counted = sum(steps[s]["requests"] - steps[s]["from_cache"] for s in ("translate", "back_translate"))
+        assert paid_whole <= counted <= paid  # every answer received is counted; none twice
+        assert steps["translate"]["tokens"] + steps["back_translate"]["tokens"] >= \
+            ref["translate"]["tokens"] + ref["back_translate"]["tokens"]
+    finally:
+        proc.terminate()
