@@ -78,7 +78,8 @@ FILES = {"input": "0_input.jsonl", "structure": "1_structure.jsonl", "translate"
          "metrics": "6_metrics.jsonl", "verify": "7_verify.jsonl", "toxicity": "8_kept.jsonl"}
 PAID = ("translate", "back_translate", "toxicity")  # steps that send requests (usage journalled)
 DOWNLOAD_SWITCH = "--set similarity.allow_download=true"
-LLM_SECTION = {"model": None, "backend": None, "prompt_lang": "en", "concurrency": 8, "max_tokens": 1024, "batch": False}
+LLM_SECTION = {"model": None, "backend": None, "prompt_lang": "en", "concurrency": 8, "max_tokens": 1024, "batch": False,
+               "allow_download": False}  # allow_download: an mt:HUB_ID model may be fetched from the hub
 DEFAULTS: dict[str, Any] = {
     "shards": 1,
     "translate": dict(LLM_SECTION),
@@ -466,6 +467,14 @@ def _llm_problem(config: dict[str, Any], step: str, vision: bool = False) -> str
                     f"--set {step}.model=openai:NAME (a vision model), or --set toxicity.mode=skip (images NOT screened)")
         if section.get("batch") and ep.kind != "openai":
             return f"{step}.batch: {ep.describe()} has no Batch API; --set {step}.batch=false or an openai: model"
+        if ep.kind == "mt":
+            from ainkit import mt
+
+            try:
+                mt.locate(ep.name, bool(section.get("allow_download")))
+            except mt.MTUnavailable as exc:
+                return f"{where}: {str(exc).replace('--allow-download', f'--set {step}.allow_download=true')}"
+            return ""
         if ep.kind == "local":
             if importlib.util.find_spec("llama_cpp") is None:
                 return (f"{where}: the embedded server needs llama-cpp-python, which is not installed (the set-up builds "
@@ -518,9 +527,17 @@ def opened_client(section: dict[str, Any], cache_dir: str | None, label: str, us
     from ainkit.llm import Client
 
     ep = endpoint_of(section)
-    with serve.open_endpoint(ep) as backend:
-        print(f"[curate] {label}: {backend.describe()}", flush=True)
-        client = Client(backend, concurrency=section["concurrency"], cache=cache.open_cache(cache_dir))
+    with contextlib.ExitStack() as stack:
+        if ep.kind == "mt":  # a dedicated translation model on this machine (ainkit.mt)
+            from ainkit import mt
+
+            client = mt.open_client(ep.name, "ar-en" if label == "back_translate" else "en-ar",
+                                    bool(section.get("allow_download")), cache=cache.open_cache(cache_dir))
+            print(f"[curate] {label}: {client.backend.describe()} ({client.engine.kind}, {client.engine.device})", flush=True)
+        else:
+            backend = stack.enter_context(serve.open_endpoint(ep))
+            print(f"[curate] {label}: {backend.describe()}", flush=True)
+            client = Client(backend, concurrency=section["concurrency"], cache=cache.open_cache(cache_dir))
         journal = Usage(usage, label, client) if usage is not None else None
         try:
             yield client
@@ -1110,6 +1127,7 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
     strings = Counter()
     tokens = Counter()
     images: set[int] = set()
+    samples: dict[str, list[str]] = {"translate": [], "back_translate": []}
     tr, bt = run_config["translate"], run_config["back_translate"]
     t_settings = translate.Settings("en-ar", tr["prompt_lang"], max_tokens=tr["max_tokens"])
     b_settings = translate.Settings("ar-en", bt["prompt_lang"], max_tokens=bt["max_tokens"])
@@ -1124,10 +1142,14 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
             continue
         parts, todo, reqs = translate.requests_for(job.texts, t_settings)
         for k, m in zip(todo, reqs):
+            if len(samples["translate"]) < MT_SAMPLE:
+                samples["translate"].append(parts[k][1])
             strings["translate"] += 1
             tokens["translate_prompt"] += llm.estimate_tokens(m)
             tokens["translate_text"] += len(parts[k][1]) // 4
         joined = "\n".join(_placeholder_free(t) for t in job.texts)
+        if len(samples["back_translate"]) < MT_SAMPLE:
+            samples["back_translate"].append(joined)  # English here: timed as a stand-in for its Arabic translation
         strings["back_translate"] += 1
         tokens["back_translate_prompt"] += llm.estimate_tokens(translate.messages_for(joined, b_settings))
         tokens["back_translate_text"] += len(joined) // 4
@@ -1136,7 +1158,7 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
     def cost(section: dict[str, Any], prompt: int, completion: int, batch: bool) -> float | None:
         """At configs/llm.yaml's prices, as the stage's Client counts them; None when the model has none."""
         ep = endpoint_of(section)
-        if ep.kind == "local":
+        if ep.kind in ("local", "mt"):
             return 0.0
         client = llm.Client(llm.Backend("plan", "", ep.name or ""), cache=False)
         return client.price(prompt, completion, batch) if client.priced(batch) else None
@@ -1152,10 +1174,33 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
                               "cost $ (Batch API)": cost(section, prompt, completion, True),
                               "cost $ (synchronous, answers as long as the source)": cost(section, prompt, likely, False),
                               "cost $ (Batch API, answers as long as the source)": cost(section, prompt, likely, True)}
+        if endpoint_of(section).kind == "mt":
+            out["steps"][step]["cpu"] = _mt_cpu_plan(section, step, samples[step], strings[step])
     tox = run_config["toxicity"]
     out["steps"]["toxicity"] = {"mode": tox["mode"], "model": tox["model"],
                                 "requests (at most)": len(images) if tox["mode"] == "required" and tox["model"] else 0}
     return out
+
+
+MT_SAMPLE = 32  # strings of the input a dry run translates to time a dedicated MT model
+
+
+def _mt_cpu_plan(section: dict[str, Any], step: str, sample: list[str], total: int) -> dict[str, Any]:
+    """CPU-hours for a dedicated MT model: its rate measured here on the input's first strings, times the run's strings."""
+    from ainkit import mt
+
+    ep = endpoint_of(section)
+    try:
+        client = mt.open_client(ep.name, "ar-en" if step == "back_translate" else "en-ar", bool(section.get("allow_download")),
+                                cache=False)
+    except mt.MTUnavailable as exc:
+        return {"error": str(exc)}
+    if not sample:
+        return {"error": "no string to time"}
+    per_s, n = client.engine.rate(sample, client.direction, max_tokens=section["max_tokens"])
+    threads = client.engine.threads
+    return {"strings/s": per_s, "timed": n, "threads": threads, "device": client.engine.device,
+            "cpu hours": total / per_s * threads / 3600, "hours on one such process": total / per_s / 3600}
 
 
 def plan_lines(p: dict[str, Any]) -> list[str]:
@@ -1166,12 +1211,24 @@ def plan_lines(p: dict[str, Any]) -> list[str]:
              f"{min(p['records per shard']):,}-{max(p['records per shard']):,} a shard; {p['images']:,} distinct images"]
     for step in ("translate", "back_translate"):
         s = p["steps"][step]
-        lines.append(f"{step}: {s['model']}: {s['requests']:,} requests, about {s['prompt tokens']:,} prompt tokens + at most "
-                     f"{s['completion tokens (at most)']:,} completion tokens (max_tokens each): at most "
-                     f"{money(s['cost $ (synchronous)'])} synchronous, {money(s['cost $ (Batch API)'])} through the Batch API; "
-                     f"about {money(s['cost $ (synchronous, answers as long as the source)'])} / "
-                     f"{money(s['cost $ (Batch API, answers as long as the source)'])} if each answer is as long as its "
-                     f"source ({s['completion tokens (as long as the source)']:,} tokens, 4 characters a token)")
+        if "cpu" in s:
+            lines.append(f"{step}: {s['model']}: {s['requests']:,} strings, about "
+                         f"{s['completion tokens (as long as the source)']:,} tokens of text (4 characters a token); "
+                         "a dedicated MT model on this machine: no API cost")
+        else:
+            lines.append(f"{step}: {s['model']}: {s['requests']:,} requests, about {s['prompt tokens']:,} prompt tokens + at most "
+                         f"{s['completion tokens (at most)']:,} completion tokens (max_tokens each): at most "
+                         f"{money(s['cost $ (synchronous)'])} synchronous, {money(s['cost $ (Batch API)'])} through the Batch API; "
+                         f"about {money(s['cost $ (synchronous, answers as long as the source)'])} / "
+                         f"{money(s['cost $ (Batch API, answers as long as the source)'])} if each answer is as long as its "
+                         f"source ({s['completion tokens (as long as the source)']:,} tokens, 4 characters a token)")
+        if "cpu" in s:
+            c = s["cpu"]
+            lines.append(f"{step}: CPU time: " + (
+                f"not priced ({c['error']})" if "error" in c else
+                f"{c['strings/s']:.2f} strings/s measured here on {c['timed']} strings of the input ({c['threads']} "
+                f"thread(s), {c['device']}): about {c['cpu hours']:,.3g} CPU-hours for {s['requests']:,} strings "
+                f"({c['hours on one such process']:,.3g} h on one such process; a job array of N such tasks divides it)"))
     t = p["steps"]["toxicity"]
     lines.append(f"toxicity: {t['mode']}" + (f", {t['model']}: at most {t['requests (at most)']:,} requests (images not in "
                                             "the decision cache)" if t["model"] else ", no judge configured"))

@@ -14,8 +14,10 @@ and resumes exactly as with an endpoint; requests in flight are gathered into ba
   M2M100), from a local path or the Hugging Face cache; from the hub only with `allow_download`
   (the CLI's --allow-download). NLLB/M2M100 get their language codes (eng_Latn / arb_Arab); a
   Marian model translates the one direction it was trained for.
-- Decoding: greedy (num_beams 1) by default, at most `max_tokens` new tokens; an output that used
-  them all is marked `finish_reason=length` (the stage's check rejects it as cut off).
+- Decoding: greedy (num_beams 1) by default, at most `max_tokens` new tokens (and no more than the
+  model's positions); an output that used them all, or the translation of an input longer than
+  the model takes (which the tokenizer cuts), is marked `finish_reason=length`: the stage's check
+  rejects it as cut off, never kept as a whole translation.
 - Cache: answers are keyed by the model's weights (sha256 of its files), the direction and the
   text, in the shared cache like every LLM answer.
 - `rate`: sentences per second measured on this machine (what `ainkit curate --dry-run` prices
@@ -43,7 +45,7 @@ class MTUnavailable(LLMError):
     """The MT model cannot be had here; the message says where it looked and the switch that would fetch it."""
 
 
-def _locate(name: str, allow_download: bool) -> Path:
+def locate(name: str, allow_download: bool) -> Path:
     """A local folder for `name`: itself if it is a folder, else the HF cache (downloaded only when allowed)."""
     path = Path(name).expanduser()
     if path.is_dir():
@@ -79,7 +81,7 @@ class MTEngine:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
         self.name = name
-        self.folder = _locate(name, allow_download)
+        self.folder = locate(name, allow_download)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
             self.model = AutoModelForSeq2SeqLM.from_pretrained(self.folder).eval()
@@ -87,6 +89,7 @@ class MTEngine:
             raise MTUnavailable(f"mt:{name}: {self.folder} is not a loadable translation model: {str(exc)[:300]}") from None
         if threads:
             torch.set_num_threads(threads)
+        self.threads = torch.get_num_threads()
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
         self.kind = self.model.config.model_type  # marian, m2m_100 (NLLB and M2M100), ...
@@ -114,6 +117,9 @@ class MTEngine:
             kwargs["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(token)
         limit = getattr(self.tokenizer, "model_max_length", 512)
         limit = limit if isinstance(limit, int) and 0 < limit < 100_000 else 512
+        positions = getattr(self.model.config, "max_position_embeddings", None) or limit
+        limit, max_tokens = min(limit, positions), max(1, min(max_tokens, positions - 1))
+        lengths = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]  # a text longer than `limit` is cut: say so
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=limit).to(self.device)
         with torch.inference_mode():
             out = self.model.generate(**enc, max_new_tokens=max_tokens, num_beams=num_beams, do_sample=False, **kwargs)
@@ -127,7 +133,7 @@ class MTEngine:
             n_out = len(toks) if ended is None else ended + 1
             text = self.tokenizer.decode(row, skip_special_tokens=True).strip()
             # cut off: it used every new token, without an end of its own (Marian forces one at the limit)
-            cut = n_out >= max_tokens and (ended is None or forced is not None)
+            cut = (n_out >= max_tokens and (ended is None or forced is not None)) or lengths[i] > limit
             results.append((text, int(enc["attention_mask"][i].sum()), n_out, cut))
         return results
 

@@ -66,3 +66,33 @@ def test_missing_model_named_with_the_switch(tmp_path):
 def test_rate_is_measured(marian):
     per_s, n = mt.MTEngine(str(marian)).rate(["The cat is on the table."] * 6, "en-ar", batch_size=3, max_tokens=6)
     assert n == 6 and per_s > 0
+
+
+def curate(tmp_path, marian, *extra):
+    from ainkit.paths import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    cmd = [sys.executable, "-m", "ainkit.cli", "curate", "--config", str(ROOT / "configs/curate/tiny.yaml"), "--input",
+           str(ROOT / "ainkit/data/curate/chats.jsonl"), "--output", str(tmp_path / "run"), "--set",
+           f"translate.model=mt:{marian}", "--set", f"back_translate.model=mt:{marian}", *extra]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_curate_dry_run_prices_an_mt_model_in_cpu_hours(marian, tmp_path):
+    proc = curate(tmp_path, marian, "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    for step in ("translate", "back_translate"):
+        line = next(l for l in proc.stdout.splitlines() if f"plan: {step}: CPU time:" in l)
+        assert "strings/s measured here" in line and "CPU-hours" in line, line
+        assert any(f"plan: {step}: mt:" in l and "no API cost" in l for l in proc.stdout.splitlines())
+    assert not (tmp_path / "run").exists()  # a dry run writes nothing
+
+
+def test_curate_runs_through_an_mt_model(marian, tmp_path):
+    proc = curate(tmp_path, marian, "--shards", "1")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "translate: mt (mt:" in proc.stdout
+    funnel = json.loads((tmp_path / "run" / "funnel.json").read_text())
+    assert funnel  # every record is accounted for, kept or with its reasons (the tiny model's output is noise)
+    missing = curate(tmp_path / "x", f"{tmp_path}/no-such-model")
+    assert missing.returncode == 2 and "translate.model" in missing.stderr and "no such folder" in missing.stderr
