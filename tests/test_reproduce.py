@@ -212,10 +212,73 @@ def test_notebook_01_offline_on_the_embedded_server(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     md = (tmp_path / "reports" / "REPRODUCTION.md").read_text()
     assert "## Table 4" in md and "GPT-4o-mini 3.52" in md  # the published rows, folded into one line
-    assert "| kit smollm2-135m (2) | – | avg s/sample " in md and "PROXY" in md
+    assert "| kit smollm2-135m: avg s/sample | – |" in md and "mean over the 2 requests that succeeded" in md
+    assert "PROXY" in md and "held-out smollm2-135m" in md and "in Arabic (%)" in md and "STAND-IN" in md
     assert (tmp_path / "figures" / "tab04_05_time_per_sample.png").is_file()
     assert (tmp_path / "reports" / "tables" / "rating_sheet_01.csv").is_file()
     assert_every_figure_shown(tmp_path, "01_translation_model_comparison")
+
+
+def _kit_rows(tmp_path):
+    rows = json.loads((tmp_path / "reports" / "results" / "01_translation_model_comparison.json").read_text())["rows"]
+    return [r for r in rows if r["quantity"].startswith("kit ")]
+
+
+def test_notebook_01_fails_when_the_endpoint_is_down(tmp_path):
+    """Issue 19: `-p backend vllm-local` with nothing listening: non-zero, the cause named, no time per sample."""
+    from ainkit.llm import load_config
+
+    url = load_config()["backends"]["vllm-local"]["base_url"]
+    port = int(url.split(":")[2].split("/")[0])
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            pytest.skip(f"something listens on {port}")
+    proc = ainkit("reproduce", "--only", "01", "--force", "-p", "backend", "vllm-local", "-p", "n_samples", "3",
+                  "--out", str(tmp_path))
+    assert proc.returncode != 0
+    assert "no request succeeded" in proc.stderr and "connection error" in proc.stderr, proc.stderr[-2000:]
+    kit = _kit_rows(tmp_path)
+    assert kit and all(r["source"] == "failed" for r in kit)
+    assert not any("s/sample" in r["quantity"] or "samples/s" in r["quantity"] for r in kit)
+    table = (tmp_path / "reports" / "tables" / "table4_5_translation_comparison.csv").read_text()
+    kit_line = next(l for l in table.splitlines() if "(kit)" in l)
+    assert "3 of 3 failed" in kit_line
+
+
+def test_notebook_01_fails_when_the_embedded_server_is_killed(tmp_path):
+    """Issue 19: the embedded server killed while the notebook runs: non-zero, the signal named, no number from it."""
+    from ainkit import serve
+
+    ok, why = serve.available()
+    if not ok:
+        pytest.skip(why)
+    run = subprocess.Popen([sys.executable, "-m", "ainkit.cli", "reproduce", "--only", "01", "-p", "n_samples", "8",
+                            "-p", "prompt_langs", "ar", "-p", "heldout", "false", "--out", str(tmp_path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=without_agg(
+                               {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}))
+    killed, deadline = None, time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and run.poll() is None:
+        found = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True).stdout.split()
+        mine = [int(p) for p in found if str(tmp_path) not in p]
+        for pid in mine:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    started = float(fh.read().split(")")[1].split()[19])
+            except OSError:
+                continue
+            uptime = float(open("/proc/uptime").read().split()[0])
+            if uptime - started / 100 > 4:  # up for a few seconds: ready and answering
+                subprocess.run(["kill", "-9", str(pid)])
+                killed = pid
+                break
+        time.sleep(0.2)
+    out, err = run.communicate(timeout=300)
+    assert killed, "the embedded server was never seen"
+    assert run.returncode != 0, out + err
+    assert "SIGKILL" in err and "notebook 01" in err, err[-2000:]
+    assert not any("s/sample" in r["quantity"] for r in _kit_rows(tmp_path) if r["source"] != "failed")
 
 
 def test_notebook_05_tiny_training_and_plan(tmp_path):
