@@ -87,14 +87,14 @@ def test_local_run_writes_every_output_and_rerun_is_a_no_op(server, tmp_path):
 
 def test_same_bytes_whatever_the_shard_count(server, tmp_path):
     outs = []
-    for n in (1, 4):
+    for n in (1, 3, 7):
         out = tmp_path / f"n{n}"
         proc = cli("--config", TINY, "--input", CHATS, "--output", out, "--shards", n, "--cache-dir", tmp_path / f"c{n}",
                    *SERVER_SETS, port=server)
         assert proc.returncode == 0, proc.stderr
         outs.append(out)
     for name in ("kept.jsonl", "rejects.jsonl", "funnel.json", "export/ain_curated.jsonl"):
-        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+        assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name
 
 
 def test_rerun_with_other_settings_is_refused_then_restart(server, tmp_path):
