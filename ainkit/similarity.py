@@ -281,7 +281,7 @@ def score_records(records_in: str, records_out: str, encoder_name: str = DEFAULT
     spells `allow_download` and `encoder` in its messages (default: this stage's --allow-download, --encoder)."""
     from ainkit.records import StageIO, text_problems
 
-    switches = {"allow_download": DOWNLOAD_SWITCH, "encoder": "--encoder", **(switches or {})}
+    switches = {"allow_download": DOWNLOAD_SWITCH, "encoder": "--encoder ", **(switches or {})}
     name = resolve_name(encoder_name, allow_download, switches["allow_download"])
     s = locate(name, allow_download, switches["allow_download"])[0] if not Path(name).expanduser().is_dir() else None
     settings = {"stage": "similarity", "encoder": s.name if s else str(Path(name).expanduser().resolve()),
@@ -295,7 +295,7 @@ def score_records(records_in: str, records_out: str, encoder_name: str = DEFAULT
             if encoder.spec.english_only and not warned and any(ARABIC.search(r[ar_field][:cap]) for r in batch):
                 warned = True
                 (warn or print)(f"{encoder.name} is an English-only encoder: its scores of Arabic text do not measure "
-                                f"translation quality; use {switches['encoder']} LaBSE or use-multilingual")
+                                f"translation quality; use {switches['encoder']}LaBSE or {switches['encoder']}use-multilingual")
             for rec in batch:  # one record, one batch: its score does not depend on its neighbours
                 fields = [f for f in (en_field, ar_field) if len(rec[f]) > cap]
                 sim = score_pairs(encoder, [rec[en_field][:cap]], [rec[ar_field][:cap]], batch_size)[0]
