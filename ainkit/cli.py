@@ -321,6 +321,7 @@ def _run_curate(args: argparse.Namespace) -> int:
             print(f"[curate] sbatch script of the shard array (submitted by submitit; the merge follows with "
                   f"--dependency=afterok):\n{curate.sbatch_script(cfg, args.output)}", end="")
         print("[curate] dry run: nothing sent, submitted or written")
+        curate.check_services(cfg, curate.STEPS)  # a run that would be refused is refused here too (exit 2)
         return 0
     summary = curate.run(cfg, args.input, args.output, args.images, args.executor, args.restart, args.cache_dir,
                          progress=sys.stderr.isatty())

@@ -13,6 +13,7 @@ EXIT_BUG = 1               # an unexpected error (a bug): the traceback is print
 EXIT_USAGE = 2             # a user error: bad flag, bad path, unreadable input, settings that differ from the journal
 EXIT_SOME_FAILED = 3       # some records failed at the endpoint (after retries); they are in the rejects file
 EXIT_ALL_FAILED = 4        # records failed at the endpoint and none was kept, or it refused the run (401/403/404)
+EXIT_NOTEBOOK = 5          # ainkit reproduce: a notebook failed (its cell and error are shown; results of the others kept)
 EXIT_INTERRUPTED = 130     # Ctrl-C or SIGTERM: finished work is journalled; the same command resumes
 EXIT_PIPE = 141            # the reader of stdout went away (`ainkit paper show table1 | head -1`): 128 + SIGPIPE
 
@@ -23,6 +24,7 @@ EXIT_CODES = {
     EXIT_SOME_FAILED: "some records failed at the endpoint; re-run the same command to retry only those",
     EXIT_ALL_FAILED: "records failed at the endpoint and none was kept (it is down?), or the endpoint refused the run "
                      "(bad key, unknown model)",
+    EXIT_NOTEBOOK: "ainkit reproduce: a notebook failed (its failing cell and the error are shown)",
     EXIT_INTERRUPTED: "interrupted; run the same command again to resume",
     EXIT_PIPE: "the reader of the output went away (e.g. `| head`); nothing is wrong",
 }

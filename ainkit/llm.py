@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -67,6 +68,10 @@ class EndpointRefused(LLMError):
 
 class EndpointDied(EndpointRefused):
     """The embedded server's process is gone: nothing can answer, so the run stops at once (exit 4)."""
+
+
+class EndpointUnreachable(EndpointRefused):
+    """No connection to the endpoint and no request of the run ever answered: it is down or the URL is wrong (exit 4)."""
 
 
 @dataclass
@@ -111,7 +116,8 @@ def resolve_backend(name: str | None = None, base_url: str | None = None, model:
     url = base_url or os.environ.get("OPENAI_BASE_URL")
     key = os.environ.get("OPENAI_API_KEY", "")
     if url or key:
-        return Backend("env", url or "https://api.openai.com/v1", model or os.environ.get("AINKIT_MODEL", "gpt-4o-mini"), key)
+        name = "base-url" if base_url else "env"  # where the URL came from: --base-url, or OPENAI_BASE_URL/OPENAI_API_KEY
+        return Backend(name, url or "https://api.openai.com/v1", model or os.environ.get("AINKIT_MODEL", "gpt-4o-mini"), key)
     return None
 
 
@@ -160,7 +166,9 @@ def endpoint_backend(ep: Endpoint) -> Backend | None:
                        "steps); this command needs a chat endpoint (openai:NAME or local:NAME)")
     if ep.kind == "local":
         return None
-    b = resolve_backend(ep.backend, ep.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1", ep.name)
+    b = resolve_backend(ep.backend, ep.base_url, ep.name)
+    if b is None:  # no URL and no key anywhere: OpenAI's API (the missing key is named where it matters)
+        b = Backend("openai", "https://api.openai.com/v1", ep.name or os.environ.get("AINKIT_MODEL", "gpt-4o-mini"))
     return b
 
 
@@ -265,6 +273,9 @@ class Client:
         self.cache = cache_mod.open_cache() if cache is True else (cache or None)
         self._refused: str = ""
         self._died = False
+        self._unreachable = False
+        self._answered = False  # some request of this client got an answer over the network
+        self._inflight: dict[str, asyncio.Future] = {}  # key -> the answer of the same request already on its way
         config = load_config()
         table = {**config.get("prices", {}), **(prices or {})}
         self.prices = {k: tuple(v) for k, v in table.items()}
@@ -336,24 +347,53 @@ class Client:
             self.stats.seconds += time.monotonic() - t0
 
     async def ask(self, messages: list[dict], **params: Any) -> Answer:
-        """One request inside `session()`: from the cache, or sent with retries; never raises for a failed
-        request (the Answer says why), only EndpointRefused for 401/403/404."""
-        import openai
-
+        """One request inside `session()`: from the cache, shared with the same request already in flight, or sent
+        with retries; never raises for a failed request (the Answer says why), only EndpointRefused for 401/403/404,
+        a dead embedded server, or an endpoint that never answered any request of the run."""
         if self._api is None:
             raise RuntimeError("Client.ask needs an open session: async with client.session(): ...")
-        limiter, sem = self._limiter, self._sem
         key = self.key(messages, params)
         if hit := self.cached(key):
             self.stats.done += 1
             self.stats.cached += 1
             return hit
+        if (pending := self._inflight.get(key)) is not None:  # the same request is on its way: pay for it once
+            first = await asyncio.shield(pending)
+            shared = dataclasses.replace(first, cached=True, attempts=0)
+            if shared.ok:
+                self.stats.done += 1
+                self.stats.cached += 1
+            else:
+                self.account(shared, key)
+            return shared
+        mine = asyncio.get_running_loop().create_future()
+        self._inflight[key] = mine
+        try:
+            answer = await self._send(messages, params, key)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                mine.set_exception(exc)
+                mine.exception()  # retrieved here: no "never retrieved" warning when nobody shared it
+            else:
+                mine.cancel()
+            raise
+        finally:
+            del self._inflight[key]
+        mine.set_result(answer)
+        return answer
+
+    async def _send(self, messages: list[dict], params: dict[str, Any], key: str) -> Answer:
+        """One request over the network with retries (see `ask`)."""
+        import openai
+
+        limiter, sem = self._limiter, self._sem
         answer = Answer()
         t0 = time.monotonic()
         async with sem:
             for attempt in range(self.max_retries + 1):
                 if self._refused:
-                    raise (EndpointDied if self._died else EndpointRefused)(self._refused)
+                    raise (EndpointDied if self._died else EndpointUnreachable if self._unreachable else
+                           EndpointRefused)(self._refused)
                 answer.attempts = attempt + 1
                 await limiter.acquire(estimate_tokens(messages) + int(params.get("max_tokens") or 256))
                 wait, reason = None, ""
@@ -370,6 +410,7 @@ class Client:
                     if resp.usage:
                         answer.prompt_tokens = resp.usage.prompt_tokens or 0
                         answer.completion_tokens = resp.usage.completion_tokens or 0
+                    self._answered = True
                     break
                 except openai.APIStatusError as exc:
                     reason = f"HTTP {exc.status_code}"
@@ -402,6 +443,14 @@ class Client:
                     raise EndpointDied(self._refused)
                 if attempt == self.max_retries:
                     answer.error = f"{reason} (gave up after {attempt + 1} attempts)"
+                    if reason.startswith("connection error") and not self._answered:
+                        self._unreachable = True
+                        self._refused = self._refused or redact.scrub(
+                            f"nothing answers at {self.backend.base_url} ({reason}, {attempt + 1} attempts) and no request "
+                            "of this run has been answered: is the server running, and is the URL (--base-url, "
+                            "OPENAI_BASE_URL or the backend's base_url) right? Nothing more is sent; finished work is "
+                            "kept, so the same command resumes once it answers")
+                        raise EndpointUnreachable(self._refused)
                     break
                 self.stats.retried += 1
                 delay = wait if wait is not None else random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))

@@ -13,7 +13,7 @@ parameter into the executed notebook): pass them as environment variables.
 A notebook whose inputs (ainkit.rerun says which) are unchanged since the run recorded in
 reports/manifest.json, and whose outputs are all still there, is not executed again: its
 results, figures and executed copy are reused, and REPRODUCTION.md names the run that made them.
-Exit codes: 0 done; 1 a notebook failed (its cell and error are shown); 2 a user error.
+Exit codes: 0 done; 5 a notebook failed (its cell and error are shown); 2 a user error; 1 a bug.
 
 While the set-up still compiles llama-cpp-python in the background (`make reproduce`:
 bootstrap.py --llama-in-background), the notebooks that import ainkit.serve (the embedded
@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from ainkit import __version__, atomic, rerun, results
-from ainkit.errors import EXIT_BUG, UserError
+from ainkit.errors import EXIT_NOTEBOOK, UserError
 from ainkit.paths import CONFIGS, NOTEBOOKS, ROOT, Outputs
 
 SECRET_NAME = re.compile(r"(api_?key|token|secret|passw(or)?d|credential)", re.IGNORECASE)
@@ -57,7 +57,7 @@ class ReproduceError(UserError):
 class NotebookFailed(ReproduceError):
     """A notebook failed; the message names it, its failing cell and the error."""
 
-    exit_code = EXIT_BUG
+    exit_code = EXIT_NOTEBOOK
 
 
 def discover(folder: Path = NOTEBOOKS) -> list[Path]:

@@ -320,3 +320,24 @@ def test_embedded_workers_each_answer():
         assert len(b.base_urls) == 2 and len(set(b.base_urls)) == 2
         c = llm.Client(b, concurrency=2, cache=False)
         assert all(a.ok for a in c.run([msgs("Hi"), msgs("Hello")], max_tokens=2))
+
+
+def test_the_same_request_in_flight_is_paid_once(server, tmp_path):
+    """Six records with the same text at concurrency 6 on an empty cache: one request reaches the server."""
+    c = client(server, tmp_path, concurrency=6)
+    answers = c.run([msgs("Good morning to you.")] * 6, max_tokens=8)
+    assert all(a.ok for a in answers) and len({a.content for a in answers}) == 1
+    assert stats(server)["requests"]["Good morning to you."] == 1
+    assert c.stats.done == 6 and c.stats.cached == 5  # the summary counts what was paid: one request
+
+
+def test_an_endpoint_that_never_answers_stops_the_run(tmp_path):
+    from ainkit.serve import free_port
+
+    port = free_port()  # nothing listens
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": i, "text": f"Sentence {i}."}) + "\n" for i in range(30)))
+    t0 = time.monotonic()
+    proc = run_translate(tmp_path, port, "--concurrency", "4", "--max-retries", "2")
+    assert proc.returncode == 4, proc.stderr
+    assert f"nothing answers at http://127.0.0.1:{port}/v1" in proc.stderr and "is the server running" in proc.stderr
+    assert "Traceback" not in proc.stderr and time.monotonic() - t0 < 60

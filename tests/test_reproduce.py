@@ -105,7 +105,7 @@ def test_broken_notebook_fails_loudly(tmp_path, data_dir):
     shutil.copy(data_dir / "99_broken.ipynb", nbdir)
     shutil.copy(NOTEBOOKS / "07_human_feedback_survey.ipynb", nbdir / "98_survey.ipynb")
     proc = ainkit("reproduce", "--notebooks", str(nbdir), "--out", str(tmp_path / "out"))
-    assert proc.returncode == 1
+    assert proc.returncode == 5  # a notebook failed (ainkit.errors.EXIT_NOTEBOOK), not 1 (a bug)
     assert "notebook 99_broken failed in cell 3 of the executed copy" in proc.stderr
     assert 'raise RuntimeError("this notebook is broken on purpose")' in proc.stderr
     assert "RuntimeError: this notebook is broken on purpose" in proc.stderr

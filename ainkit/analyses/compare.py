@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ainkit import atomic
-from ainkit.llm import Answer, Client
+from ainkit.llm import Answer, Client, EndpointUnreachable
 from ainkit.results import Row
 from ainkit.translate import Settings, check, messages_for
 
@@ -75,7 +75,10 @@ def measure(client: Client, samples: list[dict], settings: Settings, concurrency
     params = dict(temperature=settings.temperature, max_tokens=settings.max_tokens)
     client.concurrency, client.cache = 1, None  # timings of cached answers would mean nothing
     t0 = time.perf_counter()
-    answers = client.run(reqs[:1], **params)
+    try:
+        answers = client.run(reqs[:1], **params)
+    except EndpointUnreachable as exc:  # nothing answers there: the first request failed, the rest are not sent
+        answers = [Answer(error=f"connection error: {str(exc).split(' (')[0]}")]
     if answers and answers[0].ok:  # the endpoint answers: the rest, one at a time
         answers += client.run(reqs[1:], **params)
     elapsed = time.perf_counter() - t0
@@ -280,9 +283,13 @@ def heldout_quality(client: Client, heldout: list[dict], prompt_lang: str = "ar"
     from ainkit.translate import MIN_SCRIPT_SHARE, Settings, script_share, translate_texts
 
     forward = Settings("en-ar", prompt_lang, max_tokens=max_tokens)
-    outputs, _ = translate_texts(client, [h["en"] for h in heldout], forward)
+    row = {"model": client.backend.model, "prompt": PROMPT_NAMES[prompt_lang], "n": len(heldout), "answered": 0}
+    try:
+        outputs, _ = translate_texts(client, [h["en"] for h in heldout], forward)
+    except EndpointUnreachable as exc:
+        return row | {"error": str(exc).split(" (")[0]}
     done = [(h, o) for h, o in zip(heldout, outputs) if o is not None]
-    row = {"model": client.backend.model, "prompt": PROMPT_NAMES[prompt_lang], "n": len(heldout), "answered": len(done)}
+    row["answered"] = len(done)
     if not done:
         return row | {"error": client.stats.line()}
     backward = Settings("ar-en", prompt_lang, max_tokens=max_tokens)
