@@ -303,7 +303,8 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
                         "(repeatable; VALUE is read as YAML)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the plan (records per shard, requests, tokens, cost at configs/llm.yaml's prices, synchronous "
-                        "and Batch API) and, for slurm, the sbatch script; send, submit and write nothing")
+                        "and Batch API; CPU-hours measured here for an mt: model) and, for slurm, the sbatch script; "
+                        "warn about every model, key or service the real run would stop on; send, submit and write nothing")
     p.add_argument("--restart", action="store_true", help="discard the run folder's earlier work and start over")
     p.add_argument("--cache-dir", help="answer and decision cache (default: AINKIT_CACHE_DIR or ~/.cache/ainkit/store; "
                    "on a cluster, a folder every node sees)")
@@ -320,8 +321,12 @@ def _run_curate(args: argparse.Namespace) -> int:
         if args.executor == "slurm":
             print(f"[curate] sbatch script of the shard array (submitted by submitit; the merge follows with "
                   f"--dependency=afterok):\n{curate.sbatch_script(cfg, args.output)}", end="")
+        try:  # a plan is useful before the keys and models are in place: say what the real run would refuse
+            curate.check_services(cfg, curate.STEPS)
+        except UserError as exc:
+            print(f"[curate] dry run: WARNING: the real run would stop here ({str(exc).removesuffix('. Nothing was sent')}); "
+                  "fix that before running without --dry-run")
         print("[curate] dry run: nothing sent, submitted or written")
-        curate.check_services(cfg, curate.STEPS)  # a run that would be refused is refused here too (exit 2)
         return 0
     summary = curate.run(cfg, args.input, args.output, args.images, args.executor, args.restart, args.cache_dir,
                          progress=sys.stderr.isatty())

@@ -79,7 +79,7 @@ FILES = {"input": "0_input.jsonl", "structure": "1_structure.jsonl", "translate"
 PAID = ("translate", "back_translate", "toxicity")  # steps that send requests (usage journalled)
 DOWNLOAD_SWITCH = "--set similarity.allow_download=true"
 LLM_SECTION = {"model": None, "backend": None, "prompt_lang": "en", "concurrency": 8, "max_tokens": 1024, "batch": False,
-               "allow_download": False}  # allow_download: an mt:HUB_ID model may be fetched from the hub
+               "allow_download": False, "max_chars": 20_000}  # allow_download: an mt:HUB_ID model may be fetched from the hub
 DEFAULTS: dict[str, Any] = {
     "shards": 1,
     "translate": dict(LLM_SECTION),
@@ -625,7 +625,7 @@ def _step_input(run: Run, i: int) -> dict[str, Any]:
             "endpoint_failed": 0, "seconds": round(time.time() - t0, 2), "extra": {}}
 
 
-def structure_problems(rec: dict[str, Any], images: Path) -> list[str]:
+def structure_problems(rec: dict[str, Any], images: Path, max_chars: int = 20_000) -> list[str]:
     """Why a record cannot be curated, found without a request: the chat a trainer would refuse (roles, order,
     `<image>` placeholders vs images, ainkit.export's checks), a missing or unreadable image, nothing to translate."""
     from ainkit import translate
@@ -636,7 +636,8 @@ def structure_problems(rec: dict[str, Any], images: Path) -> list[str]:
         reasons.append(f"'system' is a {type(rec['system']).__name__}, not text")
     _, paths, problems = conversation(rec)
     reasons += problems
-    reasons += [p for p in translate.plan(rec, None, True).problems if p not in reasons]
+    reasons += [p for p in translate.plan(rec, None, True, max_chars, "--set translate.max_chars=N").problems
+                if p not in reasons]
     reasons += [w for w in (image_problem(images / p, p) for p in paths) if w]
     return reasons
 
@@ -649,7 +650,7 @@ def _step_structure(run: Run, i: int) -> dict[str, Any]:
     with StageIO(run.output(i, "input"), run.output(i, "structure"), rejects=run.rejects(i, "structure"),
                  settings=settings) as io:
         for rec in io.pending():
-            reasons = structure_problems(rec, run.images)
+            reasons = structure_problems(rec, run.images, run.config["translate"]["max_chars"])
             if reasons:
                 io.reject(rec, reasons)
             else:
@@ -695,7 +696,8 @@ def _translate_step(run: Run, i: int, step: str, cache_dir: str | None, progress
 
     section = run.config[step]
     direction = "en-ar" if step == "translate" else "ar-en"
-    settings = translate.Settings(direction, section["prompt_lang"], max_tokens=section["max_tokens"])
+    settings = translate.Settings(direction, section["prompt_lang"], max_tokens=section["max_tokens"],
+                                  max_chars=section["max_chars"], max_chars_switch=f"--set {step}.max_chars=N")
     source = run.output(i, "structure" if step == "translate" else "pairs")
     batch = translate.BatchOptions() if section["batch"] else None
     if batch and endpoint_of(section).kind != "openai":
@@ -726,7 +728,8 @@ def _step_metrics(run: Run, i: int, progress: bool) -> dict[str, Any]:
     workers = max(1, min(4, len(os.sched_getaffinity(0))))
     summary, _ = metrics.score_records(str(run.output(i, "similarity")), str(run.output(i, "metrics")), "en", "back_en",
                                        workers=workers, rejects=str(run.rejects(i, "metrics")), progress=progress,
-                                       max_words=run.config["metrics"]["max_words"])
+                                       max_words=run.config["metrics"]["max_words"],
+                                       max_words_switch="--set metrics.max_words=N")
     return _summary(summary)
 
 
@@ -1093,18 +1096,19 @@ def funnel_figure(fun: dict[str, Any], path: Path) -> Path:
     from matplotlib.figure import Figure
 
     steps = fun["steps"]
-    fig = Figure(figsize=(9, 0.55 * len(steps) + 1.6))
+    fig = Figure(figsize=(11, 0.55 * len(steps) + 1.6))
     ax = fig.subplots()
     names = [s["step"].replace("_", "-") for s in steps]
     ax.barh(names, [s["out"] for s in steps], color="#4c72b0", label="records left")
     ax.barh(names, [s["rejected"] for s in steps], left=[s["out"] for s in steps], color="#dd8452", label="rejected here")
     top = max(1, fun["input"])
     for y, s in enumerate(steps):
-        reason = next(iter(s["reasons"]), "")
-        text = f"{s['out']:,} left" + (f"; -{s['rejected']:,}: {reason[:60]}" if s["rejected"] else "")
+        reasons = list(s["reasons"].items())  # commonest first; a record may give several
+        why = ", ".join(f"{r[:40]} {n:,}" for r, n in reasons[:3]) + (f", {len(reasons) - 3} more" if len(reasons) > 3 else "")
+        text = f"{s['out']:,} left" + (f"; -{s['rejected']:,}: {why}" if s["rejected"] else "")
         ax.text(top * 1.02, y, text, va="center", fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, top * 2.1)
+    ax.set_xlim(0, top * 2.8)
     ax.set_xlabel("records")
     note = "" if fun["images screened"] else " (images NOT screened for toxicity)"
     ax.set_title(f"ainkit curate: {fun['input']:,} records in, {fun['exported']:,} exported{note}", fontsize=10)
@@ -1129,7 +1133,7 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
     images: set[int] = set()
     samples: dict[str, list[str]] = {"translate": [], "back_translate": []}
     tr, bt = run_config["translate"], run_config["back_translate"]
-    t_settings = translate.Settings("en-ar", tr["prompt_lang"], max_tokens=tr["max_tokens"])
+    t_settings = translate.Settings("en-ar", tr["prompt_lang"], max_tokens=tr["max_tokens"], max_chars=tr["max_chars"])
     b_settings = translate.Settings("ar-en", bt["prompt_lang"], max_tokens=bt["max_tokens"])
     for _, rec, rid, error, _ in source_rows(Path(input)):
         if error:
@@ -1137,7 +1141,7 @@ def plan(run_config: dict[str, Any], input: str | os.PathLike) -> dict[str, Any]
             continue
         per_shard[shard_of(rid, n)] += 1
         rec = chat_form(rec)  # a top-level system prompt is translated too
-        job = translate.plan(rec, None, True, t_settings.max_chars)
+        job = translate.plan(rec, None, True, t_settings.max_chars, "--set translate.max_chars=N")
         if job.problems:
             continue
         parts, todo, reqs = translate.requests_for(job.texts, t_settings)

@@ -314,6 +314,13 @@ class Client:
             kind = answer.error.split(":")[0].split(" (")[0]
             self.stats.reasons[kind] = self.stats.reasons.get(kind, 0) + 1
 
+    def counted_hit(self, key: str) -> Answer | None:
+        """The cached answer to a request key, counted as done from the cache; None when there is none."""
+        if hit := self.cached(key):
+            self.stats.done += 1
+            self.stats.cached += 1
+        return hit
+
     def cached(self, key: str) -> Answer | None:
         """The cached answer to a request key, or None."""
         hit = self.cache.get("llm", key) if self.cache else None
@@ -353,9 +360,7 @@ class Client:
         if self._api is None:
             raise RuntimeError("Client.ask needs an open session: async with client.session(): ...")
         key = self.key(messages, params)
-        if hit := self.cached(key):
-            self.stats.done += 1
-            self.stats.cached += 1
+        if hit := self.counted_hit(key):
             return hit
         if (pending := self._inflight.get(key)) is not None:  # the same request is on its way: pay for it once
             first = await asyncio.shield(pending)

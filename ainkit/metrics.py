@@ -297,7 +297,8 @@ def default_workers() -> int:
 
 def score_records(records_in: str, records_out: str, reference_field: str = "reference", hypothesis_field: str = "hypothesis",
                   workers: int = 1, config: Config = Config(), rejects: str | None = None, shard: str | None = None,
-                  chunk: int = 256, progress: bool = True, resume: bool = True, max_words: int = MAX_WORDS):
+                  chunk: int = 256, progress: bool = True, resume: bool = True, max_words: int = MAX_WORDS,
+                  max_words_switch: str = "--max-words"):
     """The `ainkit metrics` stage: adds the FIELDS to each record; returns (Summary, corpus scores).
 
     One pool of `workers` processes lives for the whole run; records are scored `chunk` at a time and
@@ -317,7 +318,7 @@ def score_records(records_in: str, records_out: str, reference_field: str = "ref
             problems.append(f"field {reference_field!r} is empty: nothing to score against")
         for f in (reference_field, hypothesis_field):
             if not problems and (n := word_count_over(rec[f], max_words)):
-                problems.append(f"field {f!r} has {n:,} words, over the limit of {max_words:,} (--max-words)")
+                problems.append(f"field {f!r} has {n:,} words, over the limit of {max_words:,} ({max_words_switch})")
         return problems  # an empty hypothesis is scored (0), not rejected
 
     with StageIO(records_in, records_out, rejects=rejects, shard=shard, resume=resume, settings=settings) as io:

@@ -206,9 +206,7 @@ class MTClient(Client):
         if self._queue is None:
             raise RuntimeError("MTClient.ask needs an open session: async with client.session(): ...")
         key = self.key(messages, params)
-        if hit := self.cached(key):
-            self.stats.done += 1
-            self.stats.cached += 1
+        if hit := self.counted_hit(key):
             return hit
         t0 = time.monotonic()
         fut = asyncio.get_running_loop().create_future()

@@ -63,6 +63,7 @@ class Settings:
     temperature: float = 0.0
     max_tokens: int = 1024
     max_chars: int = MAX_CHARS
+    max_chars_switch: str = "--max-chars"  # how the caller's user changes max_chars (named in reject reasons)
 
     def fingerprint(self, model: str) -> dict[str, Any]:
         """What a journal must agree on to be resumed: these settings, the prompt text and the model."""
@@ -148,7 +149,8 @@ class Job:
 CHAT_KEYS = (("messages", "content"), ("conversations", "value"))
 
 
-def plan(rec: dict[str, Any], field_name: str | None, messages: bool, max_chars: int = MAX_CHARS) -> Job:
+def plan(rec: dict[str, Any], field_name: str | None, messages: bool, max_chars: int = MAX_CHARS,
+         switch: str = "--max-chars") -> Job:
     """Which strings of a record to translate; problems when the record has nothing usable."""
     job = Job(rec)
     if messages:
@@ -164,14 +166,15 @@ def plan(rec: dict[str, Any], field_name: str | None, messages: bool, max_chars:
             job.problems.append("no 'messages' (role/content) or 'conversations' (from/value) list")
         if not job.slots and not job.problems:
             job.problems.append("no text to translate in the chat turns")
-        job.problems += [f"turn {slot[1]}: {len(t):,} characters, over the limit of {max_chars:,} (--max-chars)"
+        job.problems += [f"turn {slot[1]}: {len(t):,} characters, over the limit of {max_chars:,} ({switch})"
                          for slot, t in zip(job.slots, job.texts) if len(t) > max_chars]
     else:
         value = rec.get(field_name)
         if not isinstance(value, str) or not value.strip():
             job.problems.append(f"field {field_name!r} is {'missing' if field_name not in rec else 'empty or not a string'}")
         elif len(value) > max_chars:
-            job.problems.append(f"field {field_name!r} has {len(value):,} characters, over the limit of {max_chars:,} (--max-chars)")
+            job.problems.append(f"field {field_name!r} has {len(value):,} characters, over the limit of {max_chars:,} "
+                                f"({switch})")
         else:
             job.slots.append((field_name,))
             job.texts.append(value)
@@ -282,7 +285,7 @@ def run(input: str, output: str, client: Client | Callable[[], ContextManager[Cl
 
         def jobs():
             for rec in io.pending():
-                job = plan(rec, field_name, messages, settings.max_chars)
+                job = plan(rec, field_name, messages, settings.max_chars, settings.max_chars_switch)
                 if job.problems:
                     io.reject(rec, job.problems)
                 else:

@@ -96,3 +96,19 @@ def test_curate_runs_through_an_mt_model(marian, tmp_path):
     assert funnel  # every record is accounted for, kept or with its reasons (the tiny model's output is noise)
     missing = curate(tmp_path / "x", f"{tmp_path}/no-such-model")
     assert missing.returncode == 2 and "translate.model" in missing.stderr and "no such folder" in missing.stderr
+
+
+def test_curate_reasons_name_curates_own_switches(tmp_path):
+    """A reject reason names the switch of the command that was run (curate has --set, not --max-chars)."""
+    from ainkit import curate
+
+    long = {"id": "a", "messages": [{"role": "user", "content": "x " * 15_000}, {"role": "assistant", "content": "ok"}]}
+    reasons = curate.structure_problems(long, tmp_path, 20_000)
+    assert any("--set translate.max_chars=N" in r for r in reasons) and not any("(--max-chars)" in r for r in reasons)
+    assert not curate.structure_problems(long, tmp_path, 40_000)
+
+
+def test_dry_run_warns_about_what_the_real_run_would_refuse(tmp_path):
+    proc = curate(tmp_path, tmp_path / "no-such-model", "--dry-run")
+    assert proc.returncode == 0, proc.stderr  # the plan is still useful: a warning, not a refusal
+    assert "WARNING: the real run would stop here" in proc.stdout and "no such folder" in proc.stdout
