@@ -17,10 +17,11 @@ def by_quantity(rows):
 
 @pytest.fixture
 def measured():
-    """Three kit samples, two measurements of one model (one unanswered sample, flagged)."""
+    """Three kit samples, two measurements of one model (one empty answer, flagged)."""
     samples = selection.load_samples()[:3]
     ms = [compare.Measurement("tiny", lang, outputs=[s["ar"] for s in samples[:2]] + [None], issues=[[], [], ["empty"]],
-                              total_s=3.0, per_sample_s=1.0, concurrency=4, throughput=2.5) for lang in ("ar", "en")]
+                              total_s=3.0, per_sample_s=1.0, concurrency=4, throughput=2.5, n_ok=3)
+          for lang in ("ar", "en")]
     return samples, ms
 
 

@@ -78,13 +78,19 @@ def test_refusing_endpoint_stops_at_once_and_never_writes_the_echoed_key(tmp_pat
         proc_srv.wait(timeout=10)
 
 
-def test_nothing_listening_is_exit_4_with_every_record_in_rejects(tmp_path):
-    src = write_texts(tmp_path / "in.jsonl", 3)
+def test_nothing_listening_is_exit_4_and_stops_at_once(tmp_path):
+    """An endpoint that never answered any request of the run: stopped at the first request that gave up (like a
+    401), named once; nothing is rejected for the endpoint's sake, so the same command resumes every record."""
+    src = write_texts(tmp_path / "in.jsonl", 30)
+    port = free_port()
     p = ainkit("translate", "--input", src, "--output", tmp_path / "out.jsonl", "--model", "m", "--max-retries", "0",
-               "--timeout", "2", env=endpoint_env(free_port()))
+               "--timeout", "2", "--concurrency", "4", env=endpoint_env(port))
     assert p.returncode == 4, p.stderr
-    rejects = read_records(tmp_path / "out.rejects.jsonl")
-    assert len(rejects) == 3 and all(r["endpoint"] and "connection error" in r["reasons"][0] for r in rejects)
+    no_traceback(p)
+    assert p.stderr.count(f"nothing answers at http://127.0.0.1:{port}/v1") == 1 and "resumes" in p.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+    rejects = read_records(tmp_path / "out.rejects.jsonl") if (tmp_path / "out.rejects.jsonl").exists() else []
+    assert not any(r.get("endpoint") for r in rejects)
 
 
 def test_endpoint_down_with_content_rejects_too_is_exit_4(tmp_path):
