@@ -174,11 +174,14 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+MAX_WORKERS = 8  # each worker holds its own copy of the model (SmolLM2 Q4_1: about 150 MB resident)
+
+
 def default_workers() -> int:
-    """Server processes for the embedded engine: AINKIT_LOCAL_WORKERS, else one per core (each with one thread).
-    llama-cpp-python's server decodes one request at a time; several single-thread processes serve requests in
-    parallel, and a single-thread process does not stall when another program takes a core (bench/serve_parallel.py)."""
-    return max(1, int(os.environ.get("AINKIT_LOCAL_WORKERS") or os.cpu_count() or 1))
+    """Server processes for the embedded engine: AINKIT_LOCAL_WORKERS, else one per core up to MAX_WORKERS (the cores
+    shared out as threads). llama-cpp-python's server decodes one request at a time; several processes serve requests
+    in parallel, and a single-thread process does not stall when another program takes a core (bench/serve_parallel.py)."""
+    return max(1, int(os.environ.get("AINKIT_LOCAL_WORKERS") or min(MAX_WORKERS, os.cpu_count() or 1)))
 
 
 @contextlib.contextmanager
