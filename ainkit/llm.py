@@ -271,9 +271,7 @@ class Client:
         self.limiter_args = (rpm, tpm)
         redact.register(backend.api_key, "the endpoint's API key")
         self.cache = cache_mod.open_cache() if cache is True else (cache or None)
-        self._refused: str = ""
-        self._died = False
-        self._unreachable = False
+        self._stopped: EndpointRefused | None = None  # why the run stopped (the first such reason): raised again after
         self._answered = False  # some request of this client got an answer over the network
         self._inflight: dict[str, asyncio.Future] = {}  # key -> the answer of the same request already on its way
         config = load_config()
@@ -313,6 +311,11 @@ class Client:
             self.stats.failed += 1
             kind = answer.error.split(":")[0].split(" (")[0]
             self.stats.reasons[kind] = self.stats.reasons.get(kind, 0) + 1
+
+    def _stop(self, kind: type[EndpointRefused], message: str) -> None:
+        """Stop the run: raise `kind` (the first reason given stays the run's reason for every request after it)."""
+        self._stopped = self._stopped or kind(redact.scrub(message))
+        raise type(self._stopped)(str(self._stopped))
 
     def counted_hit(self, key: str) -> Answer | None:
         """The cached answer to a request key, counted as done from the cache; None when there is none."""
@@ -396,9 +399,8 @@ class Client:
         t0 = time.monotonic()
         async with sem:
             for attempt in range(self.max_retries + 1):
-                if self._refused:
-                    raise (EndpointDied if self._died else EndpointUnreachable if self._unreachable else
-                           EndpointRefused)(self._refused)
+                if self._stopped:
+                    raise type(self._stopped)(str(self._stopped))
                 answer.attempts = attempt + 1
                 await limiter.acquire(estimate_tokens(messages) + int(params.get("max_tokens") or 256))
                 wait, reason = None, ""
@@ -420,12 +422,11 @@ class Client:
                 except openai.APIStatusError as exc:
                     reason = f"HTTP {exc.status_code}"
                     if exc.status_code in FATAL_STATUS:
-                        self._refused = self._refused or redact.scrub(
+                        self._stop(EndpointRefused,
                             f"{self.backend.base_url} answered HTTP {exc.status_code} ({FATAL_STATUS[exc.status_code]}) "
                             f"for model {self.backend.model}: {str(exc)[:300]}. No retry can fix this: check the key "
                             "(OPENAI_API_KEY or the backend's api_key_env), --model and --base-url. Nothing more was sent; "
                             "finished work is kept, so the same command resumes once this is fixed")
-                        raise EndpointRefused(self._refused)
                     if exc.status_code not in RETRY_STATUS:
                         answer.error = redact.scrub(f"{reason}: {str(exc)[:200]}")
                         break
@@ -441,21 +442,16 @@ class Client:
                 finally:
                     self._busy[which] -= 1
                 if self.backend.dead is not None and (why := self.backend.dead()) is not None:
-                    self._died = True
-                    self._refused = self._refused or redact.scrub(
-                        f"{why}\nNo request is retried against a dead server. Finished work is kept; once the cause is "
-                        "fixed the same command resumes")
-                    raise EndpointDied(self._refused)
+                    self._stop(EndpointDied, f"{why}\nNo request is retried against a dead server. Finished work is "
+                                             "kept; once the cause is fixed the same command resumes")
                 if attempt == self.max_retries:
                     answer.error = f"{reason} (gave up after {attempt + 1} attempts)"
                     if reason.startswith("connection error") and not self._answered:
-                        self._unreachable = True
-                        self._refused = self._refused or redact.scrub(
+                        self._stop(EndpointUnreachable,
                             f"nothing answers at {self.backend.base_url} ({reason}, {attempt + 1} attempts) and no request "
                             "of this run has been answered: is the server running, and is the URL (--base-url, "
                             "OPENAI_BASE_URL or the backend's base_url) right? Nothing more is sent; finished work is "
                             "kept, so the same command resumes once it answers")
-                        raise EndpointUnreachable(self._refused)
                     break
                 self.stats.retried += 1
                 delay = wait if wait is not None else random.uniform(0, min(self.max_backoff, self.backoff * 2 ** attempt))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -64,13 +63,8 @@ def locate(name: str, allow_download: bool) -> Path:
 
 def weights_digest(folder: Path) -> str:
     """sha256 over the model folder's weight, config and vocabulary files (names and bytes): the engine's identity."""
-    h = hashlib.sha256()
-    for f in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES):
-        h.update(str(f.relative_to(folder)).encode() + b"\0")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+    return cache_mod.key([(f.relative_to(folder).as_posix(), cache_mod.file_sha256(f)) for f in files])
 
 
 class MTEngine:

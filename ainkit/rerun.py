@@ -32,7 +32,6 @@ machine (timing rows stay those of the run that measured them). After changing o
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import sys
@@ -49,13 +48,7 @@ NOT_PARAMETERS = {"out_root"}
 Snapshot = dict[str, tuple[int, int, int]]  # relative path -> (mtime_ns, size, inode)
 
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+file_digest = cache.file_sha256  # sha256 of a file's bytes
 
 
 def tree_digest(folder: Path) -> str:

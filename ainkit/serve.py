@@ -21,7 +21,6 @@ real translations point the kit at an OpenAI-compatible endpoint or a dedicated 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -102,11 +101,9 @@ def file_digest(path: Path) -> str:
     except (OSError, ValueError):
         known = {}
     if stamp not in known:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        known[stamp] = h.hexdigest()
+        from ainkit.cache import file_sha256
+
+        known[stamp] = file_sha256(path)
         with contextlib.suppress(OSError):
             from ainkit import atomic
 
@@ -115,13 +112,9 @@ def file_digest(path: Path) -> str:
     return known[stamp]
 
 
-def death(proc: subprocess.Popen, log: Path, tail_chars: int = 1200, grace: float = 0.0) -> str | None:
-    """None while the server process runs; once it is gone, how it ended (exit code or signal) and its log's tail.
-    grace: seconds to wait for an exit in progress (a connection refused by a process that is dying)."""
-    try:
-        code = proc.wait(timeout=grace) if grace else proc.poll()
-    except subprocess.TimeoutExpired:
-        code = None
+def death(proc: subprocess.Popen, log: Path, tail_chars: int = 1200) -> str | None:
+    """None while the server process runs; once it is gone, how it ended (exit code or signal) and its log's tail."""
+    code = proc.poll()
     if code is None:
         return None
     how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
@@ -216,8 +209,10 @@ def embedded_server(model: str = DEFAULT_LOCAL_MODEL, n_ctx: int = 2048, threads
                       flush=True)
 
         def dead() -> str | None:
-            for proc, log, _ in procs:
-                if (why := death(proc, log, grace=0.5 if len(procs) == 1 else 0.2)) is not None:
+            """The first worker found gone; a refused connection may come from one still dying: look twice."""
+            for grace in (0.0, 0.5):
+                time.sleep(grace)
+                if (why := next((w for proc, log, _ in procs if (w := death(proc, log)) is not None), None)):
                     return why
             return None
 
