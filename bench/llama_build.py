@@ -45,7 +45,7 @@ for _ in range(reps):
             break
     tg = n / (time.perf_counter() - t0)
     best_pp, best_tg = max(best_pp, pp), max(best_tg, tg)
-print(json.dumps({"prompt_tokens": len(prompt), "pp": best_pp, "tg": best_tg,
+print(json.dumps({"prompt_tokens": len(prompt), "pp": best_pp, "tg": best_tg, "module": llama_cpp.__file__,
                   "system": llama_cpp.llama_print_system_info().decode().strip()}))
 """
 
@@ -67,7 +67,11 @@ def measure(site: Path | None, threads: int, gen: int, reps: int) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"the {'native' if site else 'portable'} build failed (exit {proc.returncode}): "
                          f"{proc.stderr.strip()[-400:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if site is not None and not Path(result["module"]).resolve().is_relative_to(site.resolve()):
+        raise SystemExit(f"the native build was not loaded from {site} (python imported {result['module']}): "
+                         "no number from the wrong build; remove the folder and run again to rebuild it")
+    return result
 
 
 def main() -> None:

@@ -31,7 +31,10 @@ def main() -> None:
     # distinct pairs (score_pairs encodes each distinct sentence once: repeats would flatter it)
     pairs = [{"en": f"{samples[i % len(samples)]['en']} ({i})", "ar": f"{samples[i % len(samples)]['ar']} ({i})"}
              for i in range(args.records)]
-    enc = similarity.load(args.encoder)
+    try:
+        enc = similarity.load(args.encoder)
+    except similarity.EncoderUnavailable as exc:
+        raise SystemExit(f"no timing: {exc}") from None
     en, ar = [p["en"] for p in pairs], [p["ar"] for p in pairs]
     t0 = time.perf_counter()
     batched = similarity.score_pairs(enc, en, ar, 32)
