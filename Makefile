@@ -13,18 +13,18 @@ PYTEST_ARGS ?=
 .PHONY: setup reproduce test lab bench clean
 
 setup:
-	@$(PYTHON) ainkit/bootstrap.py
+	@$(PYTHON) ainkit/ground/bootstrap.py
 
 # the notebooks that do not use the embedded llama.cpp server run while llama-cpp-python compiles
 reproduce:
-	@$(PYTHON) ainkit/bootstrap.py --llama-in-background
+	@$(PYTHON) ainkit/ground/bootstrap.py --llama-in-background
 	$(VENV)/bin/ainkit reproduce $(ARGS)
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lab: setup
-	$(VENV)/bin/python -m ainkit.lab $(ARGS)
+	$(VENV)/bin/python -m ainkit.reproduction.lab $(ARGS)
 
 bench: setup
 	@set -e; for f in bench/*.py; do echo "== $$f"; $(VENV)/bin/python $$f; done

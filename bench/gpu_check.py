@@ -4,7 +4,7 @@
     .venv/bin/python bench/gpu_check.py --cpu-smoke                      # the same code path, tiny, fp32, on CPU (seconds)
 
 Why: the report trained on 8 x 8 A100s and the kit had only ever trained on CPU, so nobody knew
-whether `ainkit.train` uses a GPU well (issue 15). This runs what `ainkit train` runs (TrainConfig from
+whether `ainkit.stages.train` uses a GPU well (issue 15). This runs what `ainkit train` runs (TrainConfig from
 configs/train/ain_7b.yaml, `trainer.load_model`, the `Encoder` and its collate, `trainer.build_trainer`:
 the Hugging Face Trainer with the kit's arguments) on a Qwen2-VL with the 2 B model's shapes and random
 weights (nothing downloaded), on synthetic chat records: one noise image of --image-side pixels (756:
@@ -22,7 +22,7 @@ torch.cuda.max_memory_allocated (peak process RSS on CPU). Model FLOPs, no recom
       N = matmul parameters: all but the input embedding, the tied output matrix counted once; h = heads x head dim)
   vision tower, per image of p patches: 2 N_v p + 2 N_m p / merge^2 + 4 L_v d p^2   (forward only when frozen;
       x3 when it trains; N_m = patch merger, N_v = the rest)
-MFU = model FLOP/s / measured peak. The plan (`ainkit.train.plan.memory_per_gpu`) is evaluated for the same
+MFU = model FLOP/s / measured peak. The plan (`ainkit.stages.train.plan.memory_per_gpu`) is evaluated for the same
 shapes, 1 GPU, the same cutoff and micro-batch, and printed beside the measured peak and a measured breakdown.
 The last line is the ratio against issue 15's target: MFU 0.35.
 """
@@ -42,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 TARGET_MFU = 0.35  # issue 15: "if MFU is under 35 %, find out why"
-GIB = 1024 ** 3    # ainkit.train.plan's "GB"
+GIB = 1024 ** 3    # ainkit.stages.train.plan's "GB"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 # Qwen/Qwen2-VL-2B-Instruct config.json: the language model has Qwen2-1.5B's shapes, the vision tower the 7B's.
@@ -94,8 +94,8 @@ def synthetic_examples(folder: Path, enc, n: int, side: int, seed: int) -> list[
     import numpy as np
     from PIL import Image
 
-    from ainkit.records import load_samples
-    from ainkit.train.data import RecordProblem
+    from ainkit.services.records import load_samples
+    from ainkit.stages.train.data import RecordProblem
 
     rng = np.random.default_rng(seed)
     images = []
@@ -162,9 +162,9 @@ def run(args) -> dict:
     import transformers
     from transformers import TrainerCallback
 
-    from ainkit.paths import CONFIGS
-    from ainkit.train import plan, tiny, trainer
-    from ainkit.train.data import Encoder
+    from ainkit.ground.paths import CONFIGS
+    from ainkit.stages.train import plan, tiny, trainer
+    from ainkit.stages.train.data import Encoder
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # --cpu-smoke hid any GPU before torch was imported
     smoke = ["cutoff_len=256", "bf16=false"] if args.cpu_smoke else []
@@ -329,7 +329,7 @@ def report(r: dict) -> None:
     print(f"memory: peak {gb(mem['peak_gb'])} ({mem['source']}{extra}); measured parts: "
           + "; ".join(f"{k} {gb(v)}" for k, v in mem["measured_parts_gb"].items()))
     plan = r["plan"]["per_gpu_gb"]
-    print("plan (ainkit.train.plan, same shapes, 1 GPU): " + "; ".join(f"{k} {gb(v)}" for k, v in plan.items()
+    print("plan (ainkit.stages.train.plan, same shapes, 1 GPU): " + "; ".join(f"{k} {gb(v)}" for k, v in plan.items()
                                                                        if k != "headroom of the GPU"))
     print(f"plan vs measured: {gb(plan['total'])} predicted / {gb(mem['peak_gb'])} measured = {r['plan_over_measured']:.2f}x"
           " (GB = 2^30 bytes)")
@@ -364,7 +364,7 @@ def main() -> None:
         ap.error("--steps and --warmup must be at least 1")
     if args.cpu_smoke:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported (or where it has no GPU): the trainer takes its CPU path
-    from ainkit import atomic
+    from ainkit.ground import atomic
 
     r = run(args)
     out = Path(args.output or RESULTS / ("gpu_check_cpu_smoke.json" if args.cpu_smoke else "gpu_check.json"))

@@ -3,7 +3,7 @@
     .venv/bin/python bench/llama_build.py                 # builds the native one first (about 5 min on 2 cores), once
     .venv/bin/python bench/llama_build.py --native-site /tmp/native/site
 
-The set-up compiles llama-cpp-python portably (ainkit/bootstrap.py LLAMA_CPU_ARGS: x86-64-v3, no AVX-512, no
+The set-up compiles llama-cpp-python portably (ainkit/ground/bootstrap.py LLAMA_CPU_ARGS: x86-64-v3, no AVX-512, no
 AMX), because a native build runs only on CPUs like the one it was built on and, on Xeons with AMX, crashed every
 completion. This measures what that costs: prompt (prefill) and generation tokens/s of the embedded model
 (SmolLM2-135M-Instruct Q4_1), each build in its own process, the same prompt, threads and token counts, best of
@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ainkit.bootstrap import LLAMA_CPU_ARGS, UV_BIN  # noqa: E402
-from ainkit.paths import CACHE  # noqa: E402
+from ainkit.ground.bootstrap import LLAMA_CPU_ARGS, UV_BIN  # noqa: E402
+from ainkit.ground.paths import CACHE  # noqa: E402
 
 NATIVE_ARGS = "-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON"
 WORK = """

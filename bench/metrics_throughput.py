@@ -1,4 +1,4 @@
-"""Throughput of `ainkit.metrics` (all five metrics) against a plain per-pair loop over the libraries.
+"""Throughput of `ainkit.stages.metrics` (all five metrics) against a plain per-pair loop over the libraries.
 
     .venv/bin/python bench/metrics_throughput.py [--pairs 20000]
 
@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ainkit import metrics  # noqa: E402
-from ainkit.analyses import selection  # noqa: E402
+from ainkit.stages import metrics  # noqa: E402
+from ainkit.reproduction.analyses import selection  # noqa: E402
 
 
 def make_pairs(n: int, seed: int = 0) -> list[tuple[str, str]]:

@@ -64,31 +64,32 @@ def _fault_server() -> tuple[subprocess.Popen, str]:
 
 def run_one(kind: str, mb: float, big: bool, work: Path, url: str) -> dict:
     """Run one stage in this process; returns seconds of the stage call and peak RSS (MB, children included)."""
-    from ainkit import records
+    from ainkit.services import records
 
     text = ("word " * int(mb * 1024 * 1024 / 5)) if big else None
     src = records.write_records(work / "in.jsonl", _records(kind, text))
     out = work / "out.jsonl"
     t0 = time.perf_counter()
     if kind == "translate":
-        from ainkit import llm, translate
+        from ainkit.services import llm
+        from ainkit.stages import translate
 
         client = llm.Client(llm.Backend("bench", url, "fault-model"), cache=False)
         s = translate.run(str(src), str(out), client, translate.Settings(), progress=False)
     elif kind == "similarity":
-        from ainkit import similarity
+        from ainkit.stages import similarity
 
         similarity.load("use-multilingual")  # loading the model is not the record's cost
         t0 = time.perf_counter()
         s = similarity.score_records(str(src), str(out), "use-multilingual", progress=False)
     elif kind == "metrics":
-        from ainkit import metrics
+        from ainkit.stages import metrics
 
         metrics._wordnet()
         t0 = time.perf_counter()
         s, _ = metrics.score_records(str(src), str(out), workers=1, progress=False)
     elif kind == "verify":
-        from ainkit import metrics, verify
+        from ainkit.stages import metrics, verify
 
         metrics._wordnet()
         t0 = time.perf_counter()
@@ -96,18 +97,19 @@ def run_one(kind: str, mb: float, big: bool, work: Path, url: str) -> dict:
     elif kind == "toxicity":
         from PIL import Image
 
-        from ainkit import llm, toxicity
+        from ainkit.services import llm
+        from ainkit.stages import toxicity
 
         Image.new("RGB", (64, 64), (0, 200, 0)).save(work / "green.png")
         client = llm.Client(llm.Backend("bench", url, "fault-model", vision=True), cache=False)
         toxicity.run(str(src), str(out), client, progress=False)
     elif kind == "evaluate":
-        from ainkit.evaluate import runner
+        from ainkit.stages.evaluate import runner
 
         runner.run_camel_bench(str(src), str(work / "eval"))
     elif kind == "train-data":
-        from ainkit.records import load_samples
-        from ainkit.train import data, tiny
+        from ainkit.services.records import load_samples
+        from ainkit.stages.train import data, tiny
 
         samples = load_samples()
         enc = data.Encoder(tiny.build_tokenizer([x["en"] for x in samples] + [x["ar"] for x in samples]), cutoff_len=2048)

@@ -5,7 +5,7 @@
 Baseline: `papermill` executing notebooks 06 and 07 directly, one after the other.
 Kit: `ainkit reproduce --only 06,07` (parameter inspection, the same two executions,
 REPRODUCTION.md and the manifest), then the same command again in the same folder, where
-nothing changed and both notebooks are reused (the inputs fingerprint: ainkit.rerun).
+nothing changed and both notebooks are reused (the inputs fingerprint: ainkit.reproduction.rerun).
 Prints the median seconds of each and the ratios.
 """
 from __future__ import annotations

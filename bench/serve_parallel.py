@@ -1,11 +1,11 @@
 """The embedded engine under concurrent requests: one llama.cpp server with every thread vs one single-thread server
-per core (the kit's default, ainkit.serve.default_workers), at concurrency 1, 4 and 8.
+per core (the kit's default, ainkit.services.serve.default_workers), at concurrency 1, 4 and 8.
 
     .venv/bin/python bench/serve_parallel.py [--samples 16] [--max-tokens 48]
 
 llama-cpp-python's server decodes one request at a time, so concurrency alone gains nothing; several processes
 serve requests in parallel. Each configuration translates the same sentences through the kit's own client
-(ainkit.llm.Client, no cache) and counts only requests that succeeded (a failure stops the bench).
+(ainkit.services.llm.Client, no cache) and counts only requests that succeeded (a failure stops the bench).
 Baseline of the ratio line: one server with every thread at concurrency 1 (what the kit did before).
 """
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ainkit import llm, serve, translate  # noqa: E402
-from ainkit.analyses.selection import load_samples  # noqa: E402
+from ainkit.services import llm, serve
+from ainkit.stages import translate  # noqa: E402
+from ainkit.reproduction.analyses.selection import load_samples  # noqa: E402
 
 
 def run(workers: int, concurrency: int, texts: list[str], max_tokens: int) -> float:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ainkit import similarity  # noqa: E402
-from ainkit.records import load_samples, read_records  # noqa: E402
+from ainkit.stages import similarity  # noqa: E402
+from ainkit.services.records import load_samples, read_records  # noqa: E402
 
 
 def main() -> None:

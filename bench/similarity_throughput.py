@@ -1,4 +1,4 @@
-"""Throughput of `ainkit.similarity` against a naive loop and one raw batched encode.
+"""Throughput of `ainkit.stages.similarity` against a naive loop and one raw batched encode.
 
     .venv/bin/python bench/similarity_throughput.py [--pairs 500] [--encoder all-mpnet-base-v2]
 
@@ -8,7 +8,7 @@ cannot help here). Three ways to score them:
 
 - naive (baseline): `model.encode` called once per sentence;
 - raw (the ceiling): one `model.encode` of all sentences, batched, then cosines;
-- kit: `ainkit.similarity.score_pairs` (length-sorted batches, one encode per unique sentence,
+- kit: `ainkit.stages.similarity.score_pairs` (length-sorted batches, one encode per unique sentence,
   ONNX Runtime when it reproduces PyTorch); also shown with `runtime="torch"`.
 
 A second, separate measurement shows what deduplication gains on data that does repeat
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ainkit import similarity  # noqa: E402
-from ainkit.analyses import selection  # noqa: E402
+from ainkit.stages import similarity  # noqa: E402
+from ainkit.reproduction.analyses import selection  # noqa: E402
 
 
 def make_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -86,8 +86,8 @@ def main() -> None:
     n = len(en)
     print(f"naive loop (baseline):  {n / t_naive:7.1f} pairs/s  ({t_naive:.1f} s)")
     print(f"raw batched encode:     {n / t_raw:7.1f} pairs/s  ({t_raw:.1f} s)")
-    print(f"ainkit.similarity, runtime torch: {n / t_torch:7.1f} pairs/s  ({t_torch:.1f} s)")
-    print(f"ainkit.similarity, runtime {enc.runtime}: {n / t_kit:7.1f} pairs/s  ({t_kit:.1f} s)")
+    print(f"ainkit.stages.similarity, runtime torch: {n / t_torch:7.1f} pairs/s  ({t_torch:.1f} s)")
+    print(f"ainkit.stages.similarity, runtime {enc.runtime}: {n / t_kit:7.1f} pairs/s  ({t_kit:.1f} s)")
 
     # separately: data with repeated sentences (each English sentence against 5 Arabic candidates)
     samples = selection.load_samples()[:60]

@@ -13,7 +13,7 @@ Stages measured: verify (scores already present), metrics (BLEU/METEOR/ROUGE of 
 worker), export (chat records with one shared image), and train (`ainkit train` of the tiny
 Qwen2-VL for 2 steps on chat records with one image each, at --train-small / --train-large
 records: 1,000 vs 20,000, issue 13's sizes; the data set is checked up front and encoded as the
-Trainer asks, ainkit.train.data.LazyRecords). translate and similarity share the same
+Trainer asks, ainkit.stages.train.data.LazyRecords). translate and similarity share the same
 StageIO bookkeeping; their per-record cost (an endpoint, an encoder) makes 100 k records a
 benchmark of those instead.
 """
@@ -62,19 +62,19 @@ def child(stage: str, src: str, out: str) -> None:
     """Run one stage in this process; print seconds and peak RSS (MB) as JSON."""
     t0 = time.perf_counter()
     if stage == "verify":
-        from ainkit import verify
+        from ainkit.stages import verify
 
         verify.run(src, out)
     elif stage == "metrics":
-        from ainkit import metrics
+        from ainkit.stages import metrics
 
         metrics.score_records(src, out, workers=1, progress=False)
     elif stage == "export":
-        from ainkit import export
+        from ainkit.pipelines import export
 
         export.run(src, out, progress=False)
     else:
-        from ainkit.train.trainer import load_config, train
+        from ainkit.stages.train.trainer import load_config, train
 
         train(load_config(str(ROOT / "configs/train/tiny.yaml"), [f"data={src}", "max_steps=2", "save_steps=1000"],
                           output_dir=out))

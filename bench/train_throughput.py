@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ainkit import launch  # noqa: E402
-from ainkit.paths import CONFIGS  # noqa: E402
-from ainkit.train.trainer import load_config  # noqa: E402
+from ainkit.pipelines import launch  # noqa: E402
+from ainkit.ground.paths import CONFIGS  # noqa: E402
+from ainkit.stages.train.trainer import load_config  # noqa: E402
 
 
 def run(tasks: int, steps: int) -> float:

@@ -4,7 +4,7 @@
 
 Server: the fault-injecting OpenAI-compatible server of the tests (tests/fault_server.py) on
 127.0.0.1, answering every request after a fixed latency and injecting no fault. Both runs
-go through `ainkit.translate` with its checks (cache off, so nothing is served from cache).
+go through `ainkit.stages.translate` with its checks (cache off, so nothing is served from cache).
 Prints records/s at concurrency 1 (baseline) and at the kit's concurrency, the ratio, and the
 kit's share of the server's ceiling (concurrency / latency).
 """
@@ -19,8 +19,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from ainkit import llm, translate  # noqa: E402
-from ainkit.serve import free_port  # noqa: E402
+from ainkit.services import llm
+from ainkit.stages import translate  # noqa: E402
+from ainkit.services.serve import free_port  # noqa: E402
 
 
 def main() -> None:

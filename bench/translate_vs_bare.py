@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from fault_server import spawn
 
-from ainkit import translate
+from ainkit.stages import translate
 
 MODEL = "bench-model"
 
@@ -83,7 +83,7 @@ def kit(base_url: str, items: list[str], workdir: Path, max_tokens: int, extra: 
     env = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench", "AINKIT_CACHE_DIR": cache}
     out = workdir / "out.jsonl"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "translate", "--input", str(src), "--output", str(out),
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(src), "--output", str(out),
                            "--model", MODEL, "--max-tokens", str(max_tokens), "--restart", *extra],
                           env=env, capture_output=True, text=True, cwd=ROOT, timeout=1800, check=False)
     wall = time.perf_counter() - t0

@@ -11,7 +11,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 @pytest.fixture
 def out(tmp_path: Path):
-    from ainkit.paths import Outputs
+    from ainkit.ground.paths import Outputs
 
     return Outputs.resolve(tmp_path / "run").ensure()
 
@@ -23,5 +23,5 @@ def data_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def _own_cache(tmp_path, monkeypatch):
-    """Each test gets its own answer cache (ainkit.cache), inside its tmp_path: nothing leaks between tests."""
+    """Each test gets its own answer cache (ainkit.services.cache), inside its tmp_path: nothing leaks between tests."""
     monkeypatch.setenv("AINKIT_CACHE_DIR", str(tmp_path / "ainkit-cache"))

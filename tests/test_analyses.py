@@ -1,12 +1,13 @@
-"""The result rows, tables and figures notebooks 01, 03, 04 and 05 get from one call each into ainkit.analyses."""
+"""The result rows, tables and figures notebooks 01, 03, 04 and 05 get from one call each into ainkit.reproduction.analyses."""
 import math
 
 import numpy as np
 import pytest
 
-from ainkit import metrics, paper, verify
-from ainkit.analyses import compare, quality, screening, selection, training
-from ainkit.train.plan import Assumptions, compute_budget, memory_per_gpu
+from ainkit.stages import metrics, verify
+from ainkit.reproduction import paper
+from ainkit.reproduction.analyses import compare, quality, screening, selection, training
+from ainkit.stages.train.plan import Assumptions, compute_budget, memory_per_gpu
 
 
 def by_quantity(rows):

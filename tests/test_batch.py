@@ -15,8 +15,9 @@ import batch_server
 import fault_server
 import pytest
 
-from ainkit import batch, cache, llm, translate
-from ainkit.records import read_records
+from ainkit.services import batch, cache, llm
+from ainkit.stages import translate
+from ainkit.services.records import read_records
 
 SECRET = "sk-batch-test-0123456789abcdef"
 TEXTS = ["The red car is parked outside.", "Two boats sail on the lake.", "A dog sleeps on the grass [batch:error].",
@@ -37,7 +38,7 @@ def write_input(path, texts):
 
 def translate_cmd(tmp_path, port, *extra, wait=True, output="out.jsonl"):
     env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": SECRET}
-    cmd = [sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
+    cmd = [sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
            "--output", str(tmp_path / output), "--model", "gpt-4o-mini", *extra]
     if not wait:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -171,7 +172,7 @@ def test_batch_needs_the_cache_and_an_openai_endpoint(tmp_path):
     p = translate_cmd(tmp_path, 9, "--batch", "--no-cache")
     assert p.returncode == 2 and "cannot run with --no-cache" in p.stderr and "Traceback" not in p.stderr
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    local = subprocess.run([sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
+    local = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
                             "--output", str(tmp_path / "o.jsonl"), "--batch"], env=env, capture_output=True, text=True,
                            check=False)
     assert local.returncode == 2 and "has no Batch API" in local.stderr

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from ainkit import paper
-from ainkit.analyses import benchmarks
+from ainkit.reproduction import paper
+from ainkit.reproduction.analyses import benchmarks
 
 
 def test_table1_totals_only_gemini_pro_disagrees():

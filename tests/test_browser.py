@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from ainkit.evaluate import runner
-from ainkit.sidebyside import FIXTURE_ANSWERS, answer_text
-from ainkit.survey import build
+from ainkit.stages.evaluate import runner
+from ainkit.pipelines.sidebyside import FIXTURE_ANSWERS, answer_text
+from ainkit.pipelines.survey import build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -135,7 +135,7 @@ def test_votes_credited_to_the_right_models(answered, tmp_path):
     root, key, seen, _ = answered
     files = sorted((root / "responses").glob("*.json"))
     assert [f.name for f in files] == sorted(f"survey-{key['survey']}-{r}.json" for r in key["raters"][:2])
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "survey", "analyze", "--responses", str(root / "responses"),
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "survey", "analyze", "--responses", str(root / "responses"),
                            "--key", str(root / "key.json"), "--output", str(tmp_path / "an"), "--bootstrap", "300"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
@@ -156,7 +156,7 @@ def test_votes_credited_to_the_right_models(answered, tmp_path):
 
 def test_notebook_07_analyses_the_saved_responses(answered, tmp_path):
     root = answered[0]
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "reproduce", "--only", "07", "-p", "responses", str(root / "responses"),
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "reproduce", "--only", "07", "-p", "responses", str(root / "responses"),
                            "-p", "bootstrap", "300", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     nb = (tmp_path / "reports" / "notebooks" / "07_human_feedback_survey.ipynb").read_text()
@@ -173,7 +173,7 @@ def test_gallery_shows_every_image(tmp_path, shots):
     for p in FIXTURE_ANSWERS:
         runner.run_camel_bench(str(p), str(tmp_path / p.stem), model=p.stem)
         preds.append(str(tmp_path / p.stem / "predictions.jsonl"))
-    from ainkit import gallery
+    from ainkit.pipelines import gallery
 
     summary = gallery.build(preds, tmp_path / "g")
     driver = browser(tmp_path)
@@ -273,7 +273,7 @@ def test_survey_lays_out_each_text_in_its_own_direction(bidi_inputs, shots):
 
 
 def test_gallery_lays_out_each_text_in_its_own_direction(bidi_inputs, shots):
-    from ainkit import gallery
+    from ainkit.pipelines import gallery
 
     root, answers = bidi_inputs
     gallery.build(answers, root / "gallery", items=root / "items.jsonl", names=list(BIDI_ANSWERS))

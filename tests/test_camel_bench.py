@@ -2,8 +2,8 @@
 and scored right in `corrected`; aggregation."""
 import pytest
 
-from ainkit.evaluate import camel_bench as cb
-from ainkit.evaluate import text as T
+from ainkit.stages.evaluate import camel_bench as cb
+from ainkit.stages.evaluate import text as T
 
 # (data set, prediction, ground truth, original correct?, original error?, corrected correct?)
 CASES = [

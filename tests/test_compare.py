@@ -1,9 +1,10 @@
-"""Notebook 01's measurements (ainkit.analyses.compare): no time, throughput or quality from requests that failed."""
+"""Notebook 01's measurements (ainkit.reproduction.analyses.compare): no time, throughput or quality from requests that failed."""
 import pytest
 
-from ainkit import llm, translate
-from ainkit.analyses import compare
-from ainkit.serve import free_port
+from ainkit.services import llm
+from ainkit.stages import translate
+from ainkit.reproduction.analyses import compare
+from ainkit.services.serve import free_port
 from fault_server import spawn
 
 SAMPLES = [{"id": f"s{i}", "en": f"Sentence number {i} about a red car.", "ar": "جملة عن سيارة حمراء."} for i in range(4)]

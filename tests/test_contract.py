@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ainkit import cache, records
-from ainkit.records import StageIO, read_records
-from ainkit.serve import free_port
+from ainkit.services import cache, records
+from ainkit.services.records import StageIO, read_records
+from ainkit.services.serve import free_port
 from fault_server import spawn, stats
 
 SECRET = "sk-contract-test-9f8e7d6c5b4a39281706"
@@ -36,7 +36,7 @@ def server():
 
 def ainkit(*args, env=None, wait=True, cwd=None, timeout=300):
     env = {**os.environ, **(env or {})}
-    cmd = [sys.executable, "-m", "ainkit.cli", *map(str, args)]
+    cmd = [sys.executable, "-m", "ainkit.commands.cli", *map(str, args)]
     if not wait:
         return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
@@ -338,7 +338,7 @@ def _server_pids() -> set[int]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_embedded_server_dies_with_the_command_that_started_it(tmp_path, sig):
-    from ainkit import serve
+    from ainkit.services import serve
 
     ok, why = serve.available()
     if not ok:
@@ -346,7 +346,7 @@ def test_embedded_server_dies_with_the_command_that_started_it(tmp_path, sig):
     before = _server_pids()
     src = write_texts(tmp_path / "in.jsonl", 200)
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    run = subprocess.Popen([sys.executable, "-m", "ainkit.cli", "translate", "--input", str(src), "--output",
+    run = subprocess.Popen([sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(src), "--output",
                             str(tmp_path / "out.jsonl"), "--max-tokens", "16"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180

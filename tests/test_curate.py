@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ainkit import curate
+from ainkit.pipelines import curate
 from fault_server import spawn, stats
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def cli(*args, port=None, cwd=None, timeout=600):
     env = {**os.environ, "OPENAI_API_KEY": "sk-curate-test-secret"}
     if port:
         env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", "curate", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "curate", *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd or ROOT, timeout=timeout)
 
 
@@ -250,7 +250,7 @@ def test_second_process_refused_and_a_terminated_run_resumes(tmp_path):
     proc, port = spawn(0.4)  # slow answers, so the first run is still translating
     try:
         out = tmp_path / "run"
-        args = [sys.executable, "-m", "ainkit.cli", "curate", "--config", str(TINY), "--input", str(CHATS), "--output",
+        args = [sys.executable, "-m", "ainkit.commands.cli", "curate", "--config", str(TINY), "--input", str(CHATS), "--output",
                 str(out), "--cache-dir", str(tmp_path / "c"), *SERVER_SETS]
         env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-x"}
         first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -456,7 +456,7 @@ def test_summary_counts_every_request_paid_across_kill_and_resume(tmp_path):
         ref = json.loads((tmp_path / "whole" / "summary.json").read_text())["steps"]
         assert sum(ref[s]["requests"] - ref[s]["from_cache"] for s in ("translate", "back_translate")) == paid_whole
         before = sum(stats(port)["completed"].values())
-        args = [sys.executable, "-m", "ainkit.cli", "curate", "--config", str(TINY), "--input", str(src), "--output",
+        args = [sys.executable, "-m", "ainkit.commands.cli", "curate", "--config", str(TINY), "--input", str(src), "--output",
                 str(tmp_path / "killed"), "--cache-dir", str(tmp_path / "c2"), *SERVER_SETS]
         env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-x"}
         def journalled(pattern):  # the step's journal holds the settings line and two finished records

@@ -1,7 +1,7 @@
 """Properties of `ainkit curate` over generated chat records (issue 20, "Done when"): ShareGPT and OpenAI formats,
 system turns and system columns, `<image>` placeholders, duplicate ids, malformed lines, missing and corrupt images.
 For every generated input: kept + rejected = read; every reject carries its own input line's record (or text); the
-kept records export and load in the trainer's data loader (ainkit.train.data.LazyRecords); and every output is the
+kept records export and load in the trainer's data loader (ainkit.stages.train.data.LazyRecords); and every output is the
 same bytes for 1, 2 and 3 shards. Real parts: the fault server's OpenAI-compatible HTTP endpoint on 127.0.0.1, the
 USE encoder, the metrics, Pillow, the tiny tokenizer."""
 import json
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ainkit import curate
+from ainkit.pipelines import curate
 from fault_server import spawn
 
 TINY = Path(__file__).resolve().parent.parent / "configs" / "curate" / "tiny.yaml"
@@ -26,7 +26,7 @@ IMAGES = ["ok.png", "ok2.png", "missing.png", "corrupt.png"]
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The fake endpoint, a folder of images (two good, one corrupt, one absent) and the trainer's encoder."""
-    from ainkit.train import data, tiny
+    from ainkit.stages.train import data, tiny
 
     proc, port = spawn(0.0)
     images = tmp_path_factory.mktemp("images")
@@ -90,7 +90,7 @@ def read_jsonl(path: Path) -> list[dict]:
                                                                  HealthCheck.too_slow])
 @given(lines=st.lists(record_line(), min_size=3, max_size=9))
 def test_curate_accounts_for_every_line_and_is_the_same_for_any_shard_count(world, tmp_path_factory, lines):
-    from ainkit.train.data import LazyRecords
+    from ainkit.stages.train.data import LazyRecords
 
     images, encoder = world
     tmp = tmp_path_factory.mktemp("prop")

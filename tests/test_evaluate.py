@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ainkit.evaluate import arabic_mmlu, runner
-from ainkit.tiny import build_tiny_causal_lm
+from ainkit.stages.evaluate import arabic_mmlu, runner
+from ainkit.services.tiny import build_tiny_causal_lm
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True, timeout=600,
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True, timeout=600,
                           env={**os.environ, **(env or {})})
 
 
@@ -97,7 +97,7 @@ def test_logits_path_and_cache(tiny_lm, tmp_path):
 
 
 def test_embedded_server_end_to_end(tmp_path):
-    from ainkit import serve
+    from ainkit.services import serve
 
     ok, why = serve.available()
     if not ok:
@@ -166,7 +166,7 @@ def test_open_ended_sets_are_judged_by_an_llm(tmp_path):
 
 @pytest.mark.parametrize("content, grade", [("1", True), ("Grade: 0", False), ("yes", None), (None, None)])
 def test_parse_grade(content, grade):
-    from ainkit.evaluate import camel_bench
+    from ainkit.stages.evaluate import camel_bench
 
     assert camel_bench.parse_grade(content) is grade
 
@@ -224,7 +224,7 @@ def test_benchmark_results_folder_is_read(tmp_path):
 def test_hub_rows_become_items(tmp_path):
     from PIL import Image
 
-    from ainkit.evaluate import hub
+    from ainkit.stages.evaluate import hub
 
     img = Image.new("RGB", (40, 30), (1, 2, 3))
     rows = [{"question": "ما هذا؟", "A": "قطة", "B": "كلب", "C": "nan", "answer": "أ", "image": img},
@@ -261,7 +261,7 @@ def test_repeated_id_in_a_data_set_is_refused(tmp_path):
 
 
 def test_unusable_predictions_are_errors_with_reasons(tmp_path):
-    from ainkit.evaluate import camel_bench
+    from ainkit.stages.evaluate import camel_bench
 
     rows = [{"dataset": "mmbench", "id": 1, "prediction": "ب", "answer": "ب"},
             {"dataset": "mmbench", "id": 2, "prediction": None, "answer": "ب"},
@@ -311,7 +311,7 @@ def test_scoring_cost_is_bounded(dataset, pred, gt):
     import time
     import tracemalloc
 
-    from ainkit.evaluate import camel_bench
+    from ainkit.stages.evaluate import camel_bench
 
     for mode in camel_bench.MODES:
         tracemalloc.start()
@@ -329,8 +329,8 @@ def test_edit_distance_is_exact_and_fast_at_the_cap():
     import random
     import time
 
-    from ainkit.evaluate import camel_bench
-    from ainkit.evaluate import text as T
+    from ainkit.stages.evaluate import camel_bench
+    from ainkit.stages.evaluate import text as T
 
     rnd = random.Random(7)
     for _ in range(500):
@@ -360,7 +360,7 @@ def test_the_loop_closes_a_trained_checkpoint_is_evaluated(tmp_path):
     """`ainkit train` writes a Qwen2-VL checkpoint (tokenizer included); `ainkit evaluate --model hf:CHECKPOINT` scores
     it on ArabicMMLU by its next-token logits and on CAMEL-Bench by generating with the images; both results files
     are what notebook 06 overlays."""
-    from ainkit.analyses.benchmarks import load_model_scores
+    from ainkit.reproduction.analyses.benchmarks import load_model_scores
 
     run = tmp_path / "run"
     proc = cli("train", "--config", "configs/train/tiny.yaml", "--executor", "debug", "--output-dir", str(run),

@@ -42,7 +42,7 @@ BAD = [  # (record, the reason it is rejected with)
 
 
 def export(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", "export", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "export", *map(str, args)], capture_output=True, text=True,
                           timeout=120, cwd=cwd)
 
 
@@ -105,7 +105,7 @@ def test_exported_set_is_what_llamafactory_loads_and_ainkit_train_trains_on(kept
         assert [m["role"] for m in turns] == ["user", "assistant"] * (len(turns) // 2)
         assert sum(m["content"].count("<image>") for m in row["messages"]) == len(row["images"])
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/tiny.yaml", "--executor",
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--executor",
                            "debug", "--set", f"data={out / 'ain_demo.jsonl'}", "--set", "max_steps=2", "--output-dir", run],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -190,7 +190,7 @@ def picture_folder(root):
 def test_kept_jsonl_of_a_curate_run_finds_its_images_through_run_json(tmp_path):
     """`ainkit export --input RUN/kept.jsonl` (the README's follow-on to curate) resolves images against the folder
     the run was given (--images), which run.json records, not against the run folder."""
-    from ainkit import curate
+    from ainkit.pipelines import curate
 
     images = picture_folder(tmp_path / "dataset" / "images")
     source = tmp_path / "dataset" / "chats.jsonl"
@@ -268,9 +268,9 @@ def test_an_image_cut_short_is_rejected_not_left_for_the_trainer(tmp_path, fmt):
 
 
 def test_export_and_the_image_service_share_one_size_limit(tmp_path, monkeypatch):
-    """One image check, one byte limit: export refuses an image over ainkit.images.MAX_BYTES, as the judge does."""
-    from ainkit import export as ex
-    from ainkit import images
+    """One image check, one byte limit: export refuses an image over ainkit.services.images.MAX_BYTES, as the judge does."""
+    from ainkit.pipelines import export as ex
+    from ainkit.services import images
 
     src = tmp_path / "src"
     src.mkdir()

@@ -10,14 +10,14 @@ import sys
 
 import pytest
 
-from ainkit import gallery
-from ainkit.evaluate import runner
-from ainkit.records import RecordError
-from ainkit.sidebyside import FIXTURE_ANSWERS, verdicts
+from ainkit.pipelines import gallery
+from ainkit.stages.evaluate import runner
+from ainkit.services.records import RecordError
+from ainkit.pipelines.sidebyside import FIXTURE_ANSWERS, verdicts
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")

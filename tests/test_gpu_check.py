@@ -50,8 +50,8 @@ def test_flop_formula_matches_torch_flop_counter(tmp_path, frozen):
     """The formula MFU rests on, against torch.utils.flop_counter on one forward+backward (eager attention, which it counts)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ainkit.train import tiny, trainer
-    from ainkit.train.data import Encoder
+    from ainkit.stages.train import tiny, trainer
+    from ainkit.stages.train.data import Encoder
 
     bench = load_bench()
     tok = tiny.sample_tokenizer()

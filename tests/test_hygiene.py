@@ -6,8 +6,8 @@ import nbformat
 import papermill
 import pytest
 
-from ainkit.paths import ROOT
-from ainkit.reproduce import discover
+from ainkit.ground.paths import ROOT
+from ainkit.reproduction.reproduce import discover
 
 NOTEBOOK_FILES = discover()
 EXPECTED = {"06_benchmark_results", "07_human_feedback_survey"}

@@ -1,4 +1,4 @@
-"""ainkit.images: the one image -> request part builder (sizes, checks, one-line reasons)."""
+"""ainkit.services.images: the one image -> request part builder (sizes, checks, one-line reasons)."""
 import base64
 import hashlib
 import io
@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from ainkit import images
+from ainkit.services import images
 
 
 def decoded(url: str) -> Image.Image:

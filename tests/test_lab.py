@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
-from ainkit import lab
-from ainkit.paths import NOTEBOOKS, ROOT
-from ainkit.reproduce import discover
+from ainkit.reproduction import lab
+from ainkit.ground.paths import NOTEBOOKS, ROOT
+from ainkit.reproduction.reproduce import discover
 
 requests = pytest.importorskip("requests")
 websocket = pytest.importorskip("websocket")  # websocket-client, a dependency of jupyter_server
@@ -31,14 +31,14 @@ def free_port() -> int:
 
 
 def test_makefile_runs_ainkit_lab():
-    """`make lab ARGS=...` is `python -m ainkit.lab ARGS`, the command the server test below runs."""
+    """`make lab ARGS=...` is `python -m ainkit.reproduction.lab ARGS`, the command the server test below runs."""
     if not shutil.which("make"):
         pytest.skip("no make on this machine")
     proc = subprocess.run(["make", "-n", "--no-print-directory", "lab", "ARGS=--port 1 --no-browser"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    line = next(l for l in proc.stdout.splitlines() if "ainkit.lab" in l)
-    assert shlex.split(line)[1:] == ["-m", "ainkit.lab", "--port", "1", "--no-browser"]
+    line = next(l for l in proc.stdout.splitlines() if "ainkit.reproduction.lab" in l)
+    assert shlex.split(line)[1:] == ["-m", "ainkit.reproduction.lab", "--port", "1", "--no-browser"]
 
 
 def test_command_serves_notebooks_with_the_kit_kernel():
@@ -91,16 +91,16 @@ class Kernel:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`python -m ainkit.lab` (what `make lab` runs) on a free port with a token; shut down through its API."""
+    """`python -m ainkit.reproduction.lab` (what `make lab` runs) on a free port with a token; shut down through its API."""
     if not lab.kernel_registered():
         pytest.skip(f"Jupyter kernel '{lab.KERNEL}' is not registered in this environment: run `make setup` "
-                    "(python3 ainkit/bootstrap.py), which registers it")
+                    "(python3 ainkit/ground/bootstrap.py), which registers it")
     tmp = tmp_path_factory.mktemp("lab")
     port, token = free_port(), uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # as from a shell: the kernel picks its inline backend
     env.update(JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(tmp / "config"))
     log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "ainkit.lab", "--port", str(port), "--token", token, "--no-browser"],
+    proc = subprocess.Popen([sys.executable, "-m", "ainkit.reproduction.lab", "--port", str(port), "--token", token, "--no-browser"],
                             cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     http = requests.Session()

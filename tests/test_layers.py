@@ -16,79 +16,79 @@ from pathlib import Path
 
 import pytest
 
-from ainkit.paths import PACKAGE
+from ainkit.ground.paths import PACKAGE
 
-REPORT_PACKAGE = "ainkit.analyses"  # the analyses that exist only to check the report; every module under it is "report"
+REPORT_PACKAGE = "ainkit.reproduction.analyses"  # the analyses that exist only to check the report; every module under it is "report"
 RANK = {"base": 0, "service": 1, "stage": 2, "report": 3, "face": 4}
 
 LAYERS = {
     # base: imports nothing of the kit but other base modules
     "ainkit": "base",                      # the package: __version__
-    "ainkit.paths": "base",                # every path of the kit, from __file__
-    "ainkit.errors": "base",               # UserError and the documented exit codes
+    "ainkit.ground.paths": "base",                # every path of the kit, from __file__
+    "ainkit.ground.errors": "base",               # UserError and the documented exit codes
     # services: what the stages stand on
-    "ainkit.atomic": "service",            # atomic, scrubbed file writes
-    "ainkit.redact": "service",            # secret values kept out of every written string
-    "ainkit.cache": "service",             # the shared SQLite answer cache
-    "ainkit.records": "service",           # JSON Lines in and out: StageIO, rejects, journal, shards
-    "ainkit.llm": "service",               # OpenAI-compatible client, backends, retries
-    "ainkit.batch": "service",             # OpenAI Batch API: upload, create, poll, answers into the cache
-    "ainkit.serve": "service",             # the embedded llama.cpp server
-    "ainkit.mt": "service",                # dedicated MT models (Marian, NLLB) behind the llm.Client surface
-    "ainkit.images": "service",            # an image file as a chat request part
-    "ainkit.onnx_runtime": "service",      # ONNX runtime for sentence encoders
-    "ainkit.tiny": "service",              # tiny causal LMs built offline (tests, CPU trials)
-    "ainkit.paper": "service",             # the report's published numbers
-    "ainkit.plots": "service",             # figures: style, save with provenance
-    "ainkit.results": "service",           # the results contract: rows, REPRODUCTION.md
-    "ainkit.report": "service",            # REPRODUCTION.md layout: rows judged and laid out (used by results)
-    "ainkit.report_html": "service",       # REPRODUCTION.html (used by results)
+    "ainkit.ground.atomic": "service",            # atomic, scrubbed file writes
+    "ainkit.ground.redact": "service",            # secret values kept out of every written string
+    "ainkit.services.cache": "service",             # the shared SQLite answer cache
+    "ainkit.services.records": "service",           # JSON Lines in and out: StageIO, rejects, journal, shards
+    "ainkit.services.llm": "service",               # OpenAI-compatible client, backends, retries
+    "ainkit.services.batch": "service",             # OpenAI Batch API: upload, create, poll, answers into the cache
+    "ainkit.services.serve": "service",             # the embedded llama.cpp server
+    "ainkit.services.mt": "service",                # dedicated MT models (Marian, NLLB) behind the llm.Client surface
+    "ainkit.services.images": "service",            # an image file as a chat request part
+    "ainkit.services.onnx_runtime": "service",      # ONNX runtime for sentence encoders
+    "ainkit.services.tiny": "service",              # tiny causal LMs built offline (tests, CPU trials)
+    "ainkit.reproduction.paper": "service",             # the report's published numbers
+    "ainkit.services.plots": "service",             # figures: style, save with provenance
+    "ainkit.reproduction.results": "service",           # the results contract: rows, REPRODUCTION.md
+    "ainkit.reproduction.report": "service",            # REPRODUCTION.md layout: rows judged and laid out (used by results)
+    "ainkit.reproduction.report_html": "service",       # REPRODUCTION.html (used by results)
     # stages: the toolkit a lab runs
-    "ainkit.translate": "stage",           # English -> Arabic (and back) through an endpoint
-    "ainkit.similarity": "stage",          # cross-lingual similarity with sentence encoders
-    "ainkit.metrics": "stage",             # BLEU / METEOR / ROUGE back-translation scores
-    "ainkit.verify": "stage",              # the report's thresholds, the verification funnel
-    "ainkit.toxicity": "stage",            # the LlavaGuard-policy image judge
-    "ainkit.export": "stage",              # kept records -> LLaMA-Factory / ms-swift training set
-    "ainkit.curate": "stage",              # the whole data pipeline over shards (local or a SLURM array)
-    "ainkit.train": "stage",               # fine-tuning Qwen2-VL (and every module under it)
-    "ainkit.train.data": "stage",          # records -> training examples
-    "ainkit.train.plan": "stage",          # paper-scale memory and compute plan
-    "ainkit.train.tiny": "stage",          # tiny random Qwen2-VL for the CPU trial
-    "ainkit.train.trainer": "stage",       # the training loop, config, resume
-    "ainkit.launch": "stage",              # submitit launch of a training run
-    "ainkit.cluster": "stage",             # executors: local, SLURM
-    "ainkit.evaluate": "stage",            # CAMEL-Bench and ArabicMMLU scoring (and every module under it)
-    "ainkit.evaluate.arabic_mmlu": "stage",
-    "ainkit.evaluate.camel_bench": "stage",
-    "ainkit.evaluate.hub": "stage",
-    "ainkit.evaluate.runner": "stage",
-    "ainkit.evaluate.text": "stage",
-    "ainkit.evaluate.local_vlm": "stage",  # a Qwen2-VL checkpoint of `ainkit train` under evaluation
-    "ainkit.sidebyside": "stage",          # several models' answers joined by item (gallery, survey)
-    "ainkit.gallery": "stage",             # `ainkit gallery`: Figures 4-5 for any models
-    "ainkit.survey": "stage",              # `ainkit survey`: blind side-by-side survey (and every module under it)
-    "ainkit.survey.order": "stage",
-    "ainkit.survey.demographics": "stage",
-    "ainkit.survey.form": "stage",
-    "ainkit.survey.build": "stage",
-    "ainkit.survey.responses": "stage",
-    "ainkit.survey.stats": "stage",
-    "ainkit.survey.analyze": "stage",
+    "ainkit.stages.translate": "stage",           # English -> Arabic (and back) through an endpoint
+    "ainkit.stages.similarity": "stage",          # cross-lingual similarity with sentence encoders
+    "ainkit.stages.metrics": "stage",             # BLEU / METEOR / ROUGE back-translation scores
+    "ainkit.stages.verify": "stage",              # the report's thresholds, the verification funnel
+    "ainkit.stages.toxicity": "stage",            # the LlavaGuard-policy image judge
+    "ainkit.pipelines.export": "stage",              # kept records -> LLaMA-Factory / ms-swift training set
+    "ainkit.pipelines.curate": "stage",              # the whole data pipeline over shards (local or a SLURM array)
+    "ainkit.stages.train": "stage",               # fine-tuning Qwen2-VL (and every module under it)
+    "ainkit.stages.train.data": "stage",          # records -> training examples
+    "ainkit.stages.train.plan": "stage",          # paper-scale memory and compute plan
+    "ainkit.stages.train.tiny": "stage",          # tiny random Qwen2-VL for the CPU trial
+    "ainkit.stages.train.trainer": "stage",       # the training loop, config, resume
+    "ainkit.pipelines.launch": "stage",              # submitit launch of a training run
+    "ainkit.ground.cluster": "stage",             # executors: local, SLURM
+    "ainkit.stages.evaluate": "stage",            # CAMEL-Bench and ArabicMMLU scoring (and every module under it)
+    "ainkit.stages.evaluate.arabic_mmlu": "stage",
+    "ainkit.stages.evaluate.camel_bench": "stage",
+    "ainkit.stages.evaluate.hub": "stage",
+    "ainkit.stages.evaluate.runner": "stage",
+    "ainkit.stages.evaluate.text": "stage",
+    "ainkit.stages.evaluate.local_vlm": "stage",  # a Qwen2-VL checkpoint of `ainkit train` under evaluation
+    "ainkit.pipelines.sidebyside": "stage",          # several models' answers joined by item (gallery, survey)
+    "ainkit.pipelines.gallery": "stage",             # `ainkit gallery`: Figures 4-5 for any models
+    "ainkit.pipelines.survey": "stage",              # `ainkit survey`: blind side-by-side survey (and every module under it)
+    "ainkit.pipelines.survey.order": "stage",
+    "ainkit.pipelines.survey.demographics": "stage",
+    "ainkit.pipelines.survey.form": "stage",
+    "ainkit.pipelines.survey.build": "stage",
+    "ainkit.pipelines.survey.responses": "stage",
+    "ainkit.pipelines.survey.stats": "stage",
+    "ainkit.pipelines.survey.analyze": "stage",
     # report: the analyses that check the report (every module of REPORT_PACKAGE)
     # faces: what people run
-    "ainkit.cli": "face",                  # the `ainkit` command
-    "ainkit.reproduce": "face",            # `ainkit reproduce`: the notebooks through papermill
-    "ainkit.rerun": "face",                # reproduce's reuse check (inputs fingerprint)
-    "ainkit.lab": "face",                  # `ainkit lab`: JupyterLab on the kit's kernel
-    "ainkit.bootstrap": "face",            # set-up script (standard library only)
+    "ainkit.commands.cli": "face",                  # the `ainkit` command
+    "ainkit.reproduction.reproduce": "face",            # `ainkit reproduce`: the notebooks through papermill
+    "ainkit.reproduction.rerun": "face",                # reproduce's reuse check (inputs fingerprint)
+    "ainkit.reproduction.lab": "face",                  # `ainkit lab`: JupyterLab on the kit's kernel
+    "ainkit.ground.bootstrap": "face",            # set-up script (standard library only)
 }
 PENDING_MOVE: set[str] = set()  # modules listed here before they move into REPORT_PACKAGE
 
 # Imports against the direction that cannot be fixed in the importing file alone; each must still exist
 # (remove it here once fixed). The fix is named.
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
-NEVER_REACH = {"ainkit.similarity": "ainkit.llm", "ainkit.metrics": "ainkit.llm"}  # not even through other modules
+NEVER_REACH = {"ainkit.stages.similarity": "ainkit.services.llm", "ainkit.stages.metrics": "ainkit.services.llm"}  # not even through other modules
 
 
 def module_name(path: Path) -> str:
@@ -128,11 +128,11 @@ GRAPH = {m: imports(m, p.read_text(encoding="utf-8"), set(MODULES)) for m, p in 
 
 def test_the_reader_sees_imports():
     """Top-level, function-level and package imports are all seen (else every other test passes vacuously)."""
-    assert "ainkit.llm" in GRAPH["ainkit.translate"]  # from ainkit.llm import Answer, Client
-    assert "ainkit.records" in GRAPH["ainkit.translate"]  # inside a function
-    assert "ainkit.evaluate.runner" in GRAPH["ainkit.cli"]  # from ainkit.evaluate import runner
-    assert imports("ainkit.train.x", "from . import data\nfrom ..paths import ROOT", set(MODULES) | {"ainkit.train.x"}) \
-        == {"ainkit.train.data", "ainkit.paths"}
+    assert "ainkit.services.llm" in GRAPH["ainkit.stages.translate"]  # from ainkit.services.llm import Answer, Client
+    assert "ainkit.services.records" in GRAPH["ainkit.stages.translate"]  # inside a function
+    assert "ainkit.stages.evaluate.runner" in GRAPH["ainkit.commands.cli"]  # from ainkit.stages.evaluate import runner
+    assert imports("ainkit.stages.train.x", "from . import data\nfrom ..paths import ROOT", set(MODULES) | {"ainkit.stages.train.x"}) \
+        == {"ainkit.stages.train.data", "ainkit.ground.paths"}
 
 
 def test_every_module_has_a_layer():

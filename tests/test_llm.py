@@ -1,4 +1,4 @@
-"""ainkit.llm and ainkit.translate against a real fault-injecting HTTP server on 127.0.0.1."""
+"""ainkit.services.llm and ainkit.stages.translate against a real fault-injecting HTTP server on 127.0.0.1."""
 import json
 import os
 import signal
@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from ainkit import cache, llm, translate
-from ainkit.records import read_records
+from ainkit.services import cache, llm
+from ainkit.stages import translate
+from ainkit.services.records import read_records
 from fault_server import spawn, stats
 
 SECRET = "sk-ainkit-llm-test-0123456789abcdef"
@@ -90,7 +91,7 @@ def test_edge_placeholders_are_kept_out_of_the_prompt():
 
 def run_translate(tmp_path, port, *extra, env_key=SECRET, records="in.jsonl", wait=True):
     env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": env_key}
-    cmd = [sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / records),
+    cmd = [sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / records),
            "--output", str(tmp_path / "out.jsonl"), "--model", "fault-model", *extra]
     if not wait:
         return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -174,14 +175,14 @@ def test_backend_resolution(monkeypatch, tmp_path):
 
 
 def test_translate_with_no_endpoint_uses_the_embedded_server(tmp_path):
-    from ainkit import serve
+    from ainkit.services import serve
 
     ok, why = serve.available()
     if not ok:
         pytest.skip(why)
     (tmp_path / "in.jsonl").write_text(json.dumps({"id": 1, "text": "The dog is lying on the grass."}) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
                            "--output", str(tmp_path / "out.jsonl"), "--max-tokens", "48"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -193,7 +194,7 @@ def test_translate_with_no_endpoint_uses_the_embedded_server(tmp_path):
 
 
 def test_rating_sheet_roundtrip(tmp_path):
-    from ainkit.analyses import compare
+    from ainkit.reproduction.analyses import compare
 
     m = compare.Measurement("m", "ar", outputs=["ترجمة", None], issues=[[], ["empty translation"]])
     samples = [{"id": "a", "en": "x", "ar": "س"}, {"id": "b", "en": "y", "ar": "ص"}]
@@ -241,7 +242,7 @@ def test_cache_is_keyed_by_endpoint(tmp_path):
 
 
 def test_embedded_endpoint_identity_is_the_model_file():
-    from ainkit import serve
+    from ainkit.services import serve
 
     ok, why = serve.available()
     if not ok:
@@ -253,7 +254,7 @@ def test_embedded_endpoint_identity_is_the_model_file():
 
 
 def _embedded_or_skip():
-    from ainkit import serve
+    from ainkit.services import serve
 
     ok, why = serve.available()
     if not ok:
@@ -280,7 +281,7 @@ def test_a_dead_embedded_server_stops_the_run_at_once():
 
 def test_serve_exits_non_zero_when_its_server_dies(tmp_path):
     _embedded_or_skip()
-    proc = subprocess.Popen([sys.executable, "-m", "ainkit.cli", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "ainkit.commands.cli", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         line = proc.stdout.readline()
@@ -332,7 +333,7 @@ def test_the_same_request_in_flight_is_paid_once(server, tmp_path):
 
 
 def test_an_endpoint_that_never_answers_stops_the_run(tmp_path):
-    from ainkit.serve import free_port
+    from ainkit.services.serve import free_port
 
     port = free_port()  # nothing listens
     (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": i, "text": f"Sentence {i}."}) + "\n" for i in range(30)))

@@ -1,4 +1,4 @@
-"""ainkit.metrics against direct calls of sacrebleu, nltk and rouge-score; Arabic scored correctly; the verify funnel."""
+"""ainkit.stages.metrics against direct calls of sacrebleu, nltk and rouge-score; Arabic scored correctly; the verify funnel."""
 import json
 
 import pytest
@@ -7,9 +7,9 @@ from nltk.translate.meteor_score import single_meteor_score
 from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics import BLEU
 
-from ainkit import metrics, verify
-from ainkit.errors import UserError
-from ainkit.records import read_records
+from ainkit.stages import metrics, verify
+from ainkit.ground.errors import UserError
+from ainkit.services.records import read_records
 
 CASES = {
     "identical": ("The cat sat on the mat.", "The cat sat on the mat."),
@@ -187,7 +187,7 @@ def test_cli_metrics(tmp_path):
     src = tmp_path / "p.jsonl"
     src.write_text("\n".join([json.dumps({"id": 1, "reference": "هذه جملة مثال", "hypothesis": "هذه جملة مثال"}, ensure_ascii=False),
                               json.dumps({"id": 2, "reference": "the cat"}), "nope"]) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "metrics", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "metrics", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
                            "--workers", "1"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "1 kept, 1 rejected, 1 malformed" in proc.stdout and "BLEU-4|nrefs:1" in proc.stdout
@@ -197,7 +197,7 @@ def test_cli_metrics(tmp_path):
 
 def test_a_metrics_1_journal_is_not_resumed(tmp_path):
     """metrics-2 changed English scores: a journal written by metrics-1 is refused, naming the version, not mixed in."""
-    from ainkit.records import RecordError
+    from ainkit.services.records import RecordError
 
     src = tmp_path / "p.jsonl"
     src.write_text(json.dumps({"id": 1, "reference": "Please, sit down.", "hypothesis": "Please sit down"}) + "\n")

@@ -1,4 +1,4 @@
-"""The dedicated-MT backend (ainkit.mt) through `ainkit translate`, on a tiny random Marian built here offline."""
+"""The dedicated-MT backend (ainkit.services.mt) through `ainkit translate`, on a tiny random Marian built here offline."""
 import json
 import os
 import subprocess
@@ -7,8 +7,8 @@ import sys
 import pytest
 
 import tiny_marian
-from ainkit import mt
-from ainkit.records import read_records
+from ainkit.services import mt
+from ainkit.services.records import read_records
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def translate(tmp_path, *extra, records=None):
     if records is not None:
         (tmp_path / "in.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    cmd = [sys.executable, "-m", "ainkit.cli", "translate", "--input", str(tmp_path / "in.jsonl"), "--output",
+    cmd = [sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"), "--output",
            str(tmp_path / "out.jsonl"), *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
@@ -69,10 +69,10 @@ def test_rate_is_measured(marian):
 
 
 def curate(tmp_path, marian, *extra):
-    from ainkit.paths import ROOT
+    from ainkit.ground.paths import ROOT
 
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    cmd = [sys.executable, "-m", "ainkit.cli", "curate", "--config", str(ROOT / "configs/curate/tiny.yaml"), "--input",
+    cmd = [sys.executable, "-m", "ainkit.commands.cli", "curate", "--config", str(ROOT / "configs/curate/tiny.yaml"), "--input",
            str(ROOT / "ainkit/data/curate/chats.jsonl"), "--output", str(tmp_path / "run"), "--set",
            f"translate.model=mt:{marian}", "--set", f"back_translate.model=mt:{marian}", *extra]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
@@ -100,7 +100,7 @@ def test_curate_runs_through_an_mt_model(marian, tmp_path):
 
 def test_curate_reasons_name_curates_own_switches(tmp_path):
     """A reject reason names the switch of the command that was run (curate has --set, not --max-chars)."""
-    from ainkit import curate
+    from ainkit.pipelines import curate
 
     long = {"id": "a", "messages": [{"role": "user", "content": "x " * 15_000}, {"role": "assistant", "content": "ok"}]}
     reasons = curate.structure_problems(long, tmp_path, 20_000)

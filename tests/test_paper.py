@@ -1,10 +1,10 @@
-"""ainkit.paper: every artefact loads, has the shape the report prints, and is labelled published."""
+"""ainkit.reproduction.paper: every artefact loads, has the shape the report prints, and is labelled published."""
 import math
 
 import pytest
 
-from ainkit import paper
-from ainkit.cli import main
+from ainkit.reproduction import paper
+from ainkit.commands.cli import main
 
 
 def test_every_artefact_loads_with_title():
@@ -124,7 +124,7 @@ def _with_stdout_closed(*args, cwd=None):
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], stdout=write_end, stderr=subprocess.PIPE,
+        return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], stdout=write_end, stderr=subprocess.PIPE,
                               text=True, timeout=600, cwd=cwd)
     finally:
         os.close(write_end)
@@ -139,7 +139,7 @@ def test_a_closed_stdout_ends_quietly(args):
 
 
 def test_a_closed_stdout_ends_a_stage_quietly(tmp_path):
-    from ainkit.sidebyside import FIXTURE_ANSWERS
+    from ainkit.pipelines.sidebyside import FIXTURE_ANSWERS
 
     proc = _with_stdout_closed("gallery", "--predictions", *map(str, FIXTURE_ANSWERS[:2]), "--output", str(tmp_path / "g"))
     assert (proc.returncode, proc.stderr) == (141, "")

@@ -1,7 +1,7 @@
 """The paper-scale plan: memory and compute follow from the stated assumptions (worked out by hand here)."""
 import pytest
 
-from ainkit.train.plan import Assumptions, compute_budget, memory_per_gpu
+from ainkit.stages.train.plan import Assumptions, compute_budget, memory_per_gpu
 
 
 def test_memory_sums_and_scales_with_gpus():

@@ -1,4 +1,4 @@
-"""ainkit.plots: every chart kind renders, saves PNG + PDF named by the notebook, and Arabic needs no missing glyph;
+"""ainkit.services.plots: every chart kind renders, saves PNG + PDF named by the notebook, and Arabic needs no missing glyph;
 the module leaves the matplotlib backend to its caller (tests/shown.py checks that executed notebooks show their figures)."""
 import os
 import re
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ainkit import plots
-from ainkit.paths import PACKAGE
+from ainkit.services import plots
+from ainkit.ground.paths import PACKAGE
 
 
 def _no_glyph_warnings(caught):
@@ -93,8 +93,8 @@ def test_bad_names_and_shapes_are_refused(out):
 
 
 def test_import_sets_no_backend():
-    """The caller's backend survives `import ainkit.plots` (the runner, the tests and Jupyter choose their own)."""
-    code = "import matplotlib, ainkit.plots; print(matplotlib.get_backend())"
+    """The caller's backend survives `import ainkit.services.plots` (the runner, the tests and Jupyter choose their own)."""
+    code = "import matplotlib, ainkit.services.plots; print(matplotlib.get_backend())"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MPLBACKEND": "svg"})
     assert proc.returncode == 0, proc.stderr

@@ -5,8 +5,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ainkit import records
-from ainkit.records import StageIO, read_lines, read_records
+from ainkit.services import records
+from ainkit.services.records import StageIO, read_lines, read_records
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
@@ -77,8 +77,8 @@ def test_writer_round_trips(tmp_path, recs):
 @given(lines=st.lists(line_st, max_size=8), bom=st.booleans(), crlf=st.booleans())
 def test_evaluate_predictions_reader_scores_or_names_the_line(tmp_path, lines, bom, crlf):
     """`ainkit evaluate --predictions`: any bytes give results, or a user error naming the file; nothing else."""
-    from ainkit.errors import UserError
-    from ainkit.evaluate import runner
+    from ainkit.ground.errors import UserError
+    from ainkit.stages.evaluate import runner
 
     path, data = _file(tmp_path, lines, bom, crlf)
     try:
@@ -99,7 +99,7 @@ def test_arabic_mmlu_csv_reader_loads_or_names_the_problem(tmp_path, rows, bom):
     import csv
     import io
 
-    from ainkit.evaluate import arabic_mmlu
+    from ainkit.stages.evaluate import arabic_mmlu
 
     buf = io.StringIO()
     w = csv.writer(buf)

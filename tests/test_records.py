@@ -1,9 +1,9 @@
-"""ainkit.records: line-numbered rejects, nothing lost, input order kept, resume from the journal, shards."""
+"""ainkit.services.records: line-numbered rejects, nothing lost, input order kept, resume from the journal, shards."""
 import json
 
 import pytest
 
-from ainkit.records import RecordError, Shard, StageIO, read_records
+from ainkit.services.records import RecordError, Shard, StageIO, read_records
 
 
 def write(path, lines):

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from ainkit import reproduce, rerun
-from ainkit.paths import NOTEBOOKS, ROOT, Outputs
+from ainkit.reproduction import reproduce, rerun
+from ainkit.ground.paths import NOTEBOOKS, ROOT, Outputs
 from shown import assert_every_figure_shown, without_agg
 
 FAKE_KEY = "sk-ainkit-test-" + secrets.token_hex(12)
@@ -20,7 +20,7 @@ FAKE_KEY = "sk-ainkit-test-" + secrets.token_hex(12)
 
 def ainkit(*args, env=None, cwd=None):
     """Run the real console entry point in a subprocess (notebooks on the kernel's own backend, as in a real run)."""
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True,
                           env=without_agg(env), cwd=cwd, timeout=600)
 
 
@@ -105,7 +105,7 @@ def test_broken_notebook_fails_loudly(tmp_path, data_dir):
     shutil.copy(data_dir / "99_broken.ipynb", nbdir)
     shutil.copy(NOTEBOOKS / "07_human_feedback_survey.ipynb", nbdir / "98_survey.ipynb")
     proc = ainkit("reproduce", "--notebooks", str(nbdir), "--out", str(tmp_path / "out"))
-    assert proc.returncode == 5  # a notebook failed (ainkit.errors.EXIT_NOTEBOOK), not 1 (a bug)
+    assert proc.returncode == 5  # a notebook failed (ainkit.ground.errors.EXIT_NOTEBOOK), not 1 (a bug)
     assert "notebook 99_broken failed in cell 3 of the executed copy" in proc.stderr
     assert 'raise RuntimeError("this notebook is broken on purpose")' in proc.stderr
     assert "RuntimeError: this notebook is broken on purpose" in proc.stderr
@@ -202,7 +202,7 @@ def test_notebook_03_offline(tmp_path):
 
 
 def test_notebook_01_offline_on_the_embedded_server(tmp_path):
-    from ainkit import serve
+    from ainkit.services import serve
 
     ok, why = serve.available()
     if not ok:
@@ -226,7 +226,7 @@ def _kit_rows(tmp_path):
 
 def test_notebook_01_fails_when_the_endpoint_is_down(tmp_path):
     """Issue 19: `-p backend vllm-local` with nothing listening: non-zero, the cause named, no time per sample."""
-    from ainkit.llm import load_config
+    from ainkit.services.llm import load_config
 
     url = load_config()["backends"]["vllm-local"]["base_url"]
     port = int(url.split(":")[2].split("/")[0])
@@ -249,12 +249,12 @@ def test_notebook_01_fails_when_the_endpoint_is_down(tmp_path):
 
 def test_notebook_01_fails_when_the_embedded_server_is_killed(tmp_path):
     """Issue 19: the embedded server killed while the notebook runs: non-zero, the signal named, no number from it."""
-    from ainkit import serve
+    from ainkit.services import serve
 
     ok, why = serve.available()
     if not ok:
         pytest.skip(why)
-    run = subprocess.Popen([sys.executable, "-m", "ainkit.cli", "reproduce", "--only", "01", "-p", "n_samples", "8",
+    run = subprocess.Popen([sys.executable, "-m", "ainkit.commands.cli", "reproduce", "--only", "01", "-p", "n_samples", "8",
                             "-p", "prompt_langs", "ar", "-p", "heldout", "false", "--out", str(tmp_path)],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=without_agg(
                                {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}))
@@ -291,7 +291,7 @@ def test_notebook_05_tiny_training_and_plan(tmp_path):
     assert_every_figure_shown(tmp_path, "05_multinode_training")
 
 
-SAME_ENV = {"OPENAI_API_KEY": FAKE_KEY}  # as run06_07 had it: whether a key is set is an input (ainkit.rerun.environment)
+SAME_ENV = {"OPENAI_API_KEY": FAKE_KEY}  # as run06_07 had it: whether a key is set is an input (ainkit.reproduction.rerun.environment)
 
 
 def test_second_run_reuses_force_and_missing_outputs_rerun(run06_07, tmp_path):
@@ -393,9 +393,9 @@ open(sys.argv[2], "w").write(json.dumps({"status": sys.argv[4], "exit": 0 if sys
 
 @pytest.mark.parametrize("outcome", ["ok", "failed"])
 def test_background_llama_build_runs_server_notebooks_last(tmp_path, monkeypatch, capsys, outcome):
-    """While the set-up compiles llama-cpp-python, notebooks importing ainkit.serve run after the others and wait for
+    """While the set-up compiles llama-cpp-python, notebooks importing ainkit.services.serve run after the others and wait for
     the build; a failed build fails the first of them naming the log; the manifest stays in number order."""
-    from ainkit import bootstrap
+    from ainkit.ground import bootstrap
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()

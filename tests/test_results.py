@@ -1,4 +1,4 @@
-"""ainkit.results, .report, .report_html: the rows contract, its JSON files, REPRODUCTION.md and .html built from them.
+"""ainkit.reproduction.results, .report, .report_html: the rows contract, its JSON files, REPRODUCTION.md and .html built from them.
 
 The report tests build from tests/data/reproduction_run/: the results files of a real full
 `ainkit reproduce` (all 7 notebooks, profile local), so they take no notebook time."""
@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from ainkit import report, report_html, results
-from ainkit.results import Row
+from ainkit.reproduction import report, report_html, results
+from ainkit.reproduction.results import Row
 
 
 def test_row_validation():

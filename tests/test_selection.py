@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ainkit.analyses import corrupt, selection
+from ainkit.reproduction.analyses import corrupt, selection
 
 
 def test_sample_set_is_big_enough_and_clean():

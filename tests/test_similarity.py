@@ -1,4 +1,4 @@
-"""ainkit.similarity with real encoders: golden all-mpnet values, offline refusal, the CLI's rejects, deduplication."""
+"""ainkit.stages.similarity with real encoders: golden all-mpnet values, offline refusal, the CLI's rejects, deduplication."""
 import json
 import subprocess
 import sys
@@ -6,9 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from ainkit import paper, similarity
-from ainkit.analyses import probes
-from ainkit.records import read_records
+from ainkit.reproduction import paper
+from ainkit.stages import similarity
+from ainkit.reproduction.analyses import probes
+from ainkit.services.records import read_records
 
 MPNET, avail_reason = similarity.try_load("all-mpnet-base-v2")
 needs_mpnet = pytest.mark.skipif(MPNET is None, reason=f"all-mpnet-base-v2 not set up: {avail_reason}")
@@ -70,7 +71,7 @@ def test_unknown_encoder():
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", "similarity", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "similarity", *args], capture_output=True, text=True, timeout=600)
 
 
 @needs_mpnet

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from ainkit import launch
-from ainkit.train.trainer import load_config
+from ainkit.pipelines import launch
+from ainkit.stages.train.trainer import load_config
 
 
 def cluster_state() -> str:
@@ -36,7 +36,7 @@ def test_cli_two_nodes_one_gloo_rank_each(tmp_path):
     import sys
     from pathlib import Path
 
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/tiny.yaml", "--executor", "slurm",
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--executor", "slurm",
                            "--nodes", "2", "--gpus-per-node", "0", "--set", "max_steps=20", "--output-dir", str(tmp_path / "run"),
                            "--time-min", "10", "--cpus-per-task", "1"], capture_output=True, text=True, timeout=600,
                           cwd=Path(__file__).resolve().parent.parent)
@@ -70,7 +70,7 @@ def test_curate_four_shards_on_two_nodes_interrupted_task_same_bytes(tmp_path, m
     (requeued, resumed from its journals), a dependent merge; the merged files equal an uninterrupted local run's."""
     from pathlib import Path
 
-    from ainkit import curate
+    from ainkit.pipelines import curate
     from fault_server import spawn
 
     root = Path(__file__).resolve().parent.parent

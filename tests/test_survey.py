@@ -14,16 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ainkit.analyses import survey as published
-from ainkit.records import RecordError
-from ainkit.sidebyside import FIXTURE_ANSWERS
-from ainkit.survey import analyze, build, order, responses, stats
+from ainkit.reproduction.analyses import survey as published
+from ainkit.services.records import RecordError
+from ainkit.pipelines.sidebyside import FIXTURE_ANSWERS
+from ainkit.pipelines.survey import analyze, build, order, responses, stats
 
 MODELS = ["fixture-A", "fixture-B", "fixture-C"]
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -309,7 +309,7 @@ def test_a_rater_who_chose_nothing_is_not_a_rater(built, tmp_path):
     (folder / "null.json").write_text(json.dumps(null))
     (folder / "empty.json").write_text(json.dumps(respond(key, r3, lambda q: MODELS[0], answers=[])))
     env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}  # a numpy warning would stop the run
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "survey", "analyze", "--responses", str(folder), "--key",
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "survey", "analyze", "--responses", str(folder), "--key",
                            str(out / "key.json"), "--output", str(tmp_path / "an"), "--bootstrap", "300"],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -8,8 +8,9 @@ import sys
 import pytest
 from PIL import Image
 
-from ainkit import llm, toxicity
-from ainkit.records import read_records
+from ainkit.services import llm
+from ainkit.stages import toxicity
+from ainkit.services.records import read_records
 from fault_server import spawn, stats
 from shown import assert_every_figure_shown, without_agg
 
@@ -112,7 +113,7 @@ def test_decisions_are_paid_once_whatever_the_output(server, tmp_path, cache_dir
     assert [r["toxicity"]["rating"] for r in read_records(tmp_path / "other" / "out2.jsonl")] == ["Safe", "Safe", "Unsafe"]
     assert not list(tmp_path.glob("*.decisions.jsonl"))  # no per-output decision file any more
     # --no-cache: nothing is read from or written to the cache, so the images are judged again
-    from ainkit import cache as cache_mod
+    from ainkit.services import cache as cache_mod
 
     entries = cache_mod.open_cache(cache_dir).count(toxicity.CACHE_NAMESPACE)
     _, c3 = toxicity.run(imgs, tmp_path / "out3.jsonl", judge(server, cache=None), progress=False)
@@ -146,7 +147,7 @@ def test_relative_folder_and_jsonl_paths_work_from_any_cwd(server, tmp_path, mon
 
 def test_cli_from_the_folder_above_with_endpoint_failures(server, images, tmp_path):
     env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456"}
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "toxicity", "--input", "imgs", "--output", "judged.jsonl",
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "toxicity", "--input", "imgs", "--output", "judged.jsonl",
                            "--model", "judge", "--max-retries", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 3, proc.stdout + proc.stderr  # some images failed at the endpoint (black: always 500)
@@ -170,7 +171,7 @@ def test_absurd_image_paths_are_one_line_rejects(server, tmp_path):
 
 
 def test_checks_lock_and_settings_before_any_request(server, images, tmp_path):
-    from ainkit.records import RecordError, StageIO
+    from ainkit.services.records import RecordError, StageIO
 
     sent = probes(server), judge_requests(server)
     (tmp_path / "isdir").mkdir()
@@ -227,7 +228,7 @@ def test_parse_fails_closed(answer, rating, reason):
 def test_text_only_backends_are_refused(server, tmp_path):
     (tmp_path / "i.png").write_bytes(b"")
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "toxicity", "--input", str(tmp_path), "--output",
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "toxicity", "--input", str(tmp_path), "--output",
                            str(tmp_path / "o.jsonl")], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "embedded server is text-only" in proc.stderr
     embedded = llm.Backend("embedded", "http://127.0.0.1:1/v1", "smollm2-135m", embedded=True)
@@ -250,7 +251,7 @@ def test_notebook_04_judges_a_folder_with_a_vision_backend(server, tmp_path):
     for name in ("green", "red", "blue"):
         Image.new("RGB", (50, 50), COLOURS[name]).save(imgs / f"{name}.png")
     env = without_agg({"OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456"})
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "reproduce", "--only", "04", "-p", "images_dir", str(imgs),
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "reproduce", "--only", "04", "-p", "images_dir", str(imgs),
                            "-p", "model", "judge", "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     figs = tmp_path / "out" / "figures"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ainkit.train import data, tiny
-from ainkit.train.trainer import load_config
+from ainkit.stages.train import data, tiny
+from ainkit.stages.train.trainer import load_config
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_config_layers(tmp_path):
 
 
 def train_cli(out, *extra):
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/tiny.yaml", "--output-dir",
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--output-dir",
                            str(out), "--executor", "local", "--tasks", "2", *extra], capture_output=True, text=True, timeout=600,
                           cwd=Path(__file__).resolve().parent.parent)
 
@@ -87,7 +87,7 @@ def test_rerun_of_a_finished_run_is_a_no_op(tmp_path):
     out = tmp_path / "run"
 
     def train(max_steps):
-        proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", "configs/train/tiny.yaml", "--executor",
+        proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--executor",
                                "debug", "--output-dir", str(out), "--set", f"max_steps={max_steps}", "--set", "save_steps=2"],
                               capture_output=True, text=True, timeout=600, cwd=root)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -145,15 +145,15 @@ def test_dry_run_prints_script_config_and_memory_and_submits_nothing(tmp_path):
     import math
     import os
 
-    from ainkit import launch
-    from ainkit.train.plan import Assumptions, compute_budget
+    from ainkit.pipelines import launch
+    from ainkit.stages.train.plan import Assumptions, compute_budget
 
     root = Path(__file__).resolve().parent.parent
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     records = tmp_path / "ain_curated.jsonl"
     records.write_bytes(b"{}\n" * 3_600_000)  # the report's 3.6 M samples (only counted by the plan)
-    proc = subprocess.run([sys.executable, "-m", "ainkit.cli", "train", "--config", str(root / "configs/train/ain_7b.yaml"),
+    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", str(root / "configs/train/ain_7b.yaml"),
                            "--executor", "slurm", "--nodes", "8", "--gpus-per-node", "8", "--set", f"data={records}",
                            "--dry-run"],
                           capture_output=True, text=True, timeout=120, cwd=cwd, env={**os.environ, "PYTHONPATH": str(root)})
@@ -211,7 +211,7 @@ def _train_in(cwd, *args, timeout=300):
     import os
 
     root = Path(__file__).resolve().parent.parent
-    return subprocess.run([sys.executable, "-m", "ainkit.cli", "train", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env={**os.environ, "PYTHONPATH": str(root)})
 
 
@@ -264,7 +264,7 @@ def test_data_with_no_record_that_can_train_is_refused_before_the_model_loads(tm
 def test_export_accepts_exactly_the_images_the_trainer_decodes(encoder, tmp_path, fmt):
     """export's image check (also curate's) and the trainer's encoding agree on every cut of an image file: what
     export keeps, training decodes; a file cut to 60 bytes passes neither."""
-    from ainkit.export import image_problem
+    from ainkit.pipelines.export import image_problem
 
     whole = tmp_path / f"whole.{fmt.lower()}"
     Image.effect_noise((96, 64), 70).convert("RGB").save(whole, format=fmt)

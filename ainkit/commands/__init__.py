@@ -1,0 +1,1 @@
+"""Commands: the `ainkit` command, one module per sub-command."""

@@ -1,0 +1,1 @@
+"""Pipelines: stages run together: curate (the report's data pipeline), export, gallery, survey, launch."""

@@ -1,0 +1,82 @@
+"""A Qwen2-VL checkpoint on this machine (what `ainkit train` writes) as the model under evaluation.
+
+    ainkit evaluate --benchmark arabic-mmlu --model hf:runs/train/checkpoint-24 --data fixture --output runs/eval
+    ainkit evaluate --benchmark camel-bench --model hf:runs/train/checkpoint-24 --data fixture --output runs/cb
+
+Prompts use the training format (ainkit.stages.train.data.Encoder: `<|im_start|>user ... <|im_end|>` then
+`<|im_start|>assistant\\n`, images as their pad tokens with the checkpoint's pixel bounds), so the model is
+asked the way it learned. ArabicMMLU: arg-max of the next-token logits over the option letters after that
+prompt. CAMEL-Bench: greedy generation with the item's images (at most `max_images`), up to `max_new_tokens`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ainkit.ground.errors import UserError
+
+
+def is_qwen2_vl(path: str | Path) -> bool:
+    """True when `path` is a Hugging Face folder holding a Qwen2-VL model (config.json's model_type)."""
+    config = Path(path) / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return str(json.loads(config.read_text(encoding="utf-8")).get("model_type", "")).startswith("qwen2_vl")
+    except (OSError, ValueError):
+        return False
+
+
+def pixel_bounds(path: Path) -> tuple[int, int]:
+    """The pixel bounds the model was trained with: its run's config.yaml (beside the checkpoint), else the defaults."""
+    import yaml
+
+    from ainkit.stages.train.trainer import TrainConfig
+
+    for folder in (path, path.parent):
+        cfg = folder / "config.yaml"
+        if cfg.is_file():
+            data = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
+            if "min_pixels" in data and "max_pixels" in data:
+                return int(data["min_pixels"]), int(data["max_pixels"])
+    return TrainConfig.min_pixels, TrainConfig.max_pixels
+
+
+class QwenVL:
+    """The checkpoint, its tokenizer and the kit's encoder; CPU or the first GPU."""
+
+    def __init__(self, path: str | Path):
+        import torch
+        from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
+
+        from ainkit.stages.train.data import Encoder
+
+        self.path = Path(path)
+        if not (self.path / "tokenizer_config.json").is_file() and not (self.path / "tokenizer.json").is_file():
+            raise UserError(f"{self.path}: no tokenizer saved with this checkpoint (checkpoints of ainkit before "
+                            "2026-11-30 lack it); copy tokenizer.json, tokenizer_config.json and chat_template.jinja "
+                            "from the model the run started from")
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
+        self.model = Qwen2VLForConditionalGeneration.from_pretrained(self.path, local_files_only=True).to(self.device).eval()
+        self.enc = Encoder(self.tok, *pixel_bounds(self.path), cutoff_len=1 << 20)
+
+    def _batch(self, content: str, images: list[str] | None = None, base: Path | None = None) -> dict[str, Any]:
+        batch = self.enc.collate([self.enc.prompt(content, images, base)])
+        batch.pop("labels")
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def letter_scores(self, content: str, letters: list[str]) -> list[float]:
+        """Next-token logits of each letter (its first token, as the model would write it) after the prompt."""
+        ids = [self.tok.encode(letter, add_special_tokens=False)[0] for letter in letters]
+        with self.torch.no_grad():
+            logits = self.model(**self._batch(content)).logits[0, -1]
+        return [float(logits[i]) for i in ids]
+
+    def generate(self, content: str, images: list[str], base: Path | None, max_new_tokens: int = 64) -> str:
+        batch = self._batch(content, images, base)
+        with self.torch.no_grad():
+            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+        return self.tok.decode(out[0, batch["input_ids"].shape[1]:], skip_special_tokens=True).strip()

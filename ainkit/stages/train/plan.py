@@ -1,0 +1,64 @@
+"""The paper-scale plan: per-GPU memory of full fine-tuning under ZeRO-3, tokens and GPU-hours, from stated assumptions.
+
+    from ainkit.stages.train.plan import Assumptions, memory_per_gpu, compute_budget
+    a = Assumptions()                       # Qwen2-VL-7B on 8 x 8 A100-80GB, as in the report
+    print(memory_per_gpu(a), compute_budget(a))
+
+Every number is computed from the fields of `Assumptions`, each with where it comes from;
+change them to plan another run. None of it is measured: notebook 05 labels it as a plan.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Assumptions:
+    params_total: float = 8.29e9        # Qwen2-VL-7B: 7.6 B language model + 675 M vision encoder (Qwen2-VL report, Table 1)
+    params_vision: float = 0.675e9      # frozen (LLaMA-Factory freeze_vision_tower: true)
+    hidden: int = 3584                  # Qwen2-VL-7B config: hidden_size
+    layers: int = 28                    # Qwen2-VL-7B config: num_hidden_layers
+    gpus: int = 64                      # report Section 3: 8 nodes x 8 A100-80GB
+    gpu_memory_gb: float = 80.0
+    seq_len: int = 2048                 # LLaMA-Factory cutoff_len (2025-01 example)
+    micro_batch: int = 1                # LLaMA-Factory per_device_train_batch_size
+    samples: float = 3.6e6              # report: 3.6 M curated samples
+    image_tokens: int = 729             # one 768x768 image (LLaMA-Factory image_max_pixels): 756/14 = 54 patches a side, 2x2 merge -> 27x27
+    text_tokens: int = 300              # assumed mean text tokens of an instruction sample (not stated in the report)
+    epochs: float = 1.0                 # report Section 3
+    peak_tflops: float = 312.0          # A100 dense bf16 peak
+    mfu: float = 0.40                   # assumed model FLOPs utilisation of a well-tuned ZeRO-3 run
+
+
+def memory_per_gpu(a: Assumptions) -> dict[str, float]:
+    """GB per GPU: ZeRO-3 shards bf16 weights, bf16 gradients and fp32 Adam states (master, m, v) over all GPUs;
+    activations with gradient checkpointing: one bf16 hidden state per layer plus one layer recomputed at a time
+    (34 bytes per token per hidden unit, Korthikanti et al. 2022, without the s^2 attention term that sdpa/flash avoid)."""
+    gb = 1024 ** 3
+    trainable = a.params_total - a.params_vision
+    weights = 2 * a.params_total / a.gpus / gb
+    grads = 2 * trainable / a.gpus / gb
+    adam = 12 * trainable / a.gpus / gb
+    tokens = a.seq_len * a.micro_batch
+    checkpoints = 2 * tokens * a.hidden * a.layers / gb
+    layer_peak = 34 * tokens * a.hidden / gb
+    gathered = 2 * 2 * (a.params_total / a.layers) / gb  # ZeRO-3 gathers a layer's full bf16 weights (x2: prefetch)
+    total = weights + grads + adam + checkpoints + layer_peak + gathered
+    return {"weights (bf16, sharded)": weights, "gradients (bf16, sharded)": grads, "Adam states (fp32 x3, sharded)": adam,
+            "activation checkpoints": checkpoints, "one layer recomputed": layer_peak, "gathered layer weights": gathered,
+            "total": total, "headroom of the GPU": a.gpu_memory_gb - total}
+
+
+def compute_budget(a: Assumptions) -> dict[str, float]:
+    """Tokens, training FLOPs (6 x trainable params x tokens) and GPU-hours / wall hours at the assumed utilisation."""
+    tokens = a.samples * (a.image_tokens + a.text_tokens) * a.epochs
+    flops = 6 * (a.params_total - a.params_vision) * tokens
+    per_gpu = a.peak_tflops * 1e12 * a.mfu
+    gpu_hours = flops / per_gpu / 3600
+    return {"tokens": tokens, "training FLOPs": flops, "GPU-hours": gpu_hours, "wall-clock hours": gpu_hours / a.gpus,
+            "optimizer steps (global batch = GPUs x micro x accumulation 2)": math.ceil(a.samples * a.epochs / (a.gpus * a.micro_batch * 2))}
+
+
+def assumptions_table(a: Assumptions) -> dict[str, float]:
+    return asdict(a)
