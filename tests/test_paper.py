@@ -149,3 +149,10 @@ def test_a_closed_stdout_ends_a_stage_quietly(tmp_path):
 def test_an_error_is_still_reported_when_stdout_is_closed():
     proc = _with_stdout_closed("paper", "show", "nope")
     assert proc.returncode == 2 and "unknown artefact 'nope'" in proc.stderr
+
+
+def test_the_survey_asks_figure_9s_options_in_its_order():
+    """The survey (a toolkit pipeline, which never imports the report) keys its MSA options by Figure 9's labels."""
+    from ainkit.pipelines.survey import demographics
+
+    assert list(demographics.msa_options()) == list(paper.shares("figure9"))

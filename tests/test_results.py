@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from ainkit.reproduction import report, report_html, results
+from ainkit.reproduction import document, report, report_html, results
 from ainkit.reproduction.results import Row
+from ainkit.services import tables
 
 
 def test_row_validation():
@@ -48,14 +49,14 @@ def test_row_validation():
     ("a|b\nc", 2, False, "a\\|b c"),      # safe inside a markdown table
 ])
 def test_number(value, decimals, signed, shown):
-    assert results.number(value, decimals, signed) == shown
+    assert tables.number(value, decimals, signed) == shown
 
 
 @pytest.mark.parametrize("values, decimals", [
     ([0.28, 52.38], 2), ([0.1530, 0.0914], 4), ([3.0, 14], 0), ([74.3, 100.1], 1), ([1 / 3], 4), ([], 0), (["x", None], 0),
 ])
 def test_decimals_for(values, decimals):
-    assert results.decimals_for(values) == decimals
+    assert tables.decimals_for(values) == decimals
 
 
 @pytest.mark.parametrize("row, precision, bucket", [
@@ -96,7 +97,7 @@ def test_write_read_render_roundtrip(out):
     assert payload["notebook"] == "99_test" and len(payload["rows"]) == 3
     entries, tables = results.read_all(out)
     assert [r.quantity for _, r in entries] == ["a", "b", "c"] and "Table 2" in tables
-    md = results.write_reproduction(out, {"profile": "local"}).read_text()
+    md = document.write_reproduction(out, {"profile": "local"}).read_text()
     # artefacts ordered: tables numerically, then figures
     assert md.index("## Table 2") < md.index("## Table 10") < md.index("## Figure 7")
     assert "| a | 1.25 | 1.50 | +0.25 | differ | n |" in md and "- **Table 2** · a: report 1.25, kit 1.50 (+0.25) — n" in md
@@ -156,7 +157,7 @@ def full_run(out, data_dir):
     runs = [{"name": p.stem, "status": "reused" if p.stem.startswith("06") else "ok", "seconds": 12.5,
              "made_by": {"started": "2026-11-29T10:00:00+00:00", "commit": "0123456789abcdef"}}
             for p in sorted(out.results.glob("*.json"))]
-    md = results.write_reproduction(out, {"profile": "local"}, runs).read_text(encoding="utf-8")
+    md = document.write_reproduction(out, {"profile": "local"}, runs).read_text(encoding="utf-8")
     html = (out.reports / "REPRODUCTION.html").read_text(encoding="utf-8")
     return out, md, html
 

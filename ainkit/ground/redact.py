@@ -12,9 +12,11 @@ scrubbed too, since it goes through the same writers.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 
 MIN_LENGTH = 8
+SECRET_NAME = re.compile(r"(api_?key|token|secret|passw(or)?d|credential)", re.IGNORECASE)  # a name that looks secret
 _registered: dict[str, str] = {}
 
 

@@ -1,7 +1,7 @@
 """How each result row is judged, and REPRODUCTION.md laid out from the judged rows.
 
     from ainkit.reproduction import report, results
-    built = report.build(*results.read_all(out))     # results.write_reproduction does this
+    built = report.build(*results.read_all(out))     # document.write_reproduction does this
     print(report.render_markdown(built))
 
 Reading order: a scoreboard per artefact (each row in one of BUCKETS, by `judge`), the cause of
@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-from ainkit.reproduction.results import Row, Value, _clean, _is_number, decimals_for, decimals_needed, markdown_rows, number
+from ainkit.reproduction.results import Row
+from ainkit.services.tables import Value, _clean, _is_number, decimals_for, decimals_needed, markdown_rows, number
 
 # how a row is judged (`judge`); the scoreboard's columns, in order
 BUCKETS = {"match": "recomputed, agrees with the report within tolerance",

@@ -1,7 +1,7 @@
 """REPRODUCTION.html: the reproduction report as one self-contained page, each figure beside its table.
 
     from ainkit.reproduction import report, report_html, results
-    html = report_html.render(report.build(*results.read_all(out)), out)   # results.write_reproduction does this
+    html = report_html.render(report.build(*results.read_all(out)), out)   # document.write_reproduction does this
 
 Figures are embedded as base64 PNG (no external file, script or style sheet: it reads offline).
 The page is UTF-8; every table cell has dir="auto" and each Arabic run is wrapped in
@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from ainkit.reproduction import report as layout
-from ainkit.reproduction import results
+from ainkit.services.tables import published_table
 from ainkit.ground.paths import Outputs
 
 _AR = "\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF"  # Arabic letters, marks, punctuation
@@ -127,7 +127,7 @@ def render(built, out: Outputs) -> str:
     for s in built.sections:
         tables = []
         if s.table:
-            head, body = results.published_table(s.table)
+            head, body = published_table(s.table)
             tables.append("<p>Published (AIN report):</p>" + table(head, body, right=set(range(1, len(head)))))
         body, status, footnotes = s.lines(fold=False)
         tables.append(table(list(layout.TABLE_HEAD), body, right={1, 2, 3}, classes=status))

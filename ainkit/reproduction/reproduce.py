@@ -27,12 +27,10 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +38,12 @@ import yaml
 
 from ainkit import __version__
 from ainkit.ground import atomic
-from ainkit.reproduction import rerun, results
+from ainkit.ground.redact import SECRET_NAME
+from ainkit.reproduction import document, rerun
 from ainkit.ground.errors import EXIT_NOTEBOOK, UserError
-from ainkit.ground.paths import CONFIGS, NOTEBOOKS, ROOT, Outputs
+from ainkit.ground.paths import CONFIGS, NOTEBOOKS, Outputs
+from ainkit.ground.provenance import git_state, versions
 
-SECRET_NAME = re.compile(r"(api_?key|token|secret|passw(or)?d|credential)", re.IGNORECASE)
 PROFILES = ("local", "paper")
 REPORTED_PACKAGES = ["ainkit", "torch", "transformers", "deepspeed", "datasets", "sentence-transformers", "sacrebleu",
                      "rouge-score", "nltk", "openai", "matplotlib", "seaborn", "pandas", "numpy", "submitit",
@@ -214,25 +213,8 @@ def load_profile(profile: str) -> dict[str, Any]:
     return data
 
 
-def git_state() -> dict[str, Any]:
-    """Commit of the kit's checkout and whether it has uncommitted changes."""
-    def git(*args: str) -> str:
-        proc = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=20)
-        return proc.stdout.strip() if proc.returncode == 0 else ""
-    try:
-        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
 def package_versions() -> dict[str, str | None]:
-    versions = {}
-    for name in REPORTED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return versions(REPORTED_PACKAGES)
 
 
 def kernel_name() -> str:
@@ -493,7 +475,7 @@ def run(only: str | None = None, overrides: list[list[str]] | None = None, profi
     header = {"kit commit": git["commit"] or "unknown", "profile": profile,
               "generated": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     try:
-        results.write_reproduction(out, header, [asdict(r) for r in everything])
+        document.write_reproduction(out, header, [asdict(r) for r in everything])
     except ValueError as exc:
         failure = failure or f"REPRODUCTION.md not written: {exc}"
     if failure:

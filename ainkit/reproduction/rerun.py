@@ -35,13 +35,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
 from ainkit.services import cache
 from ainkit.ground import redact
+from ainkit.ground.redact import SECRET_NAME
 from ainkit.ground.paths import CONFIGS, PACKAGE, ROOT, Outputs
+from ainkit.ground.provenance import versions
 
 ENV_PREFIXES = ("OPENAI_", "AINKIT_", "HF_")
 ENV_IGNORED = {"AINKIT_OUTPUT_ROOT", "AINKIT_CACHE", "AINKIT_CACHE_DIR"}  # where things go, not what they are
@@ -80,7 +81,6 @@ def _named_files(value: Any) -> list[Any]:
 
 def environment() -> dict[str, str]:
     """The service-choosing variables; secret values as 'set' (never stored or hashed as such)."""
-    from ainkit.reproduction.reproduce import SECRET_NAME  # the face's one rule for secret-looking names
 
     secret = set(redact.env_names())
     return {k: ("set" if k in secret or SECRET_NAME.search(k) else v) for k, v in sorted(os.environ.items())
@@ -97,13 +97,7 @@ def declared_packages(also: Iterable[str] = ()) -> dict[str, str | None]:
         for line in path.read_text(encoding="utf-8").splitlines():
             m = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line.split("#")[0])
             names |= {m.group(1)} if m else set()
-    found = {}
-    for name in sorted({re.sub(r"[-_.]+", "-", n).lower() for n in names}):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return versions(sorted({re.sub(r"[-_.]+", "-", n).lower() for n in names}))
 
 
 class Inputs:

@@ -21,7 +21,7 @@ import pandas as pd
 from ainkit.ground import atomic
 from ainkit.services import plots
 from ainkit.services.records import RecordError
-from ainkit.reproduction.results import markdown_table
+from ainkit.services.tables import markdown_table
 from ainkit.pipelines.sidebyside import FolderOutputs
 from ainkit.pipelines.survey import demographics, stats
 from ainkit.pipelines.survey.build import load_key

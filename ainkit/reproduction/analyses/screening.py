@@ -5,7 +5,7 @@
     rows = screening.result_rows(toxicity.statistics(judged), judged_by="gpt-4o", images_dir="imgs/")
 
 The report says 95.63 % safe and 4.37 % unsafe, and gives four category shares that add to more
-than the unsafe share; `ainkit.stages.toxicity.published_consistency` computes the sums. Used by notebook 04.
+than the unsafe share; `published_consistency` computes the sums. Used by notebook 04.
 """
 from __future__ import annotations
 
@@ -14,7 +14,16 @@ from typing import Any
 
 from ainkit.reproduction import paper
 from ainkit.reproduction.results import Row
-from ainkit.stages.toxicity import published_consistency
+
+
+def published_consistency() -> dict[str, float]:
+    """The report's Figure 16 numbers and their sums (they do not agree)."""
+    s = paper.shares("figure16")
+    cats = paper.meta("figure16")["categories"]
+    return {"safe": s["safe"], "unsafe": s["unsafe"], "safe + unsafe": round(s["safe"] + s["unsafe"], 2),
+            "sum of unsafe categories": round(sum(s[c] for c in cats), 2),
+            "categories - stated unsafe": round(sum(s[c] for c in cats) - s["unsafe"], 2),
+            "safe implied by categories": round(100 - sum(s[c] for c in cats), 2)}
 
 
 def result_rows(kit_stats: dict[str, Any] | None = None, judged_by: str = "", images_dir: str = "") -> list[Row]:

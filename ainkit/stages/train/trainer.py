@@ -33,6 +33,7 @@ import yaml
 from ainkit.ground import atomic, redact
 from ainkit.ground.errors import UserError
 from ainkit.ground.paths import ROOT
+from ainkit.ground.provenance import git_commit
 
 
 @dataclass
@@ -184,16 +185,6 @@ def sample_records(n: int = 64) -> list[dict[str, Any]]:
             rec["images"] = [str(path)]
         out.append(rec)
     return out
-
-
-def git_commit() -> str | None:
-    import subprocess
-
-    try:  # a machine without git (a GPU box given only the source tree) has no commit to record
-        proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    except OSError:
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def load_model(cfg: TrainConfig, source: Any, attn: str):
