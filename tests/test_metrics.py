@@ -7,6 +7,7 @@ from nltk.translate.meteor_score import single_meteor_score
 from rouge_score.rouge_scorer import RougeScorer
 from sacrebleu.metrics import BLEU
 
+from ainkit.pipelines.rescore import MissingScores
 from ainkit.stages import metrics, verify
 from ainkit.ground.errors import UserError
 from ainkit.services.records import read_records
@@ -165,7 +166,8 @@ def test_verify_keeps_rejects_and_loses_nothing(tmp_path):
 def test_verify_computes_missing_metrics_on_request(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": 1, "reference": "The cat sat.", "hypothesis": "The cat sat."}) + "\n")
-    funnel = verify.run(str(src), str(tmp_path / "k.jsonl"), rules={"bleu2": 0.9, "meteor": 0.5}, compute=True)
+    rules = {"bleu2": 0.9, "meteor": 0.5}
+    funnel = verify.run(str(src), str(tmp_path / "k.jsonl"), rules=rules, fill=MissingScores(rules))
     assert funnel.kept == 1 and read_records(tmp_path / "k.jsonl")[0]["bleu2"] == pytest.approx(1.0)
 
 

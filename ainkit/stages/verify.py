@@ -14,11 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ainkit.ground import atomic
 from ainkit.ground.errors import UserError
-from ainkit.stages.metrics import MAX_WORDS, word_count_over
 
 DEFAULT_RULES: dict[str, float] = {"similarity": 0.8, "bleu4": 0.6, "meteor": 0.8, "rouge1_f": 0.8}
 METRIC_FIELDS = {"bleu2", "bleu4", "meteor", "rouge1_p", "rouge1_r", "rouge1_f", "rougeL_p", "rougeL_r", "rougeL_f"}
@@ -71,7 +70,7 @@ class Funnel:
     rules: dict[str, float]
     records_in: int = 0
     malformed: int = 0
-    unscorable: int = 0  # --compute-missing: too long to score (see ainkit.stages.metrics.MAX_WORDS)
+    unscorable: int = 0  # --compute-missing: too long to score (ainkit.pipelines.rescore)
     kept: int = 0
     dropped_at: dict[str, int] = field(default_factory=dict)
     failing: dict[str, int] = field(default_factory=dict)
@@ -106,54 +105,33 @@ class Funnel:
         return f"[verify] {self.records_in} in, {drops}, {self.kept} kept, {self.malformed} malformed{extra}"
 
 
-def compute_missing(rec: dict[str, Any], rules: dict[str, float], reference_field: str, hypothesis_field: str,
-                    en_field: str, ar_field: str, encoder) -> None:
-    """Fill in missing scores the rules need: metrics from reference/hypothesis, similarity with `encoder`."""
-    from ainkit.stages import metrics
-
-    need_metrics = any(n in METRIC_FIELDS and not isinstance(rec.get(n), (int, float)) for n in rules)
-    if need_metrics and isinstance(rec.get(reference_field), str) and isinstance(rec.get(hypothesis_field), str):
-        rec.update(metrics.score(rec[reference_field], rec[hypothesis_field]))
-    if "similarity" in rules and not isinstance(rec.get("similarity"), (int, float)) and encoder is not None \
-            and isinstance(rec.get(en_field), str) and isinstance(rec.get(ar_field), str):
-        from ainkit.stages.similarity import score_pairs
-
-        rec["similarity"] = round(float(score_pairs(encoder, [rec[en_field]], [rec[ar_field]])[0]), 6)
-        rec["similarity_encoder"] = encoder.name
-
-
 def run(input: str, output: str, rejects: str | None = None, rules: dict[str, float] | None = None,
-        summary_path: str | None = None, compute: bool = False, encoder_name: str = "use-multilingual",
-        reference_field: str = "reference", hypothesis_field: str = "hypothesis", en_field: str = "en",
-        ar_field: str = "ar", shard: str | None = None) -> Funnel:
-    """The `ainkit verify` stage; writes kept, rejects (every failed rule) and the funnel summary JSON."""
-    from ainkit.services.records import StageIO
+        summary_path: str | None = None, fill: Callable[[dict[str, Any]], str | None] | None = None,
+        shard: str | None = None) -> Funnel:
+    """The `ainkit verify` stage; writes kept, rejects (every failed rule) and the funnel summary JSON.
+
+    `fill` (e.g. ainkit.pipelines.rescore.MissingScores, for --compute-missing) fills in a record's missing
+    scores before the rules are applied and returns why it cannot, which rejects the record as unscorable;
+    its `prepare()`, if it has one, runs after the input and output checks."""
+    from ainkit.services.records import StageIO, check_output
 
     rules = rules or dict(DEFAULT_RULES)
     unknown = [n for n in rules if n not in RULE_NAMES]
     if unknown:
         raise UserError(f"unknown rule(s) {unknown}; known: {', '.join(RULE_NAMES)}")
-    encoder = None
     funnel = Funnel(rules)
     path = Path(summary_path) if summary_path else Path(output).with_name(Path(output).stem + ".funnel.json")
     with StageIO(input, output, rejects=rejects, shard=shard, resume=False) as io:
-        from ainkit.services.records import check_output
-
         check_output(path, "funnel summary")
-        if compute and "similarity" in rules:
-            from ainkit.stages.similarity import load
-
-            encoder = load(encoder_name)
+        if fill is not None and hasattr(fill, "prepare"):
+            fill.prepare()
         for rec in io.pending():
-            if compute:
-                if any(isinstance(rec.get(f), str) and word_count_over(rec[f], MAX_WORDS)
-                       for f in (reference_field, hypothesis_field)):
-                    reasons = [f"{reference_field}/{hypothesis_field} over {MAX_WORDS:,} words: too long to score"]
-                    funnel.records_in += 1
-                    funnel.unscorable += 1
-                    io.reject(rec, reasons)
-                    continue
-                compute_missing(rec, rules, reference_field, hypothesis_field, en_field, ar_field, encoder)
+            unscorable = fill(rec) if fill is not None else None
+            if unscorable:
+                funnel.records_in += 1
+                funnel.unscorable += 1
+                io.reject(rec, [unscorable])
+                continue
             reasons = failures(rec, rules)
             funnel.add(reasons)
             if reasons:
