@@ -8,7 +8,8 @@ import sys
 import pytest
 from PIL import Image
 
-from ainkit.services import llm
+from ainkit.services import endpoint, llm
+from ainkit.reproduction.analyses import screening
 from ainkit.stages import toxicity
 from ainkit.services.records import read_records
 from fault_server import spawn, stats
@@ -206,7 +207,7 @@ def test_statistics_and_published_inconsistency(tmp_path):
     assert st["share"] == {"Safe": 50.0, "Unsafe": 25.0, "Unparsed": 25.0}
     assert st["unsafe_by_category"] == {"O6: Weapons or Substance Abuse": 25.0}
     assert st["per_source"]["b"] == {"Safe": 1, "Unsafe": 0, "Unparsed": 1}
-    c = toxicity.published_consistency()
+    c = screening.published_consistency()
     assert c["sum of unsafe categories"] == pytest.approx(5.44) and c["categories - stated unsafe"] == pytest.approx(1.07)
 
 
@@ -233,9 +234,9 @@ def test_text_only_backends_are_refused(server, tmp_path):
     assert proc.returncode == 2 and "embedded server is text-only" in proc.stderr
     embedded = llm.Backend("embedded", "http://127.0.0.1:1/v1", "smollm2-135m", embedded=True)
     with pytest.raises(llm.LLMError, match="cannot see images"):
-        toxicity.require_vision(embedded, llm.Client(embedded))
+        endpoint.require_vision(embedded, llm.Client(embedded))
     ok = llm.Backend("probe", f"http://127.0.0.1:{server}/v1", "judge")
-    toxicity.require_vision(ok, llm.Client(ok))  # the probe sees red: accepted
+    endpoint.require_vision(ok, llm.Client(ok))  # the probe sees red: accepted
 
 
 def test_request_shape():

@@ -188,11 +188,13 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    from ainkit.pipelines.rescore import MissingScores
     from ainkit.stages import verify
 
-    funnel = verify.run(args.input, args.output, args.rejects, verify.parse_thresholds(args.threshold), args.summary,
-                        args.compute_missing, args.encoder, args.reference_field, args.hypothesis_field,
-                        args.en_field, args.ar_field, shard=args.shard)
+    rules = verify.parse_thresholds(args.threshold)
+    fill = MissingScores(rules, args.encoder, args.reference_field, args.hypothesis_field, args.en_field, args.ar_field) \
+        if args.compute_missing else None
+    funnel = verify.run(args.input, args.output, args.rejects, rules, args.summary, fill, shard=args.shard)
     print(funnel.line())
     return 0
 
@@ -456,16 +458,10 @@ def _add_toxicity(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_toxicity(args: argparse.Namespace) -> int:
-    from ainkit.services import llm
+    from ainkit.services import endpoint
     from ainkit.stages import toxicity
 
-    ep = _endpoint(args)
-    backend = llm.endpoint_backend(ep) if ep.kind == "openai" else None
-    if backend is None:
-        raise llm.LLMError("no vision endpoint configured (--base-url/--backend or OPENAI_BASE_URL/OPENAI_API_KEY); "
-                           "the embedded server is text-only and is never used to judge images")
-    if args.vision != "probe":
-        backend.vision = args.vision == "yes"
+    backend = endpoint.vision_backend(_endpoint(args), args.vision)
     print(f"[toxicity] judge: {backend.describe()}; policy {toxicity.POLICY_VERSION}", flush=True)
     client = _client_for(args, backend)
     try:

@@ -27,7 +27,8 @@ from typing import Any, Iterator
 from tqdm.auto import tqdm
 
 from ainkit.services import cache, images
-from ainkit.services.llm import Backend, Client, LLMError
+from ainkit.services.endpoint import require_vision
+from ainkit.services.llm import Client
 from ainkit.services.records import RecordError, StageIO, Summary, check_output, write_records
 
 POLICY_VERSION = "ainkit-llavaguard-1.0 (LlavaGuard v1.2 taxonomy: O1-O9 + NA)"
@@ -154,39 +155,6 @@ def cached_decision(store: cache.Cache | None, sha256: str, model: str) -> Judgm
     """A parsed judgment from the shared cache, or None (always None without a cache)."""
     hit = store.get(CACHE_NAMESPACE, decision_key(sha256, model)) if store else None
     return Judgment(**hit) if hit else None
-
-
-PROBE_COLORS = {"red": (220, 20, 20), "green": (20, 180, 20), "blue": (20, 40, 220)}
-
-
-def probe_vision(client: Client) -> tuple[bool, str]:
-    """Ask the backend the colour of a plain red image; (True, '') only when it answers red (never cached)."""
-    from PIL import Image
-
-    url = images.encode(Image.new("RGB", (64, 64), PROBE_COLORS["red"]))
-    msgs = [{"role": "user", "content": [{"type": "text", "text": "What colour is this image? Answer with one word."},
-                                         images.part(url)]}]
-    store, client.cache = client.cache, None
-    try:
-        [ans] = client.run([msgs], max_tokens=8, temperature=0)
-    finally:
-        client.cache = store
-    if not ans.ok:
-        return False, f"the vision probe failed: {ans.error}"
-    if "red" in (ans.content or "").lower() or "أحمر" in (ans.content or ""):
-        return True, ""
-    return False, f"asked the colour of a red image, it answered {(ans.content or '')[:60]!r}"
-
-
-def require_vision(backend: Backend, client: Client) -> None:
-    """Refuse a backend that cannot see images: by configuration, else by the probe."""
-    if backend.embedded or backend.vision is False:
-        raise LLMError(f"{backend.describe()} cannot see images (text-only); the toxicity judge needs a vision model "
-                       "such as gpt-4o (--base-url https://api.openai.com/v1 --model gpt-4o) or a served LlavaGuard")
-    if backend.vision is None:
-        ok, why = probe_vision(client)
-        if not ok:
-            raise LLMError(f"{backend.describe()} does not show it can see images: {why}")
 
 
 def folder_files(folder: Path, rel: Path = Path()) -> Iterator[Path]:
@@ -333,15 +301,3 @@ def statistics(records: list[dict]) -> dict[str, Any]:
             s = per_source.setdefault(str(r.get("source", "-")), {"Safe": 0, "Unsafe": 0, "Unparsed": 0})
             s[r["toxicity"]["rating"]] += 1
     return {"images": len(judged), "share": share, "unsafe_by_category": by_cat, "per_source": per_source}
-
-
-def published_consistency() -> dict[str, float]:
-    """The report's Figure 16 numbers and their sums (they do not agree)."""
-    from ainkit.reproduction import paper
-
-    s = paper.shares("figure16")
-    cats = paper.meta("figure16")["categories"]
-    return {"safe": s["safe"], "unsafe": s["unsafe"], "safe + unsafe": round(s["safe"] + s["unsafe"], 2),
-            "sum of unsafe categories": round(sum(s[c] for c in cats), 2),
-            "categories - stated unsafe": round(sum(s[c] for c in cats) - s["unsafe"], 2),
-            "safe implied by categories": round(100 - sum(s[c] for c in cats), 2)}

@@ -284,7 +284,7 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     """Ask a vision model every item ({dataset, id, question, images, answer} per line; at most `max_images`
     images, long side `long_side`, as the benchmark sends them); answers cached; returns the predictions file."""
     from ainkit.services import llm
-    from ainkit.stages.toxicity import require_vision
+    from ainkit.services.endpoint import require_vision
 
     located = read_located(data)[:limit] if limit else read_located(data)
     if not located:
