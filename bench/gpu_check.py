@@ -95,7 +95,7 @@ def synthetic_examples(folder: Path, enc, n: int, side: int, seed: int) -> list[
     from PIL import Image
 
     from ainkit.services.records import load_samples
-    from ainkit.stages.train.data import RecordProblem
+    from ainkit.services.qwen2vl import RecordProblem
 
     rng = np.random.default_rng(seed)
     images = []
@@ -164,7 +164,7 @@ def run(args) -> dict:
 
     from ainkit.ground.paths import CONFIGS
     from ainkit.stages.train import plan, tiny, trainer
-    from ainkit.stages.train.data import Encoder
+    from ainkit.services.qwen2vl import Encoder
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # --cpu-smoke hid any GPU before torch was imported
     smoke = ["cutoff_len=256", "bf16=false"] if args.cpu_smoke else []

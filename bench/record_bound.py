@@ -109,15 +109,16 @@ def run_one(kind: str, mb: float, big: bool, work: Path, url: str) -> dict:
         runner.run_camel_bench(str(src), str(work / "eval"))
     elif kind == "train-data":
         from ainkit.services.records import load_samples
-        from ainkit.stages.train import data, tiny
+        from ainkit.services import qwen2vl
+        from ainkit.stages.train import tiny
 
         samples = load_samples()
-        enc = data.Encoder(tiny.build_tokenizer([x["en"] for x in samples] + [x["ar"] for x in samples]), cutoff_len=2048)
+        enc = qwen2vl.Encoder(tiny.build_tokenizer([x["en"] for x in samples] + [x["ar"] for x in samples]), cutoff_len=2048)
         t0 = time.perf_counter()
         for rec in records.read_records(src):
             try:
                 enc.encode(rec)
-            except data.RecordProblem:
+            except qwen2vl.RecordProblem:
                 pass
     seconds = time.perf_counter() - t0
     rss = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024

@@ -51,7 +51,7 @@ def test_flop_formula_matches_torch_flop_counter(tmp_path, frozen):
     from torch.utils.flop_counter import FlopCounterMode
 
     from ainkit.stages.train import tiny, trainer
-    from ainkit.stages.train.data import Encoder
+    from ainkit.services.qwen2vl import Encoder
 
     bench = load_bench()
     tok = tiny.sample_tokenizer()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from ainkit.services import qwen2vl
 from ainkit.stages.train import data, tiny
 from ainkit.stages.train.trainer import load_config
 
@@ -21,7 +22,7 @@ def tiny_model(tmp_path_factory):
 def encoder(tiny_model):
     from transformers import AutoTokenizer
 
-    return data.Encoder(AutoTokenizer.from_pretrained(tiny_model), max_pixels=128 * 128)
+    return qwen2vl.Encoder(AutoTokenizer.from_pretrained(tiny_model), max_pixels=128 * 128)
 
 
 def test_collator_masks_every_non_assistant_token(encoder, tmp_path):
@@ -47,7 +48,7 @@ def test_collator_masks_every_non_assistant_token(encoder, tmp_path):
     ({"text": "not a chat"}, "no 'messages' list"),
 ])
 def test_bad_records_rejected_with_reasons(encoder, rec, reason, tmp_path):
-    with pytest.raises(data.RecordProblem, match=reason.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(qwen2vl.RecordProblem, match=reason.replace("(", r"\(").replace(")", r"\)")):
         encoder.encode(rec, tmp_path)
 
 
@@ -202,7 +203,7 @@ def test_lazy_records_check_equals_the_encoding_and_rejects_by_line(encoder, tmp
     path.write_text(path.read_text() + "\n")  # edited after the check: refused, not read at the wrong offsets
     fresh = data.LazyRecords(path, encoder, [].append)
     path.write_text(path.read_text() + json.dumps(recs[0]) + "\n")
-    with pytest.raises(data.RecordProblem, match="changed since it was checked"):
+    with pytest.raises(qwen2vl.RecordProblem, match="changed since it was checked"):
         fresh[0]
 
 
@@ -279,7 +280,7 @@ def test_export_accepts_exactly_the_images_the_trainer_decodes(encoder, tmp_path
         try:
             encoder.encode(rec, tmp_path)
             trains = True
-        except data.RecordProblem:
+        except qwen2vl.RecordProblem:
             trains = False
         problem = image_problem(path, path.name)
         assert (problem == "") == trains, (size, len(data_bytes), problem, trains)

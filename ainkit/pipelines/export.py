@@ -49,8 +49,7 @@ from ainkit.ground import atomic
 from ainkit.services import images
 from ainkit.ground.errors import UserError
 from ainkit.services.images import MAX_PATH_CHARS
-from ainkit.stages.train.data import PLACEHOLDER
-from ainkit.stages.translate import CHAT_KEYS
+from ainkit.services.chat import CHAT_KEYS, PLACEHOLDER
 
 VERSION = "export-2"  # bump when the written records change: journals of another version do not resume
 IMAGE_MODES = ("copy", "link", "symlink")

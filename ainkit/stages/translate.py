@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager
 
+from ainkit.services.chat import CHAT_KEYS
 from ainkit.services.llm import Answer, Client, Estimate, run_sync
 
 PROMPTS = {
@@ -144,9 +145,6 @@ class Job:
     slots: list[tuple[Any, ...]] = field(default_factory=list)  # paths into the record
     texts: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-CHAT_KEYS = (("messages", "content"), ("conversations", "value"))
 
 
 def plan(rec: dict[str, Any], field_name: str | None, messages: bool, max_chars: int = MAX_CHARS,

@@ -3,7 +3,7 @@
     ainkit evaluate --benchmark arabic-mmlu --model hf:runs/train/checkpoint-24 --data fixture --output runs/eval
     ainkit evaluate --benchmark camel-bench --model hf:runs/train/checkpoint-24 --data fixture --output runs/cb
 
-Prompts use the training format (ainkit.stages.train.data.Encoder: `<|im_start|>user ... <|im_end|>` then
+Prompts use the training format (ainkit.services.qwen2vl.Encoder: `<|im_start|>user ... <|im_end|>` then
 `<|im_start|>assistant\\n`, images as their pad tokens with the checkpoint's pixel bounds), so the model is
 asked the way it learned. ArabicMMLU: arg-max of the next-token logits over the option letters after that
 prompt. CAMEL-Bench: greedy generation with the item's images (at most `max_images`), up to `max_new_tokens`.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ainkit.ground.errors import UserError
+from ainkit.services.chat import MAX_PIXELS, MIN_PIXELS
 
 
 def is_qwen2_vl(path: str | Path) -> bool:
@@ -29,10 +30,9 @@ def is_qwen2_vl(path: str | Path) -> bool:
 
 
 def pixel_bounds(path: Path) -> tuple[int, int]:
-    """The pixel bounds the model was trained with: its run's config.yaml (beside the checkpoint), else the defaults."""
+    """The pixel bounds the model was trained with: its run's config.yaml (beside the checkpoint), else the defaults
+    (the trainer's too)."""
     import yaml
-
-    from ainkit.stages.train.trainer import TrainConfig
 
     for folder in (path, path.parent):
         cfg = folder / "config.yaml"
@@ -40,7 +40,7 @@ def pixel_bounds(path: Path) -> tuple[int, int]:
             data = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
             if "min_pixels" in data and "max_pixels" in data:
                 return int(data["min_pixels"]), int(data["max_pixels"])
-    return TrainConfig.min_pixels, TrainConfig.max_pixels
+    return MIN_PIXELS, MAX_PIXELS
 
 
 class QwenVL:
@@ -50,7 +50,7 @@ class QwenVL:
         import torch
         from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
 
-        from ainkit.stages.train.data import Encoder
+        from ainkit.services.qwen2vl import Encoder
 
         self.path = Path(path)
         if not (self.path / "tokenizer_config.json").is_file() and not (self.path / "tokenizer.json").is_file():

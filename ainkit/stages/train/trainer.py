@@ -34,6 +34,7 @@ from ainkit.ground import atomic, redact
 from ainkit.ground.errors import UserError
 from ainkit.ground.paths import ROOT
 from ainkit.ground.provenance import git_commit
+from ainkit.services.chat import MAX_PIXELS, MIN_PIXELS
 
 
 @dataclass
@@ -53,8 +54,8 @@ class TrainConfig:
     bf16: bool = True
     gradient_checkpointing: bool = True
     freeze_vision_tower: bool = True
-    min_pixels: int = 32 * 32
-    max_pixels: int = 768 * 768
+    min_pixels: int = MIN_PIXELS
+    max_pixels: int = MAX_PIXELS
     deepspeed: str | None = None
     attention: str = "auto"
     save_steps: int = 500
@@ -243,7 +244,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     from ainkit.stages.train import tiny
-    from ainkit.stages.train.data import Encoder, LazyRecords, RecordProblem
+    from ainkit.services.qwen2vl import Encoder, RecordProblem
+    from ainkit.stages.train.data import LazyRecords
 
     check_inputs(cfg)
     out = Path(cfg.output_dir)
