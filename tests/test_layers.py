@@ -1,114 +1,63 @@
-"""The import direction of DESIGN.md, read with `ast` from every module of ainkit/ (imports inside functions included).
+"""The layout of DESIGN.md, read with `ast` from every module of ainkit/ (imports inside functions included).
 
     .venv/bin/python -m pytest tests/test_layers.py
 
-    face  ->  report  ->  stage  ->  service  ->  base
+    commands  ->  pipelines  ->  stages  ->  services  ->  ground        (the toolkit)
+    reproduction  ->  pipelines, stages, services, ground                (never the reverse)
 
-A module may import modules of its own layer or of a layer to its right, never to its left:
-a stage never imports report code or a face; a service never imports a stage. `similarity` and
-`metrics` never reach `llm`, not even through another module. A new module must be given a
-layer in LAYERS (the test says so); every module under REPORT_PACKAGE is report code.
+Every module lives in one room, a sub-package of ainkit/ (the package's own __init__ is ground).
+The rules, each a test below, each shown to fail on a scratch copy with a planted import:
+- no import circle anywhere in ainkit/;
+- the toolkit (ground, services, stages, pipelines) never imports ainkit.reproduction; only the
+  commands (the `ainkit` command, which runs `ainkit reproduce`) reach both, and the reproduction
+  never imports a command;
+- imports run right: a room imports its own room or one to its right;
+- a stage never imports another stage (a stage is a module or a package under stages/); what stages
+  share is a service, each listed in SERVICES with what it holds;
+- `similarity` and `metrics` never reach `llm`, not even through other modules.
 """
 from __future__ import annotations
 
 import ast
+import shutil
 from pathlib import Path
 
 import pytest
 
 from ainkit.ground.paths import PACKAGE
 
-REPORT_PACKAGE = "ainkit.reproduction.analyses"  # the analyses that exist only to check the report; every module under it is "report"
-RANK = {"base": 0, "service": 1, "stage": 2, "report": 3, "face": 4}
-
-LAYERS = {
-    # base: imports nothing of the kit but other base modules
-    "ainkit": "base",                      # the package: __version__
-    "ainkit.ground.paths": "base",                # every path of the kit, from __file__
-    "ainkit.ground.errors": "base",               # UserError and the documented exit codes
-    # services: what the stages stand on
-    "ainkit.ground.atomic": "service",            # atomic, scrubbed file writes
-    "ainkit.ground.redact": "service",            # secret values kept out of every written string
-    "ainkit.services.cache": "service",             # the shared SQLite answer cache
-    "ainkit.services.records": "service",           # JSON Lines in and out: StageIO, rejects, journal, shards
-    "ainkit.services.llm": "service",               # OpenAI-compatible client, backends, retries
-    "ainkit.services.batch": "service",             # OpenAI Batch API: upload, create, poll, answers into the cache
-    "ainkit.services.serve": "service",             # the embedded llama.cpp server
-    "ainkit.services.mt": "service",                # dedicated MT models (Marian, NLLB) behind the llm.Client surface
-    "ainkit.services.images": "service",            # an image file as a chat request part
-    "ainkit.services.onnx_runtime": "service",      # ONNX runtime for sentence encoders
-    "ainkit.services.tiny": "service",              # tiny causal LMs built offline (tests, CPU trials)
-    "ainkit.reproduction.paper": "service",             # the report's published numbers
-    "ainkit.services.plots": "service",             # figures: style, save with provenance
-    "ainkit.reproduction.results": "service",           # the results contract: rows, REPRODUCTION.md
-    "ainkit.reproduction.report": "service",            # REPRODUCTION.md layout: rows judged and laid out (used by results)
-    "ainkit.reproduction.report_html": "service",       # REPRODUCTION.html (used by results)
-    # stages: the toolkit a lab runs
-    "ainkit.stages.translate": "stage",           # English -> Arabic (and back) through an endpoint
-    "ainkit.stages.similarity": "stage",          # cross-lingual similarity with sentence encoders
-    "ainkit.stages.metrics": "stage",             # BLEU / METEOR / ROUGE back-translation scores
-    "ainkit.stages.verify": "stage",              # the report's thresholds, the verification funnel
-    "ainkit.stages.toxicity": "stage",            # the LlavaGuard-policy image judge
-    "ainkit.pipelines.export": "stage",              # kept records -> LLaMA-Factory / ms-swift training set
-    "ainkit.pipelines.curate": "stage",              # the whole data pipeline over shards (local or a SLURM array)
-    "ainkit.stages.train": "stage",               # fine-tuning Qwen2-VL (and every module under it)
-    "ainkit.stages.train.data": "stage",          # records -> training examples
-    "ainkit.stages.train.plan": "stage",          # paper-scale memory and compute plan
-    "ainkit.stages.train.tiny": "stage",          # tiny random Qwen2-VL for the CPU trial
-    "ainkit.stages.train.trainer": "stage",       # the training loop, config, resume
-    "ainkit.pipelines.launch": "stage",              # submitit launch of a training run
-    "ainkit.ground.cluster": "stage",             # executors: local, SLURM
-    "ainkit.stages.evaluate": "stage",            # CAMEL-Bench and ArabicMMLU scoring (and every module under it)
-    "ainkit.stages.evaluate.arabic_mmlu": "stage",
-    "ainkit.stages.evaluate.camel_bench": "stage",
-    "ainkit.stages.evaluate.hub": "stage",
-    "ainkit.stages.evaluate.runner": "stage",
-    "ainkit.stages.evaluate.text": "stage",
-    "ainkit.stages.evaluate.local_vlm": "stage",  # a Qwen2-VL checkpoint of `ainkit train` under evaluation
-    "ainkit.pipelines.sidebyside": "stage",          # several models' answers joined by item (gallery, survey)
-    "ainkit.pipelines.gallery": "stage",             # `ainkit gallery`: Figures 4-5 for any models
-    "ainkit.pipelines.survey": "stage",              # `ainkit survey`: blind side-by-side survey (and every module under it)
-    "ainkit.pipelines.survey.order": "stage",
-    "ainkit.pipelines.survey.demographics": "stage",
-    "ainkit.pipelines.survey.form": "stage",
-    "ainkit.pipelines.survey.build": "stage",
-    "ainkit.pipelines.survey.responses": "stage",
-    "ainkit.pipelines.survey.stats": "stage",
-    "ainkit.pipelines.survey.analyze": "stage",
-    # report: the analyses that check the report (every module of REPORT_PACKAGE)
-    # faces: what people run
-    "ainkit.commands.cli": "face",                  # the `ainkit` command
-    "ainkit.reproduction.reproduce": "face",            # `ainkit reproduce`: the notebooks through papermill
-    "ainkit.reproduction.rerun": "face",                # reproduce's reuse check (inputs fingerprint)
-    "ainkit.reproduction.lab": "face",                  # `ainkit lab`: JupyterLab on the kit's kernel
-    "ainkit.ground.bootstrap": "face",            # set-up script (standard library only)
+TOOLKIT = ("ground", "services", "stages", "pipelines", "commands")  # left to right: what may import what
+RANK = {room: i for i, room in enumerate(TOOLKIT)}
+REPRODUCTION = "reproduction"
+SERVICES = {  # what stages share; a new service is listed here, with what it holds
+    "ainkit.services.cache": "the shared SQLite answer cache",
+    "ainkit.services.records": "JSON Lines in and out: StageIO, rejects, journal, shards",
+    "ainkit.services.llm": "the OpenAI-compatible client, backends, retries",
+    "ainkit.services.endpoint": "an endpoint's name parsed, opened (embedded or remote), its vision checked, its options",
+    "ainkit.services.batch": "OpenAI Batch API: upload, create, poll, answers into the cache",
+    "ainkit.services.serve": "the embedded llama.cpp server",
+    "ainkit.services.mt": "dedicated MT models (Marian, NLLB) behind the llm.Client surface",
+    "ainkit.services.images": "an image file checked, decoded whole, and embedded in a request or a page",
+    "ainkit.services.onnx_runtime": "ONNX runtime for sentence encoders",
+    "ainkit.services.tiny": "tiny models built offline (tests, CPU trials)",
+    "ainkit.services.plots": "figures: style, save with provenance",
+    "ainkit.services.tables": "numbers and Markdown tables for people",
+    "ainkit.services.chat": "the chat record schema: turn keys, the image placeholder, pixel bounds",
+    "ainkit.services.qwen2vl": "the Qwen2-VL chat format: records -> model inputs (training and evaluation)",
+    "ainkit.services.config": "layered YAML configs with dotted --set overrides (curate, train)",
 }
-PENDING_MOVE: set[str] = set()  # modules listed here before they move into REPORT_PACKAGE
-
-# Imports against the direction that cannot be fixed in the importing file alone; each must still exist
-# (remove it here once fixed). The fix is named.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
-NEVER_REACH = {"ainkit.stages.similarity": "ainkit.services.llm", "ainkit.stages.metrics": "ainkit.services.llm"}  # not even through other modules
+NEVER_REACH = {"ainkit.stages.similarity": "ainkit.services.llm", "ainkit.stages.metrics": "ainkit.services.llm"}
 
 
-def module_name(path: Path) -> str:
-    parts = ["ainkit", *path.relative_to(PACKAGE).with_suffix("").parts]
+def module_name(path: Path, package: Path) -> str:
+    parts = ["ainkit", *path.relative_to(package).with_suffix("").parts]
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
-
-
-def layer(module: str) -> str | None:
-    if module == REPORT_PACKAGE or module.startswith(REPORT_PACKAGE + "."):
-        return "report"
-    return LAYERS.get(module)
-
-
-def imports(module: str, source: str, known: set[str]) -> set[str]:
-    """The ainkit modules that `source` (module `module`) imports, anywhere in it: `from ainkit import x` is ainkit.x
-    when that is a module, else ainkit itself."""
-    package = module if MODULES.get(module, Path()).name == "__init__.py" else module.rpartition(".")[0]
+def imports(module: str, source: str, known: set[str], is_package: bool) -> set[str]:
+    """The ainkit modules that `source` (module `module`) imports, anywhere in it: `from ainkit.x import y` is
+    ainkit.x.y when that is a module, else ainkit.x."""
+    package = module if is_package else module.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -123,51 +72,157 @@ def imports(module: str, source: str, known: set[str]) -> set[str]:
     return {m for m in found if m == "ainkit" or m.startswith("ainkit.")}
 
 
-GRAPH = {m: imports(m, p.read_text(encoding="utf-8"), set(MODULES)) for m, p in MODULES.items()}
+def graph(package: Path) -> dict[str, set[str]]:
+    """Module -> the ainkit modules it imports, for the package at `package` (ainkit/ or a scratch copy of it)."""
+    files = {module_name(p, package): p for p in sorted(package.rglob("*.py"))}
+    return {m: imports(m, p.read_text(encoding="utf-8"), set(files), p.name == "__init__.py") & set(files)
+            for m, p in files.items()}
 
 
-def test_the_reader_sees_imports():
-    """Top-level, function-level and package imports are all seen (else every other test passes vacuously)."""
-    assert "ainkit.services.llm" in GRAPH["ainkit.stages.translate"]  # from ainkit.services.llm import Answer, Client
-    assert "ainkit.services.records" in GRAPH["ainkit.stages.translate"]  # inside a function
-    assert "ainkit.stages.evaluate.runner" in GRAPH["ainkit.commands.cli"]  # from ainkit.stages.evaluate import runner
-    assert imports("ainkit.stages.train.x", "from . import data\nfrom ..paths import ROOT", set(MODULES) | {"ainkit.stages.train.x"}) \
-        == {"ainkit.stages.train.data", "ainkit.ground.paths"}
+def room(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "ground"  # the package itself: __version__
+    return parts[1] if parts[1] in TOOLKIT or parts[1] == REPRODUCTION else None
 
 
-def test_every_module_has_a_layer():
-    missing = sorted(m for m in MODULES if layer(m) is None)
-    assert not missing, f"give these modules a layer in LAYERS (tests/test_layers.py): {missing}"
-    stale = sorted(m for m in LAYERS if m not in MODULES and m not in PENDING_MOVE)
-    assert not stale, f"LAYERS names modules that no longer exist: {stale}"
+def stage_unit(module: str) -> str:
+    """ainkit.stages.evaluate.runner -> ainkit.stages.evaluate (a stage is a module or a package under stages/)."""
+    return ".".join(module.split(".")[:3])
 
 
-def violations() -> list[tuple[str, str]]:
-    return sorted((src, dst) for src, targets in GRAPH.items() for dst in targets
-                  if dst in MODULES and layer(src) and layer(dst) and RANK[layer(dst)] > RANK[layer(src)])
+def circles(g: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles (strongly connected components of two or more modules, or a module importing itself)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:  # Tarjan, iterative over the graph's depth
+        work = [(v, iter(sorted(g[v])))]
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        while work:
+            node, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter[0]
+                    counter[0] += 1
+                    stack.append(nxt)
+                    on.add(nxt)
+                    work.append((nxt, iter(sorted(g[nxt]))))
+                elif nxt in on:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    component.append(w)
+                    if w == node:
+                        break
+                if len(component) > 1 or node in g[node]:
+                    found.append(sorted(component))
+
+    for v in sorted(g):
+        if v not in index:
+            visit(v)
+    return found
 
 
-def test_imports_run_one_way():
-    found = [(s, d) for s, d in violations() if (s, d) not in KNOWN_VIOLATIONS]
-    assert not found, "imports against the direction face -> report -> stage -> service -> base:\n" + "\n".join(
-        f"  {s} ({layer(s)}) imports {d} ({layer(d)})" for s, d in found)
+def problems(package: Path) -> list[str]:
+    """Every break of the rules in the module docstring, one line each."""
+    g = graph(package)
+    out = [f"{m}: not in a room (the sub-packages of ainkit/: {', '.join(TOOLKIT)}, {REPRODUCTION})"
+           for m in g if room(m) is None]
+    out += [f"import circle: {' -> '.join(c)}" for c in circles(g)]
+    for src, targets in sorted(g.items()):
+        a = room(src)
+        for dst in sorted(targets):
+            b = room(dst)
+            if a is None or b is None:
+                continue
+            if b == REPRODUCTION and a not in (REPRODUCTION, "commands"):
+                out.append(f"{src} ({a}) imports {dst}: the toolkit never imports the reproduction")
+            elif a == REPRODUCTION and b == "commands":
+                out.append(f"{src} imports {dst}: the reproduction never imports a command")
+            elif a in RANK and b in RANK and RANK[b] > RANK[a]:
+                out.append(f"{src} ({a}) imports {dst} ({b}): imports run commands -> pipelines -> stages -> services -> ground")
+            elif a == b == "stages" and stage_unit(src) != stage_unit(dst):
+                out.append(f"{src} imports {dst}: a stage reaches another stage only through a service (SERVICES)")
+    return out
 
 
-def test_known_violations_still_exist():
-    fixed = sorted(set(KNOWN_VIOLATIONS) - set(violations()))
-    assert not fixed, f"fixed, remove from KNOWN_VIOLATIONS: {fixed}"
-
-
-def reach(module: str) -> set[str]:
+def reach(g: dict[str, set[str]], module: str) -> set[str]:
     seen, todo = set(), [module]
     while todo:
-        for nxt in GRAPH.get(todo.pop(), ()):
+        for nxt in g.get(todo.pop(), ()):
             if nxt not in seen:
                 seen.add(nxt)
                 todo.append(nxt)
     return seen
 
 
+GRAPH = graph(PACKAGE)
+
+
+def test_the_reader_sees_imports():
+    """Top-level, function-level and package imports are all seen (else every other test passes vacuously)."""
+    assert "ainkit.services.llm" in GRAPH["ainkit.stages.translate"]  # from ainkit.services.llm import Answer, ...
+    assert "ainkit.services.records" in GRAPH["ainkit.stages.translate"]  # inside a function
+    assert "ainkit.stages.evaluate.runner" in reach(GRAPH, "ainkit.commands.cli")
+    assert imports("ainkit.stages.train.x", "from . import data\nfrom ...ground.paths import ROOT",
+                   set(GRAPH) | {"ainkit.stages.train.x"}, False) == {"ainkit.stages.train.data", "ainkit.ground.paths"}
+
+
+def test_the_layout_holds():
+    found = problems(PACKAGE)
+    assert not found, "ainkit/ breaks the layout of DESIGN.md:\n" + "\n".join(f"  {p}" for p in found)
+
+
+def test_every_service_is_listed():
+    services = {m for m in GRAPH if room(m) == "services" and m != "ainkit.services"}
+    unlisted, stale = sorted(services - set(SERVICES)), sorted(set(SERVICES) - services)
+    assert not unlisted, f"list these services in SERVICES (tests/test_layers.py) with what they hold: {unlisted}"
+    assert not stale, f"SERVICES names modules that no longer exist: {stale}"
+
+
+def test_the_top_level_is_rooms():
+    """ainkit/ holds its rooms, its data and its __init__; no module sits beside them."""
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
+    assert not loose, f"modules at the top of ainkit/ (move each into its room): {loose}"
+
+
 @pytest.mark.parametrize("module, forbidden", sorted(NEVER_REACH.items()))
 def test_similarity_and_metrics_never_need_llm(module, forbidden):
-    assert forbidden not in reach(module), f"{module} reaches {forbidden}"
+    assert forbidden not in reach(GRAPH, module), f"{module} reaches {forbidden}"
+
+
+PLANTED = {  # a scratch copy of ainkit/ with one import added -> what the check must say
+    "circle": ("services/cache.py", "from ainkit.services import plots\n", "services/plots.py",
+               "from ainkit.services import cache\n", "import circle: ainkit.services.cache -> ainkit.services.plots"),
+    "toolkit imports the reproduction": ("stages/metrics.py", "from ainkit.reproduction import paper\n", None, None,
+                                         "the toolkit never imports the reproduction"),
+    "stage imports a stage": ("stages/metrics.py", "from ainkit.stages import translate\n", None, None,
+                              "a stage reaches another stage only through a service"),
+    "wrong way": ("services/images.py", "from ainkit.stages import metrics\n", None, None, "imports run commands"),
+    "loose module": ("loose.py", "", None, None, "not in a room"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLANTED))
+def test_the_check_fails_on_a_planted_break(tmp_path, case):
+    scratch = tmp_path / "ainkit"
+    shutil.copytree(PACKAGE, scratch, ignore=shutil.ignore_patterns("__pycache__", "data", "fixtures", "*.csv", "*.json"))
+    before = set(problems(scratch))
+    file_a, line_a, file_b, line_b, said = PLANTED[case]
+    for name, line in ((file_a, line_a), (file_b, line_b)):
+        if name:
+            path = scratch / name
+            path.write_text((path.read_text(encoding="utf-8") if path.exists() else "") + line, encoding="utf-8")
+    found = [p for p in problems(scratch) if p not in before]
+    assert any(said in p for p in found), f"planted {case!r}; the check said: {found}"
