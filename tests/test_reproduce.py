@@ -167,7 +167,7 @@ def test_lab_scores_reach_tables_and_radar(tmp_path):
 
 
 def test_set_up_is_idempotent():
-    proc = subprocess.run(["python3", str(ROOT / "ainkit" / "bootstrap.py")],
+    proc = subprocess.run(["python3", str(ROOT / "ainkit" / "ground" / "bootstrap.py")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "requirements unchanged since the last set-up; skipped" in proc.stdout
@@ -395,26 +395,26 @@ open(sys.argv[2], "w").write(json.dumps({"status": sys.argv[4], "exit": 0 if sys
 def test_background_llama_build_runs_server_notebooks_last(tmp_path, monkeypatch, capsys, outcome):
     """While the set-up compiles llama-cpp-python, notebooks importing ainkit.services.serve run after the others and wait for
     the build; a failed build fails the first of them naming the log; the manifest stays in number order."""
-    from ainkit.ground import bootstrap
+    from ainkit.ground import setup_llama
 
     nbdir = tmp_path / "nbs"
     nbdir.mkdir()
-    _tiny_notebook(nbdir / "01_server.ipynb", "from ainkit import llm, serve\nx = 1")
+    _tiny_notebook(nbdir / "01_server.ipynb", "from ainkit.services import llm, serve\nx = 1")
     _tiny_notebook(nbdir / "02_plain.ipynb", "x = 2")
     assert [reproduce.uses_embedded_server(p) for p in reproduce.discover(nbdir)] == [True, False]
     assert [reproduce.uses_embedded_server(NOTEBOOKS / n) for n in ("01_translation_model_comparison.ipynb",
             "03_translation_quality_metrics.ipynb", "02_embedding_similarity.ipynb")] == [True, True, False]
     lock, state, log = tmp_path / "build.lock", tmp_path / "build.json", tmp_path / "build.log"
     for name, path in (("LLAMA_LOCK", lock), ("LLAMA_STATE", state), ("LLAMA_LOG", log)):
-        monkeypatch.setattr(bootstrap, name, path)
-    assert bootstrap.llama_build()["running"] is False
+        monkeypatch.setattr(setup_llama, name, path)
+    assert setup_llama.llama_build()["running"] is False
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock), str(state), "3", outcome])
     try:
         for _ in range(100):
             if (tmp_path / "build.lock.held").exists():
                 break
             time.sleep(0.1)
-        assert bootstrap.llama_build()["running"] is True
+        assert setup_llama.llama_build()["running"] is True
         out = tmp_path / "out"
         if outcome == "ok":
             reproduce.run(notebooks_dir=str(nbdir), out_root=str(out), progress=False)

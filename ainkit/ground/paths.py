@@ -1,6 +1,6 @@
 """Every path of the kit, resolved from this file; nothing depends on the working directory.
 
-    python -c "from ainkit import paths; print(paths.ROOT)"
+    python -c "from ainkit.ground import paths; print(paths.ROOT)"
 
 Generated outputs (figures/, reports/) go under an output root that defaults to the
 repository but can be moved (tests, batch runs) with `Outputs(root)` or the
@@ -18,7 +18,13 @@ PAPER_DATA = PACKAGE / "reproduction" / "paper"
 NOTEBOOKS = ROOT / "notebooks"
 CONFIGS = ROOT / "configs"
 VENV = ROOT / ".venv"
-CACHE = Path(os.environ.get("AINKIT_CACHE", Path.home() / ".cache" / "ainkit"))
+CACHE = Path(os.environ.get("AINKIT_CACHE", Path.home() / ".cache" / "ainkit"))  # models, builds, logs, the answer store
+
+
+def answer_store() -> Path:
+    """Where the shared answer cache lives: $AINKIT_CACHE_DIR when set (it moves the answers alone, e.g. one per
+    test, leaving the models where they are), else <CACHE>/store. Read at each call, so a changed variable counts."""
+    return Path(os.environ.get("AINKIT_CACHE_DIR") or CACHE / "store").expanduser()
 SAMPLES = PACKAGE / "data" / "bilingual_samples.jsonl"  # the kit's bilingual sample set (ainkit/data/README.md)
 HELDOUT = PACKAGE / "data" / "heldout_en_ar.jsonl"  # held-out EN->AR references for the stand-ins (notebook 01)
 

@@ -79,7 +79,8 @@ def select(notebooks: list[Path], only: str | None) -> list[Path]:
     return sorted(chosen)
 
 
-USES_SERVER = re.compile(r"^\s*(from\s+ainkit\s+import\s+[^#\n]*\bserve\b|import\s+ainkit\.serve\b|from\s+ainkit\.serve\s+import\b)",
+USES_SERVER = re.compile(r"^\s*(from\s+ainkit\.services\s+import\s+[^#\n]*\bserve\b|import\s+ainkit\.services\.serve\b|"
+                         r"from\s+ainkit\.services\.serve\s+import\b)",
                          re.MULTILINE)
 
 
@@ -93,19 +94,19 @@ def uses_embedded_server(notebook: Path) -> bool:
 
 
 def llama_build_running() -> bool:
-    """Whether the set-up's background build of llama-cpp-python (ainkit.ground.bootstrap) is running now."""
-    from ainkit.ground import bootstrap
+    """Whether the set-up's background build of llama-cpp-python (ainkit.ground.setup_llama) is running now."""
+    from ainkit.ground import setup_llama
 
-    return bootstrap.llama_build()["running"]
+    return setup_llama.llama_build()["running"]
 
 
 def wait_for_llama_build(names: list[str]) -> str | None:
     """Wait for the background build before the notebooks `names`; None when it succeeded, else why not."""
-    from ainkit.ground import bootstrap
+    from ainkit.ground import setup_llama
 
     print(f"[reproduce] {', '.join(names)} use(s) the embedded llama.cpp server: waiting for the set-up's background "
-          f"build of llama-cpp-python (log: {bootstrap.LLAMA_LOG}) ...", flush=True)
-    state = bootstrap.wait_llama_build()
+          f"build of llama-cpp-python (log: {setup_llama.LLAMA_LOG}) ...", flush=True)
+    state = setup_llama.wait_llama_build()
     print(f"[reproduce] waited {state['waited_s']:.0f} s for the llama-cpp-python build: {state.get('status')}"
           + (f" (it took {state['seconds']:.0f} s)" if state.get("seconds") else ""), flush=True)
     if state.get("status") == "ok":
@@ -113,7 +114,7 @@ def wait_for_llama_build(names: list[str]) -> str | None:
     how = {"failed": f"failed (exit {state.get('exit')})", "stopped": "stopped before it finished"}.get(state.get("status"),
                                                                                                       str(state.get("status")))
     return (f"llama-cpp-python was not installed: its background build {how}, and {', '.join(names)} need(s) it. "
-            f"See the build log {bootstrap.LLAMA_LOG}; `python3 ainkit/ground/bootstrap.py` (or `make test`) builds it again "
+            f"See the build log {setup_llama.LLAMA_LOG}; `python3 ainkit/ground/bootstrap.py` (or `make test`) builds it again "
             "in the foreground, then rerun")
 
 

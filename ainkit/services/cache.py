@@ -42,10 +42,10 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def default_dir() -> Path:
-    """$AINKIT_CACHE_DIR, else <kit cache>/store."""
-    from ainkit.ground.paths import CACHE
+    """$AINKIT_CACHE_DIR, else <kit cache>/store (the rule is ainkit.ground.paths.answer_store's)."""
+    from ainkit.ground.paths import answer_store
 
-    return Path(os.environ.get("AINKIT_CACHE_DIR") or CACHE / "store").expanduser()
+    return answer_store()
 
 
 class Cache:
