@@ -70,6 +70,7 @@ import yaml
 from ainkit.ground import atomic
 from ainkit.ground.errors import UserError
 from ainkit.services.records import shard_of
+from ainkit.stages.verify import DEFAULT_RULES
 
 EXECUTORS = ("local", "slurm", "debug")
 STEPS = ("input", "structure", "translate", "pairs", "back_translate", "similarity", "metrics", "verify", "toxicity")
@@ -86,7 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "back_translate": dict(LLM_SECTION),
     "similarity": {"encoder": "auto", "batch_size": 32, "allow_download": False},
     "metrics": {"max_words": 1000},
-    "verify": {"thresholds": {"similarity": 0.8, "bleu4": 0.6, "meteor": 0.8, "rouge1_f": 0.8}},
+    "verify": {"thresholds": dict(DEFAULT_RULES)},  # the report's (Figure 13), owned by the verify stage
     "toxicity": {"mode": "required", "model": None, "backend": None, "concurrency": 16},
     "export": {"name": "ain_curated", "images": "copy"},
     "slurm": {"partition": None, "array_parallelism": 16, "cpus_per_task": 2, "mem_gb": None, "time_min": 240},
@@ -107,61 +108,15 @@ class ShardIncomplete(CurateError):
 
 # ---------------------------------------------------------------- configuration
 
-def _set(cfg: dict[str, Any], dotted: str, value: Any, origin: str) -> None:
-    keys = dotted.split(".")
-    node, known = cfg, DEFAULTS
-    for depth, k in enumerate(keys):
-        if not isinstance(known, dict) or k not in known:
-            if isinstance(known, dict) and known is DEFAULTS["verify"]["thresholds"]:
-                break  # thresholds: any rule name, checked below
-            options = list(known) if isinstance(known, dict) else []
-            close = difflib.get_close_matches(k, options, n=1)
-            raise CurateError(f"{origin}: unknown setting {'.'.join(keys[:depth + 1])!r}"
-                              + (f"; did you mean {'.'.join(keys[:depth] + [close[0]])!r}?" if close else "")
-                              + (f" (known: {', '.join(options)})" if options else ""))
-        if depth == len(keys) - 1:
-            break
-        node = node.setdefault(k, {})
-        known = known[k]
-    node[keys[-1]] = value
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v and k != "thresholds":
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def load_config(path: str | os.PathLike, overrides: list[str] | None = None, shards: int | None = None) -> dict[str, Any]:
     """The config file over DEFAULTS, then `--set KEY=VALUE` (VALUE read as YAML), then --shards; checked."""
     from ainkit.pipelines.export import IMAGE_MODES, NAME
+    from ainkit.services.config import layered
     from ainkit.stages.verify import RULE_NAMES
 
     p = Path(path)
-    if not p.is_file():
-        raise CurateError(f"--config {p}: no such file (presets: configs/curate/ain.yaml, configs/curate/tiny.yaml)")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8-sig")) or {}
-    except yaml.YAMLError as exc:
-        raise CurateError(f"{p}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise CurateError(f"{p}: expected a mapping of settings, found {type(raw).__name__}")
-    cfg = copy.deepcopy(DEFAULTS)
-    for key, value in _flatten(raw).items():
-        _set(cfg, key, value, str(p))
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CurateError(f"--set {item!r}: expected KEY=VALUE, e.g. translate.concurrency=32")
-        try:
-            parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
-            parsed = value
-        _set(cfg, key.strip(), parsed, f"--set {item!r}")
+    cfg = layered(DEFAULTS, p, overrides, free=("verify.thresholds",), error=CurateError,
+                  presets="configs/curate/ain.yaml, configs/curate/tiny.yaml", example="translate.concurrency=32")
     if shards is not None:
         cfg["shards"] = shards
     if not isinstance(cfg["shards"], int) or isinstance(cfg["shards"], bool) or not 1 <= cfg["shards"] <= 10_000:

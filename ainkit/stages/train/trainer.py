@@ -68,21 +68,18 @@ class TrainConfig:
 
 
 def load_config(preset: str | None = None, overrides: list[str] | None = None, **kw: Any) -> TrainConfig:
-    """Defaults <- preset YAML <- 'key=value' overrides <- keyword arguments. A relative `deepspeed` path not found
-    in the current folder is taken from the kit's own folder (the presets name configs/deepspeed/*.json)."""
-    values: dict[str, Any] = {}
-    if preset:
-        values.update(yaml.safe_load(Path(preset).read_text(encoding="utf-8")) or {})
+    """Defaults <- preset YAML <- 'key=value' overrides (ainkit.services.config) <- keyword arguments. A relative
+    `deepspeed` path not found in the current folder is taken from the kit's own folder (the presets name
+    configs/deepspeed/*.json)."""
+    from ainkit.services.config import layered
+
     names = {f.name: f for f in fields(TrainConfig)}
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep or key not in names:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(names)}")
-        values[key] = yaml.safe_load(raw)
-    values.update({k: v for k, v in kw.items() if v is not None})
-    unknown = set(values) - set(names)
+    values = layered({f.name: f.default for f in fields(TrainConfig)}, preset, overrides,
+                     presets="configs/train/tiny.yaml, configs/train/ain_7b.yaml", example="max_steps=12")
+    unknown = set(kw) - set(names)
     if unknown:
-        raise ValueError(f"{preset}: unknown setting(s) {sorted(unknown)}")
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}")
+    values.update({k: v for k, v in kw.items() if v is not None})
     for key, value in values.items():  # YAML reads 2e-5 as a string: cast to the declared type
         kind = str(names[key].type)
         try:
