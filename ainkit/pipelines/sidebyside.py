@@ -11,7 +11,6 @@ predictions.jsonl, its folder). Images are embedded as data URIs, so a page buil
 """
 from __future__ import annotations
 
-import base64
 import html
 import mimetypes
 import re
@@ -23,12 +22,12 @@ from typing import Any, Sequence
 from ainkit.stages.evaluate import camel_bench
 from ainkit.ground.paths import Outputs
 from ainkit.stages.evaluate.runner import CAMEL_FIXTURE, read_located, refuse_duplicates
+from ainkit.services import images
 from ainkit.services.records import RecordError
 
 FIXTURE_ITEMS = CAMEL_FIXTURE
 FIXTURE_ANSWERS = sorted((CAMEL_FIXTURE.parent / "camel_answers").glob("*.jsonl"))  # written for the kit, not model outputs
 _ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
-MAX_IMAGE_BYTES = 8 * 1024 * 1024  # one image embedded in a page; larger ones are refused, naming the item
 
 Key = tuple[str, str]
 
@@ -239,15 +238,18 @@ def verdicts(row: dict[str, Any], item: dict[str, Any] | None = None) -> dict[st
 
 
 def image_data_uri(path: str | Path, where: str = "") -> str:
-    """An image file as a data: URI; a missing, unreadable or oversized file raises, naming the item."""
+    """An image file as a data: URI, checked as every image of the kit is (ainkit.services.images: the file read
+    under its size limit and decoded whole); a missing, unreadable, oversized or broken file raises, naming the item."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RecordError(f"{where or path}: image {path} cannot be read ({exc.strerror})") from None
-    if len(data) > MAX_IMAGE_BYTES:
-        raise RecordError(f"{where or path}: image {path} is {len(data):,} bytes, over {MAX_IMAGE_BYTES:,}")
+        data = images.read(path)
+    except images.ImageError as exc:
+        raise RecordError(f"{where or path}: image {path} cannot be read ({exc})") from None
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if not mime.startswith("image/"):
         raise RecordError(f"{where or path}: {path} is not an image ({mime})")
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    try:
+        images.whole(data)
+    except images.ImageError as exc:
+        raise RecordError(f"{where or path}: image {path} cannot be used ({exc})") from None
+    return images.data_uri(data, mime)

@@ -11,7 +11,6 @@ artefact of the notebook that made it (the PNG's Source field, ainkit.services.p
 """
 from __future__ import annotations
 
-import base64
 import html
 import re
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from ainkit.reproduction import report as layout
 from ainkit.services.tables import published_table
 from ainkit.ground.paths import Outputs
+from ainkit.services.images import data_uri
 
 _AR = "\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF"  # Arabic letters, marks, punctuation
 ARABIC = re.compile(rf"[{_AR}](?:[{_AR}\s.,!?«»]*[{_AR}])?[.!?]?")  # a run, with its sentence-final stop
@@ -98,8 +98,7 @@ def place_figures(built, figures: list[Path]) -> dict[str, list[Path]]:
 
 
 def _figure(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+    return (f'<figure><img alt="{html.escape(path.stem)}" src="{data_uri(path.read_bytes(), "image/png")}">'
             f"<figcaption>{html.escape(path.name)}</figcaption></figure>")
 
 

@@ -10,7 +10,7 @@ pixels (grown to exactly that with `upscale=True`, as CAMEL-Bench sends its 420 
 and encoded as a JPEG (quality 90) `data:` URL. The sha256 is of the file's bytes, so it names
 the image whatever the resize (the toxicity decision cache keys on it).
 
-`check(path)` is the kit's one test that an image can be used, by export and curate alike: the
+`check(path)` is the kit's one test that an image can be used, by export, curate and the gallery alike: the
 same read (MAX_BYTES) and the same whole decode (every pixel, converted to RGB, as the trainer
 does), so an image a header read accepts but that is cut short is refused here, with its reason,
 not when training meets it.
@@ -84,7 +84,12 @@ def encode(im, longest_side: int | None = None, upscale: bool = False) -> str:
             im = im.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=JPEG_QUALITY)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return data_uri(buf.getvalue(), "image/jpeg")
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    """Bytes as a `data:` URI: how requests and pages carry an image (the gallery, REPRODUCTION.html)."""
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def whole(data: bytes):
