@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ainkit.services import cache, llm
+from ainkit.services import cache, endpoint, llm
 from ainkit.stages import translate
 from ainkit.services.records import read_records
 from fault_server import spawn, stats
@@ -163,15 +163,15 @@ def test_api_key_never_written(server, tmp_path):
 def test_backend_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert llm.resolve_backend() is None  # no endpoint: the embedded server
+    assert endpoint.resolve_backend() is None  # no endpoint: the embedded server
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    b = llm.resolve_backend(model="m")
+    b = endpoint.resolve_backend(model="m")
     assert b.base_url == "http://127.0.0.1:9/v1" and b.model == "m" and SECRET not in repr(b)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    assert SECRET not in repr(llm.resolve_backend()) and SECRET not in llm.resolve_backend().describe()
-    assert llm.resolve_backend("openai").model == "gpt-4o-mini"
+    assert SECRET not in repr(endpoint.resolve_backend()) and SECRET not in endpoint.resolve_backend().describe()
+    assert endpoint.resolve_backend("openai").model == "gpt-4o-mini"
     with pytest.raises(llm.LLMError, match="known: openai"):
-        llm.resolve_backend("nope")
+        endpoint.resolve_backend("nope")
 
 
 def test_translate_with_no_endpoint_uses_the_embedded_server(tmp_path):

@@ -261,9 +261,9 @@ def _llm_options(p: argparse.ArgumentParser) -> None:
 
 
 def _endpoint(args):
-    from ainkit.services import llm
+    from ainkit.services import endpoint
 
-    return llm.parse_endpoint(args.model, args.base_url, args.backend, args.local_model)
+    return endpoint.from_args(args)
 
 
 def _client_for(args, backend):
@@ -383,7 +383,7 @@ def _add_translate(sub: argparse._SubParsersAction) -> None:
 def _run_translate(args: argparse.Namespace) -> int:
     import contextlib
 
-    from ainkit.services import serve
+    from ainkit.services import endpoint
     from ainkit.stages import translate
 
     settings = translate.Settings(args.direction, args.prompt_lang, max_tokens=args.max_tokens,
@@ -414,7 +414,7 @@ def _run_translate(args: argparse.Namespace) -> int:
             finally:
                 client.close()
             return
-        with serve.open_endpoint(ep) as b:
+        with endpoint.open_endpoint(ep) as b:
             print(f"[translate] endpoint: {b.describe()}", flush=True)
             client = _client_for(args, b)
             backend_holder["client"] = client
@@ -483,9 +483,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                        "corrected ones, side by side, aggregated to the 8 domains. Writes OUTPUT/predictions.jsonl and "
                        "OUTPUT/results.json (accuracies 0-1), which notebook 06 overlays on the radar and tables.")
     p.add_argument("--benchmark", required=True, choices=["arabic-mmlu", "camel-bench"])
-    p.add_argument("--model", default="", help="openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
-                   "local causal LM by its logits, or a Qwen2-VL checkpoint of `ainkit train`: logits for ArabicMMLU, "
-                   "generation with the images for CAMEL-Bench)")
+    from ainkit.services.endpoint import add_endpoint_options
+
+    add_endpoint_options(p, "openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
+                         "local causal LM by its logits, or a Qwen2-VL checkpoint of `ainkit train`: logits for ArabicMMLU, "
+                         "generation with the images for CAMEL-Bench)", model_default="", named=False)
     p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench: item records "
                    "(JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
     p.add_argument("--datasets", default="", help="CAMEL-Bench sets to fetch with --data hub, comma-separated (default: all 44)")
@@ -504,37 +506,27 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from ainkit.stages.evaluate import runner
+    from ainkit.services import endpoint
+    from ainkit.stages.evaluate import hub, runner
 
     if args.benchmark == "arabic-mmlu":
         if not args.model:
             raise ValueError("--model is required for arabic-mmlu")
-        data = args.data
-        if data == "hub":
-            from ainkit.stages.evaluate import hub
-
-            data = str(hub.arabic_mmlu_csv(args.output, args.allow_download))
-        r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency)
+        data = hub.arabic_mmlu_data(args.data, args.output, args.allow_download)
+        r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency, args.base_url)
         acc = r["total"]["accuracy"]
         print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
               f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")
     else:
         predictions = args.predictions
         if not predictions:
-            if not args.model or args.data == "fixture" and not args.model.startswith(("openai:", "hf:")):
+            kind = endpoint.parse_endpoint(args.model, args.base_url).kind if args.model else None
+            if kind is None or args.data == "fixture" and kind not in ("openai", "hf"):
                 raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME (with --data items.jsonl) "
                                  "or hf:PATH (a Qwen2-VL checkpoint)")
-            data = str(runner.CAMEL_FIXTURE) if args.data == "fixture" else args.data
-            if args.data == "hub":
-                from pathlib import Path
-
-                from ainkit.stages.evaluate import camel_bench, hub
-                from ainkit.services.records import write_records
-
-                names = [d for d in args.datasets.split(",") if d] or camel_bench.DATASETS
-                items = hub.camel_bench_items(names, Path(args.output) / "images", args.allow_download, args.limit)
-                data = str(write_records(Path(args.output) / "items.jsonl", items))
-            predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency))
+            data = hub.camel_bench_data(args.data, args.output, args.datasets, args.allow_download, args.limit)
+            predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency,
+                                                     base_url=args.base_url))
         r = runner.run_camel_bench(predictions, args.output, args.model, args.judge, weighting=args.weighting)
         if r["withheld_answers"]:
             print(f"[evaluate] camel-bench: {r['withheld_answers']} item(s) have no answer key (the hub copy withholds "

@@ -1,17 +1,15 @@
 """One async client for every OpenAI-compatible endpoint: bounded concurrency, rate limits, retries, fail-fast, shared cache, cost.
 
-    from ainkit.services import llm
-    backend = llm.resolve_backend()                  # --backend / OPENAI_BASE_URL / embedded server
+    from ainkit.services import endpoint, llm
+    backend = endpoint.resolve_backend()             # --backend / OPENAI_BASE_URL (None: the embedded server)
     client = llm.Client(backend, concurrency=64)     # answers cached in the shared cache (ainkit.services.cache)
     answers = client.run([[{"role": "user", "content": "Hello"}]], max_tokens=64)
     print(client.stats.line())
     async with client.session():                     # a stage's whole run: one connection pool, requests
         answer = await client.ask(messages, max_tokens=64)   # streamed as records arrive (ainkit.stages.translate)
 
-- Endpoints, the same for every command (`parse_endpoint`): `openai:NAME` (OPENAI_BASE_URL /
-  OPENAI_API_KEY, or --base-url), `local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local
-  Hugging Face model, for logit scoring), `mt:PATH` (a dedicated MT model, ainkit.services.mt: translation
-  only), a named backend of configs/llm.yaml, or --base-url/--model.
+- Endpoints, the same for every command, are read and opened by ainkit.services.endpoint
+  (`openai:NAME`, `local:NAME`, `hf:PATH`, `mt:PATH`, --backend, --base-url/--model).
 - Retries: 429, 500, 502, 503, 504, timeouts and connection errors are retried with exponential
   backoff and full jitter, honouring `Retry-After`; at most `max_retries` times, then the request
   fails with its reason (the caller records it; nothing is dropped silently).
@@ -37,139 +35,19 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import random
 import time
-from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
-
-import yaml
+from dataclasses import dataclass
+from typing import Any
 
 from ainkit.services import cache as cache_mod
+from ainkit.services.backend import (  # noqa: F401 (llm.Backend, llm.LLMError, ... as before)
+    Backend, EndpointDied, EndpointRefused, EndpointUnreachable, LLMError, load_config)
+from ainkit.services.costs import Estimate, RateLimiter, Stats, estimate_tokens  # noqa: F401 (llm.Estimate)
 from ainkit.ground import redact
-from ainkit.ground.errors import EXIT_ALL_FAILED, UserError
-from ainkit.ground.paths import CONFIGS
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
 FATAL_STATUS = {401: "the API key was refused", 403: "access denied", 404: "unknown model or endpoint path"}
-
-
-class LLMError(UserError, RuntimeError):
-    """A request or endpoint set-up that failed for good; the message says why."""
-
-
-class EndpointRefused(LLMError):
-    """401/403/404: no retry can fix it, so the run stops at the first one."""
-
-    exit_code = EXIT_ALL_FAILED
-
-
-class EndpointDied(EndpointRefused):
-    """The embedded server's process is gone: nothing can answer, so the run stops at once (exit 4)."""
-
-
-class EndpointUnreachable(EndpointRefused):
-    """No connection to the endpoint and no request of the run ever answered: it is down or the URL is wrong (exit 4)."""
-
-
-@dataclass
-class Backend:
-    """Where requests go. `api_key` is held in memory only and never printed or written."""
-
-    name: str
-    base_url: str
-    model: str
-    api_key: str = field(default="", repr=False)
-    vision: bool | None = None  # None: unknown (probe it)
-    embedded: bool = False
-    identity: str = ""  # what answers: '' = the base URL; the embedded server: its model file's sha256
-    dead: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)  # None while alive, else why
-    pid: int | None = field(default=None, compare=False)  # the embedded server's process
-    base_urls: list[str] = field(default_factory=list, compare=False)  # several servers of one model (embedded workers)
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.base_url}, model {self.model}{', embedded' if self.embedded else ''})"
-
-    def endpoint_id(self) -> str:
-        """The identity of the server behind the answers (part of every cache key)."""
-        return self.identity or self.base_url.rstrip("/").lower()
-
-
-def load_config(path: Path | None = None) -> dict[str, Any]:
-    path = path or CONFIGS / "llm.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
-def resolve_backend(name: str | None = None, base_url: str | None = None, model: str | None = None,
-                    config: Path | None = None) -> Backend | None:
-    """A named backend, explicit --base-url, or OPENAI_BASE_URL/OPENAI_API_KEY; None means: use the embedded server."""
-    if name:
-        backends = load_config(config).get("backends", {})
-        if name not in backends:
-            raise LLMError(f"--backend {name}: not in {config or CONFIGS / 'llm.yaml'} (known: {', '.join(backends) or 'none'})")
-        b = backends[name]
-        key_env = b.get("api_key_env", "OPENAI_API_KEY")
-        redact.register(os.environ.get(key_env, ""), key_env)
-        return Backend(name, base_url or b["base_url"], model or b["model"], os.environ.get(key_env, ""), b.get("vision"))
-    url = base_url or os.environ.get("OPENAI_BASE_URL")
-    key = os.environ.get("OPENAI_API_KEY", "")
-    if url or key:
-        name = "base-url" if base_url else "env"  # where the URL came from: --base-url, or OPENAI_BASE_URL/OPENAI_API_KEY
-        return Backend(name, url or "https://api.openai.com/v1", model or os.environ.get("AINKIT_MODEL", "gpt-4o-mini"), key)
-    return None
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a command's model is: kind openai (any OpenAI-compatible URL), local (embedded server) or hf (a folder)."""
-
-    kind: str
-    name: str | None = None
-    base_url: str | None = None
-    backend: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.kind}:{self.name or '(default)'}" + (f" at {self.base_url}" if self.base_url else "")
-
-
-def parse_endpoint(model: str | None = None, base_url: str | None = None, backend: str | None = None,
-                   local_model: str | None = None) -> Endpoint:
-    """The one reading of --model/--base-url/--backend for every command (see the module docstring)."""
-    from ainkit.services.serve import DEFAULT_LOCAL_MODEL, LOCAL_MODELS
-
-    kind, sep, name = (model or "").partition(":")
-    if sep and kind in ("openai", "local", "hf", "mt") and not (kind == "openai" and name.startswith("//")):
-        if not name:
-            raise LLMError(f"--model {model!r}: name the model after '{kind}:'")
-        if kind in ("local", "mt") and (base_url or backend):
-            raise LLMError(f"--model {model}: {'an embedded' if kind == 'local' else 'a dedicated MT'} model takes no "
-                           "--base-url/--backend")
-        return Endpoint(kind, name, base_url if kind == "openai" else None, backend if kind == "openai" else None)
-    if backend or base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY"):
-        return Endpoint("openai", model or None, base_url, backend)
-    if model and model not in LOCAL_MODELS:
-        raise LLMError(f"--model {model!r}: no endpoint is configured (set --base-url, OPENAI_BASE_URL/OPENAI_API_KEY or "
-                       f"--backend), and it is not an embedded model ({', '.join(LOCAL_MODELS)}); write openai:NAME, "
-                       "local:NAME or hf:PATH")
-    return Endpoint("local", model or local_model or DEFAULT_LOCAL_MODEL)
-
-
-def endpoint_backend(ep: Endpoint) -> Backend | None:
-    """The Backend of an openai endpoint; None for local (the caller starts the embedded server)."""
-    if ep.kind == "hf":
-        raise LLMError(f"hf:{ep.name}: a local Hugging Face model is scored by its logits (ainkit evaluate); "
-                       "this command needs a chat endpoint (openai:NAME or local:NAME)")
-    if ep.kind == "mt":
-        raise LLMError(f"mt:{ep.name}: a dedicated translation model translates (ainkit translate, curate's translate "
-                       "steps); this command needs a chat endpoint (openai:NAME or local:NAME)")
-    if ep.kind == "local":
-        return None
-    b = resolve_backend(ep.backend, ep.base_url, ep.name)
-    if b is None:  # no URL and no key anywhere: OpenAI's API (the missing key is named where it matters)
-        b = Backend("openai", "https://api.openai.com/v1", ep.name or os.environ.get("AINKIT_MODEL", "gpt-4o-mini"))
-    return b
 
 
 def request_key(model: str, messages: list[dict], params: dict[str, Any], endpoint: str | None = None) -> str:
@@ -196,64 +74,6 @@ class Answer:
     @property
     def ok(self) -> bool:
         return not self.error
-
-
-class RateLimiter:
-    """Sliding one-minute window over requests and tokens; `acquire` waits until both fit."""
-
-    def __init__(self, rpm: int | None = None, tpm: int | None = None):
-        self.rpm, self.tpm = rpm, tpm
-        self.events: deque[tuple[float, int]] = deque()
-        self.lock = asyncio.Lock()
-
-    async def acquire(self, tokens: int) -> None:
-        if not self.rpm and not self.tpm:
-            return
-        async with self.lock:
-            while True:
-                now = time.monotonic()
-                while self.events and now - self.events[0][0] >= 60:
-                    self.events.popleft()
-                used = sum(t for _, t in self.events)
-                if (not self.rpm or len(self.events) < self.rpm) and (not self.tpm or used + tokens <= self.tpm or not self.events):
-                    self.events.append((now, tokens))
-                    return
-                await asyncio.sleep(max(0.01, 60 - (now - self.events[0][0])))
-
-
-@dataclass
-class Stats:
-    """Counts of one client's work."""
-
-    done: int = 0
-    cached: int = 0
-    failed: int = 0
-    retried: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    seconds: float = 0.0
-    reasons: dict[str, int] = field(default_factory=dict)
-    shared: bool = False  # answers shared across endpoints serving the same model name
-
-    def line(self, what: str = "llm") -> str:
-        fails = f" ({', '.join(f'{k}: {v}' for k, v in self.reasons.items())})" if self.reasons else ""
-        shared = "; cache shared across endpoints of this model name" if self.shared else ""
-        return (f"[{what}] {self.done} done ({self.cached} from cache{shared}), {self.failed} failed{fails}, "
-                f"{self.retried} retries, {self.prompt_tokens}+{self.completion_tokens} tokens, ${self.cost:.4f}, "
-                f"{self.seconds:.1f} s")
-
-
-def estimate_tokens(messages: list[dict]) -> int:
-    """Rough prompt size (token limiter, cost estimate): 1 token per 4 characters of text, 8 for the framing."""
-    total = 0
-    for m in messages:
-        c = m.get("content")
-        if isinstance(c, str):
-            total += len(c)
-        elif isinstance(c, list):
-            total += sum(len(p.get("text", "")) for p in c if isinstance(p, dict))
-    return total // 4 + 8
 
 
 class Client:
@@ -503,46 +323,6 @@ def run_sync(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
-@dataclass
-class Estimate:
-    """What a run would cost before it starts: requests not in the cache, their prompt tokens (approximated,
-    `estimate_tokens`) and at most `max_tokens` completion tokens each, priced at the model's price."""
-
-    requests: int = 0
-    cached: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-
-    def add(self, client: Client, messages: list[dict], params: dict[str, Any]) -> None:
-        if client.cached(client.key(messages, params)):
-            self.cached += 1
-            return
-        self.requests += 1
-        self.prompt_tokens += estimate_tokens(messages)
-        self.completion_tokens += int(params.get("max_tokens") or 0)
-
-    def priced(self, client: Client, batch: bool = False) -> Estimate:
-        self.cost = client.price(self.prompt_tokens, self.completion_tokens, batch)
-        return self
-
-    def line(self, batch: bool = False) -> str:
-        return (f"{self.requests} requests to send ({self.cached} answered from the cache), about {self.prompt_tokens} prompt "
-                f"tokens (4 characters a token) + at most {self.completion_tokens} completion tokens (--max-tokens each): "
-                f"at most ${self.cost:.2f} at the {'Batch API' if batch else 'synchronous'} price")
-
-    def check(self, client: Client, max_cost: float | None, batch: bool = False) -> None:
-        """Refuse (exit 2, nothing sent) when the estimate is over `max_cost` USD or the model has no price."""
-        if max_cost is None:
-            return
-        if not client.priced(batch):
-            raise LLMError(f"--max-cost: no price for model {client.backend.model!r} in configs/llm.yaml (prices:), so "
-                           "the cost cannot be estimated; add its price there or drop --max-cost. Nothing was sent")
-        if self.cost > max_cost:
-            raise LLMError(f"--max-cost ${max_cost:g}: the estimate is over it: {self.line(batch)}. Nothing was sent; "
-                           "raise --max-cost, lower --max-tokens, or run a --shard of the input")
-
-
 def _retry_after(response) -> float | None:
     """Seconds from a Retry-After header (number of seconds; HTTP dates are not honoured), capped at 5 minutes."""
     try:
@@ -550,3 +330,17 @@ def _retry_after(response) -> float | None:
         return min(300.0, max(0.0, float(value))) if value is not None else None
     except (AttributeError, ValueError):
         return None
+
+
+# TRANSITIONAL (issue 21): pipelines/curate still calls these two; they moved to ainkit.services.endpoint. Remove
+# both once curate calls endpoint.parse_endpoint / endpoint.endpoint_backend (they are the only llm -> endpoint import).
+def parse_endpoint(*args, **kw):
+    from ainkit.services import endpoint
+
+    return endpoint.parse_endpoint(*args, **kw)
+
+
+def endpoint_backend(*args, **kw):
+    from ainkit.services import endpoint
+
+    return endpoint.endpoint_backend(*args, **kw)

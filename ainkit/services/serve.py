@@ -34,7 +34,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ainkit.services.llm import Backend, LLMError
+from ainkit.services.backend import Backend, LLMError
 from ainkit.ground.paths import CACHE
 
 
@@ -224,20 +224,9 @@ def embedded_server(model: str = DEFAULT_LOCAL_MODEL, n_ctx: int = 2048, threads
             _stop(proc)
 
 
-@contextlib.contextmanager
-def open_endpoint(ep, **kw) -> Iterator[Backend]:
-    """The Backend of a parsed endpoint (`ainkit.services.llm.parse_endpoint`); a local one runs for as long as the block."""
-    from ainkit.services.llm import endpoint_backend
+def open_endpoint(*args, **kw):
+    """TRANSITIONAL (issue 21): pipelines/curate still calls this; it moved to ainkit.services.endpoint. Remove once
+    curate calls endpoint.open_endpoint (it is the only serve -> endpoint import)."""
+    from ainkit.services import endpoint
 
-    with backend_or_embedded(endpoint_backend(ep), ep.name or DEFAULT_LOCAL_MODEL, **kw) as b:
-        yield b
-
-
-@contextlib.contextmanager
-def backend_or_embedded(backend: Backend | None, model: str = DEFAULT_LOCAL_MODEL, **kw) -> Iterator[Backend]:
-    """The configured backend as it is, or the embedded server for as long as the block runs."""
-    if backend is not None:
-        yield backend
-        return
-    with embedded_server(model, **kw) as b:
-        yield b
+    return endpoint.open_endpoint(*args, **kw)

@@ -2,6 +2,7 @@
 
     items = hub.camel_bench_items(["mmbench", "chartqa"], folder="runs/cb/images")   # ahmedheakl/arabic_<name>
     path = hub.arabic_mmlu_csv("runs/mmlu")                                           # MBZUAI/ArabicMMLU, All/test
+    items = hub.camel_bench_data("hub", "runs/cb", "mmbench", allow_download=True)      # what `ainkit evaluate --data` reads
 
 Downloads happen only when asked (`ainkit evaluate --data hub --allow-download`); without network the
 caller gets a one-line error naming the data set. CAMEL-Bench rows carry `image` or `image_0` ... `image_8`
@@ -15,9 +16,12 @@ import ast
 from pathlib import Path
 from typing import Any, Iterable
 
+from ainkit.ground.paths import PACKAGE
+from ainkit.services.records import write_records
 from ainkit.stages.evaluate import camel_bench
 from ainkit.stages.evaluate.text import ARABIC_LETTERS
 
+CAMEL_FIXTURE = PACKAGE / "stages" / "evaluate" / "fixtures" / "camel_bench_fixture.jsonl"
 ANSWER_WITH_LETTER = "أجب بحرف الخيار الصحيح فقط."
 ANSWER_BRIEFLY = "أجب بكلمة أو عبارة قصيرة."
 
@@ -116,3 +120,21 @@ def arabic_mmlu_csv(folder: str | Path, allow_download: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_pandas().to_csv(path, index=False)
     return path
+
+
+def arabic_mmlu_data(data: str | None, output: str | Path, allow_download: bool = False) -> str | None:
+    """The ArabicMMLU items `--data` names: 'hub' downloaded into OUTPUT (with consent), anything else as it is."""
+    return str(arabic_mmlu_csv(output, allow_download)) if data == "hub" else data
+
+
+def camel_bench_data(data: str, output: str | Path, datasets: str = "", allow_download: bool = False,
+                     limit: int | None = None) -> str:
+    """The CAMEL-Bench item file `--data` names: the kit's fixture, a file as it is, or 'hub': the `datasets`
+    (comma-separated; default all) downloaded into OUTPUT/items.jsonl and OUTPUT/images/."""
+    if data == "fixture":
+        return str(CAMEL_FIXTURE)
+    if data != "hub":
+        return data
+    names = [d for d in datasets.split(",") if d] or camel_bench.DATASETS
+    items = camel_bench_items(names, Path(output) / "images", allow_download, limit)
+    return str(write_records(Path(output) / "items.jsonl", items))

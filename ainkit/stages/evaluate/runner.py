@@ -5,8 +5,9 @@
     ainkit evaluate --benchmark camel-bench --predictions preds.jsonl --output runs/cb    # score a model's answers
     ainkit evaluate --benchmark camel-bench --model openai:gpt-4o --data items.jsonl --output runs/cb   # ask a VLM first
 
-Models: `openai:NAME` (any OpenAI-compatible endpoint: OPENAI_BASE_URL / OPENAI_API_KEY),
-`local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local Hugging Face causal LM, logits).
+Models, read by ainkit.services.endpoint: `openai:NAME` (any OpenAI-compatible endpoint: OPENAI_BASE_URL /
+OPENAI_API_KEY, or --base-url), `local:NAME` (the embedded llama.cpp server), `hf:PATH` (a local Hugging Face
+causal LM, logits).
 Every answer is kept in the kit's shared cache (ainkit.services.cache; ~/.cache/ainkit/store) keyed by
 benchmark, model (for hf:PATH also its weight files), item id and prompt hash: an interrupted
 run resumes without asking again, and re-scoring, into any output folder, asks nothing.
@@ -23,21 +24,24 @@ from pathlib import Path
 from typing import Any
 
 from ainkit.ground import atomic
-from ainkit.services import cache
+from ainkit.services import cache, endpoint
+from ainkit.services.llm import Client, LLMError
 from ainkit.ground.errors import UserError
 from ainkit.stages.evaluate import arabic_mmlu, camel_bench
-from ainkit.ground.paths import PACKAGE
+from ainkit.stages.evaluate.hub import CAMEL_FIXTURE  # noqa: F401 (runner.CAMEL_FIXTURE)
 from ainkit.services.records import RecordError, read_lines, write_records
 
-CAMEL_FIXTURE = PACKAGE / "stages" / "evaluate" / "fixtures" / "camel_bench_fixture.jsonl"
 
 
 @lru_cache(maxsize=16)
 def model_identity(model: str) -> str:
     """The model spec, plus for hf:PATH the names, sizes and times of its weight files (retrained weights: new answers)."""
-    kind, _, name = model.partition(":")
-    folder = Path(name)
-    if kind != "hf" or not folder.is_dir():
+    try:
+        ep = endpoint.parse_endpoint(model)
+    except LLMError:  # no endpoint at all: the spec is its identity
+        return model
+    folder = Path(ep.name or "")
+    if ep.kind != "hf" or not folder.is_dir():
         return model
     files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()
                    if p.suffix in (".safetensors", ".bin", ".pt", ".gguf"))
@@ -64,14 +68,16 @@ class AnswerCache:
         self.store.close()
 
 
-def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None = None, concurrency: int = 16) -> dict[str, Any]:
-    """Evaluate `model` on ArabicMMLU items; returns the results dict (also written to DIR/results.json)."""
+def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None = None, concurrency: int = 16,
+                    base_url: str | None = None) -> dict[str, Any]:
+    """Evaluate `model` (at `base_url` when given) on ArabicMMLU items; returns the results dict (also DIR/results.json)."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     items = arabic_mmlu.load(data, limit)
     cache = AnswerCache()
     t0, asked = time.time(), 0
-    kind, _, name = model.partition(":")
+    ep = endpoint.parse_endpoint(model, base_url)
+    kind, name = ep.kind, ep.name
     preds: list[dict[str, Any]] = []
     try:
         todo = []
@@ -98,13 +104,8 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
                     cache.put(k, {"raw": None, "prediction": letter, "scores": scores})
                     asked += 1
         elif missing and kind in ("openai", "local"):
-            from ainkit.services import llm, serve
-
-            backend = llm.resolve_backend(model=name) if kind == "openai" else None
-            if kind == "openai" and backend is None:
-                raise llm.LLMError("openai:NAME needs OPENAI_BASE_URL or OPENAI_API_KEY")
-            with serve.backend_or_embedded(backend, name if kind == "local" else serve.DEFAULT_LOCAL_MODEL) as b:
-                client = llm.Client(b, concurrency=concurrency)
+            with endpoint.open_endpoint(ep, unset="openai:NAME needs OPENAI_BASE_URL or OPENAI_API_KEY") as b:
+                client = Client(b, concurrency=concurrency)
                 answers = client.run([[{"role": "user", "content": arabic_mmlu.prompt(it)}] for it, _ in missing],
                                      max_tokens=16, temperature=0)
                 for (it, k), ans in zip(missing, answers):
@@ -131,18 +132,17 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
 
 def grade_open_ended(rows: list[dict[str, Any]], judge_model: str, concurrency: int = 16) -> dict[int, bool | None]:
     """Ask the LLM judge about every open-ended row with a usable prediction (answers in the shared cache); row index -> verdict."""
-    from ainkit.services import llm, serve
-
-    kind, _, name = judge_model.partition(":")
-    backend = llm.resolve_backend(model=name) if kind == "openai" else None
-    if kind not in ("openai", "local") or (kind == "openai" and backend is None):
-        raise llm.LLMError(f"--judge {judge_model!r}: use openai:NAME (with OPENAI_BASE_URL/OPENAI_API_KEY) or local:NAME")
+    refusal = f"--judge {judge_model!r}: use openai:NAME (with OPENAI_BASE_URL/OPENAI_API_KEY) or local:NAME"
+    ep = _parse(judge_model, None, refusal)
+    if ep.kind not in ("openai", "local"):
+        raise LLMError(refusal)
+    endpoint.endpoint_backend(ep, unset=refusal)  # refused before anything is asked
     todo = [(i, r) for i, r in enumerate(rows)
             if r.get("dataset") in camel_bench.JUDGED and not camel_bench.prediction_problem(r.get("prediction"))]
     if not todo:
         return {}
-    with serve.backend_or_embedded(backend, name if kind == "local" else serve.DEFAULT_LOCAL_MODEL) as b:
-        client = llm.Client(b, concurrency=concurrency)
+    with endpoint.open_endpoint(ep, unset=refusal) as b:
+        client = Client(b, concurrency=concurrency)
         answers = client.run([camel_bench.judge_messages(r.get("question", ""), r["prediction"], str(r["answer"]))
                               for _, r in todo], max_tokens=4, temperature=0)
         client.close()
@@ -280,12 +280,9 @@ def image_part(path: str | Path, long_side: int = 420) -> dict[str, Any]:
 
 
 def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None, concurrency: int = 16,
-                    max_images: int = 5, long_side: int = 420) -> Path:
-    """Ask a vision model every item ({dataset, id, question, images, answer} per line; at most `max_images`
-    images, long side `long_side`, as the benchmark sends them); answers cached; returns the predictions file."""
-    from ainkit.services import llm
-    from ainkit.services.endpoint import require_vision
-
+                    max_images: int = 5, long_side: int = 420, base_url: str | None = None) -> Path:
+    """Ask a vision model (at `base_url` when given) every item ({dataset, id, question, images, answer} per line; at most
+    `max_images` images, long side `long_side`, as the benchmark sends them); answers cached; returns the predictions file."""
     located = read_located(data)[:limit] if limit else read_located(data)
     if not located:
         raise RecordError(f"{data}: no items")
@@ -297,16 +294,15 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     base = Path(data).parent
-    kind, _, name = model.partition(":")
-    if kind == "hf":
-        return _ask_local(name, model, items, base, out, max_images)
-    backend = llm.resolve_backend(model=name) if kind == "openai" else None
-    if backend is None:
-        raise llm.LLMError(f"--model {model!r}: CAMEL-Bench needs a vision model: at an OpenAI-compatible endpoint "
-                           "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY) or a local Qwen2-VL checkpoint "
-                           "(hf:PATH); the embedded server is text-only")
-    client = llm.Client(backend, concurrency=concurrency)
-    require_vision(backend, client)
+    refusal = (f"--model {model!r}: CAMEL-Bench needs a vision model: at an OpenAI-compatible endpoint "
+               "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY) or a local Qwen2-VL checkpoint "
+               "(hf:PATH); the embedded server is text-only")
+    ep = _parse(model, base_url, refusal)
+    if ep.kind == "hf":
+        return _ask_local(ep.name, model, items, base, out, max_images)
+    backend = endpoint.vision_backend(ep, refusal=refusal, unset=refusal)
+    client = Client(backend, concurrency=concurrency)
+    endpoint.require_vision(backend, client)
     cache = AnswerCache()
     try:
         todo, keys = [], {}
@@ -328,6 +324,14 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     path = write_records(out / "asked.jsonl", preds)
     print(client.stats.line("camel-bench"))
     return path
+
+
+def _parse(model: str, base_url: str | None, refusal: str) -> endpoint.Endpoint:
+    """The endpoint of a model spec, or `refusal` when it names none (ainkit.services.endpoint reads every spec)."""
+    try:
+        return endpoint.parse_endpoint(model, base_url)
+    except LLMError:
+        raise LLMError(refusal) from None
 
 
 def camel_key(model: str, it: dict[str, Any], i: int) -> str:
