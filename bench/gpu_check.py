@@ -163,7 +163,8 @@ def run(args) -> dict:
     from transformers import TrainerCallback
 
     from ainkit.ground.paths import CONFIGS
-    from ainkit.stages.train import plan, tiny, trainer
+    from ainkit.services import tiny
+    from ainkit.stages.train import plan, trainer
     from ainkit.services.qwen2vl import Encoder
 
     device = "cuda" if torch.cuda.is_available() else "cpu"  # --cpu-smoke hid any GPU before torch was imported

@@ -110,7 +110,7 @@ def run_one(kind: str, mb: float, big: bool, work: Path, url: str) -> dict:
     elif kind == "train-data":
         from ainkit.services.records import load_samples
         from ainkit.services import qwen2vl
-        from ainkit.stages.train import tiny
+        from ainkit.services import tiny
 
         samples = load_samples()
         enc = qwen2vl.Encoder(tiny.build_tokenizer([x["en"] for x in samples] + [x["ar"] for x in samples]), cutoff_len=2048)

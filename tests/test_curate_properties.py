@@ -26,7 +26,8 @@ IMAGES = ["ok.png", "ok2.png", "missing.png", "corrupt.png"]
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The fake endpoint, a folder of images (two good, one corrupt, one absent) and the trainer's encoder."""
-    from ainkit.stages.train import data, tiny
+    from ainkit.services import tiny
+    from ainkit.stages.train import data
 
     proc, port = spawn(0.0)
     images = tmp_path_factory.mktemp("images")

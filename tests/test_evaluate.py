@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ainkit.stages.evaluate import arabic_mmlu, runner
-from ainkit.services.tiny import build_tiny_causal_lm
+from ainkit.services.tiny import build_causal_lm
 
 
 def cli(*args, env=None):
@@ -19,7 +19,7 @@ def cli(*args, env=None):
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", [arabic_mmlu.prompt(i) for i in arabic_mmlu.load()])
+    return build_causal_lm(tmp_path_factory.mktemp("tiny") / "lm", [arabic_mmlu.prompt(i) for i in arabic_mmlu.load()])
 
 
 def test_fixture_schema_and_categories():

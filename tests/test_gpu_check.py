@@ -50,7 +50,8 @@ def test_flop_formula_matches_torch_flop_counter(tmp_path, frozen):
     """The formula MFU rests on, against torch.utils.flop_counter on one forward+backward (eager attention, which it counts)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ainkit.stages.train import tiny, trainer
+    from ainkit.services import tiny
+    from ainkit.stages.train import trainer
     from ainkit.services.qwen2vl import Encoder
 
     bench = load_bench()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ainkit.services import qwen2vl
-from ainkit.stages.train import data, tiny
+from ainkit.services import qwen2vl, tiny
+from ainkit.stages.train import data
 from ainkit.stages.train.trainer import load_config
 
 

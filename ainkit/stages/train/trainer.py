@@ -240,7 +240,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     import torch.distributed as dist
     from transformers import AutoTokenizer
 
-    from ainkit.stages.train import tiny
+    from ainkit.services import tiny
     from ainkit.services.qwen2vl import Encoder, RecordProblem
     from ainkit.stages.train.data import LazyRecords
 
