@@ -407,3 +407,17 @@ def test_withheld_answer_keys_are_not_scored_but_submitted(tmp_path):
     rows_only_withheld.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n")
     proc = cli("evaluate", "--benchmark", "camel-bench", "--predictions", str(rows_only_withheld), "--output", str(tmp_path / "o2"))
     assert proc.returncode == 0 and "nothing scored (scores need the authors' keys)" in proc.stdout, proc.stderr
+
+
+def test_camel_answer_key_follows_the_image_bytes_not_the_path(tmp_path):
+    """A moved image is the same question (its cached answer is reused); a changed image is asked again."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "moved" / "b.png").write_bytes((tmp_path / "a.png").read_bytes())
+    item = {"dataset": "MathVista", "id": 1, "question": "What colour?", "images": ["a.png"]}
+    key = runner.camel_key("openai:m", item, 1, tmp_path)
+    assert runner.camel_key("openai:m", {**item, "images": ["moved/b.png"]}, 1, tmp_path) == key
+    Image.new("RGB", (8, 8), "blue").save(tmp_path / "a.png")
+    assert runner.camel_key("openai:m", item, 1, tmp_path) != key

@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from ainkit.stages import metrics
+from ainkit.stages.similarity import OFFLINE_MULTILINGUAL
 from ainkit.stages.verify import METRIC_FIELDS
 
 
 class MissingScores:
     """Callable on a record: fills in missing scores in place; returns why it cannot, else None."""
 
-    def __init__(self, rules: dict[str, float], encoder_name: str = "use-multilingual", reference_field: str = "reference",
+    def __init__(self, rules: dict[str, float], encoder_name: str = OFFLINE_MULTILINGUAL, reference_field: str = "reference",
                  hypothesis_field: str = "hypothesis", en_field: str = "en", ar_field: str = "ar") -> None:
         self.rules, self.encoder_name = rules, encoder_name
         self.reference_field, self.hypothesis_field = reference_field, hypothesis_field

@@ -21,8 +21,9 @@ from typing import Any
 import pandas as pd
 
 from ainkit.ground.paths import PAPER_DATA
+from ainkit.stages.evaluate.camel_bench import DOMAINS as CAMEL_DOMAINS  # noqa: F401 - the report's domain order, one owner
+from ainkit.stages.similarity import REPORT_ENCODERS as ENCODERS  # noqa: F401 - the report's five encoders, one owner
 
-CAMEL_DOMAINS = ["VQA", "OCR", "Video", "RS", "CDT", "Agro.", "Cult.", "Med."]
 CAMEL_DOMAIN_NAMES = {
     "VQA": "General VQA",
     "OCR": "OCR & Document Understanding",
@@ -33,7 +34,6 @@ CAMEL_DOMAIN_NAMES = {
     "Cult.": "Cultural-Specific Understanding",
     "Med.": "Medical Image Understanding",
 }
-ENCODERS = ["M-BERT", "Paraphrase-XLM-R", "all-mpnet-base-v2", "LaBSE", "AraBERT"]
 
 
 @lru_cache(maxsize=1)

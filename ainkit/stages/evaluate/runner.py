@@ -307,7 +307,7 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     try:
         todo, keys = [], {}
         for i, it in enumerate(items, 1):
-            keys[i] = camel_key(model, it, i)
+            keys[i] = camel_key(model, it, i, base)
             if cache.get(keys[i]) is None:
                 parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
                 todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
@@ -334,9 +334,17 @@ def _parse(model: str, base_url: str | None, refusal: str) -> endpoint.Endpoint:
         raise LLMError(refusal) from None
 
 
-def camel_key(model: str, it: dict[str, Any], i: int) -> str:
-    """The answer-cache key of a CAMEL-Bench item asked of `model` (question and image paths hashed)."""
-    phash = hashlib.sha256((it["question"] + "|" + "|".join(map(str, it.get("images", [])))).encode()).hexdigest()[:16]
+def camel_key(model: str, it: dict[str, Any], i: int, base: Path) -> str:
+    """The answer-cache key of a CAMEL-Bench item asked of `model`: its question and its images' bytes (a path
+    relative to `base`), so a changed image is asked again and a moved one is not; an unreadable image counts by
+    its path (asking fails on it anyway)."""
+    def content(p: str) -> str:
+        try:
+            return cache.file_sha256(base / p if not Path(p).is_absolute() else p)
+        except OSError:
+            return f"unreadable:{p}"
+    images = [content(str(p)) for p in it.get("images", [])]
+    phash = hashlib.sha256((it["question"] + "|" + "|".join(images)).encode()).hexdigest()[:16]
     return AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
 
 
@@ -360,7 +368,7 @@ def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, o
         preds = []
         for i, it in enumerate(tqdm(items, desc="camel-bench", unit="item", disable=not sys.stderr.isatty()), 1):
             images = [str(p) for p in it.get("images", [])[:max_images]]
-            key = camel_key(model, it, i)
+            key = camel_key(model, it, i, base)
             hit = cache.get(key)
             if hit is None:
                 vlm = vlm or local_vlm.QwenVL(path)
