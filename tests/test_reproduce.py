@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from ainkit.reproduction import reproduce, rerun
+from ainkit.reproduction import parameters, reproduce, rerun
+from ainkit.reproduction import progress as progress_mod
 from ainkit.ground.paths import NOTEBOOKS, ROOT, Outputs
 from shown import assert_every_figure_shown, without_agg
 
@@ -142,8 +143,8 @@ def test_scrub_removes_keys_and_values(monkeypatch):
 
 
 def test_cast_and_select():
-    assert reproduce.cast("3", "int", "w") == 3 and reproduce.cast("0.5", "float", "w") == 0.5
-    assert reproduce.cast("[1, 2]", "list", "w") == [1, 2] and reproduce.cast("x", "str", "w") == "x"
+    assert parameters.cast("3", "int", "w") == 3 and parameters.cast("0.5", "float", "w") == 0.5
+    assert parameters.cast("[1, 2]", "list", "w") == [1, 2] and parameters.cast("x", "str", "w") == "x"
     nbs = reproduce.discover()
     assert [p.stem for p in reproduce.select(nbs, "7,06_benchmark_results")] == ["06_benchmark_results", "07_human_feedback_survey"]
 
@@ -361,7 +362,7 @@ def test_reuse_needs_the_same_inputs(tmp_path, monkeypatch):
 
 
 def test_progress_eta_from_the_last_manifest(capsys):
-    p = reproduce.Progress({"01_a": 70.0, "02_b": 20.0, "03_c": None}, live=False)
+    p = progress_mod.Progress({"01_a": 70.0, "02_b": 20.0, "03_c": None}, live=False)
     p.start("01_a", "running")
     p.start("02_b", "running")
     p.start("03_c", "running")

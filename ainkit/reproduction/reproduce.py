@@ -24,7 +24,6 @@ Reports and the manifest list the notebooks in number order whatever order they 
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import sys
@@ -34,25 +33,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ainkit import __version__
 from ainkit.ground import atomic
 from ainkit.ground.redact import SECRET_NAME
 from ainkit.reproduction import document, rerun
-from ainkit.ground.errors import EXIT_NOTEBOOK, UserError
-from ainkit.ground.paths import CONFIGS, NOTEBOOKS, Outputs
+from ainkit.ground.errors import EXIT_NOTEBOOK
+from ainkit.ground.paths import NOTEBOOKS, Outputs
 from ainkit.ground.provenance import git_state, versions
+from ainkit.reproduction.parameters import (ReproduceError, declared_parameters, load_profile, parse_overrides,
+                                           resolve_parameters, secret_values)
+from ainkit.reproduction.progress import Progress, _counting_engine
 
-PROFILES = ("local", "paper")
 REPORTED_PACKAGES = ["ainkit", "torch", "transformers", "deepspeed", "datasets", "sentence-transformers", "sacrebleu",
                      "rouge-score", "nltk", "openai", "matplotlib", "seaborn", "pandas", "numpy", "submitit",
                      "papermill", "jupyterlab", "ipykernel", "nbclient"]
 FORCE_ALL = "all"
-
-
-class ReproduceError(UserError):
-    """A run that cannot start (a flag, a parameter, a profile); the message says which and why."""
 
 
 class NotebookFailed(ReproduceError):
@@ -118,11 +113,6 @@ def wait_for_llama_build(names: list[str]) -> str | None:
             "in the foreground, then rerun")
 
 
-def secret_values() -> list[str]:
-    """Values of environment variables whose names look secret (to keep them out of every output)."""
-    return [v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= 6]
-
-
 def _scrub_file(path: Path) -> None:
     """Rewrite an executed notebook with every known secret (ainkit.ground.redact) removed from its outputs."""
     from ainkit.ground import redact
@@ -150,68 +140,6 @@ def scrub(obj: Any, secrets: list[str] | None = None, by_name: bool = True) -> A
         for s in secrets:
             obj = obj.replace(s, "<redacted>")
     return obj
-
-
-def parse_overrides(pairs: list[list[str]]) -> dict[str, str]:
-    """-p NAME VALUE pairs as raw strings; secret-looking names or values are refused."""
-    secrets = secret_values()
-    out = {}
-    for name, value in pairs:
-        if not name.isidentifier():
-            raise ReproduceError(f"-p {name}: not a valid parameter name")
-        if SECRET_NAME.search(name) or any(s and s in value for s in secrets):
-            raise ReproduceError(f"-p {name}: secrets are never passed as parameters (papermill writes them into the "
-                                 "executed notebook); set them as environment variables instead")
-        out[name] = value
-    return out
-
-
-def declared_parameters(notebook: Path) -> dict[str, dict[str, Any]]:
-    """The notebook's parameters cell as papermill reads it: name -> {inferred_type_name, default, help}."""
-    import papermill
-
-    return papermill.inspect_notebook(str(notebook))
-
-
-def cast(value: str, type_name: str, where: str) -> Any:
-    """Turn a command-line string into the type the notebook declares."""
-    t = (type_name or "None").lower()
-    try:
-        if t == "int":
-            return int(value)
-        if t == "float":
-            return float(value)
-        if t == "bool":
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError("expected true/false")
-        if t in ("list", "dict"):
-            try:
-                parsed = yaml.safe_load(value) if value.strip() else ([] if t == "list" else {})
-            except yaml.YAMLError as exc:
-                raise ValueError(f"not YAML: {exc}") from None
-            if t == "list" and not isinstance(parsed, list):
-                parsed = [v.strip() for v in value.split(",") if v.strip()]  # `a` or `a,b`: plain names
-            if not isinstance(parsed, list if t == "list" else dict):
-                raise ValueError(f"expected a {t}")
-            return parsed
-    except ValueError as exc:
-        raise ReproduceError(f"{where}: {value!r} is not a valid {t} ({exc})") from exc
-    return value
-
-
-def load_profile(profile: str) -> dict[str, Any]:
-    """configs/profiles/<profile>.yaml with its two parameter layers."""
-    if profile not in PROFILES:
-        raise ReproduceError(f"--profile {profile}: unknown; choose one of {', '.join(PROFILES)}")
-    path = CONFIGS / "profiles" / f"{profile}.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    for key in ("parameters", "notebooks"):
-        if not isinstance(data.get(key, {}), dict):
-            raise ReproduceError(f"{path}: '{key}' must be a mapping")
-    return data
 
 
 def package_versions() -> dict[str, str | None]:
@@ -254,76 +182,6 @@ def describe_failure(nb: str, exc: Exception, output: Path) -> str:
     return f"notebook {nb} failed: {type(exc).__name__}: {exc}\nexecuted copy (may be partial): {output}"
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class Progress:
-    """Which notebook, which cell, and an ETA from the last manifest's seconds per notebook.
-
-    On a terminal one live line on stderr; otherwise a line per notebook, and a cell line only when
-    ten seconds passed since the last line (so logs stay short).
-    """
-
-    QUIET_S = 10.0
-
-    def __init__(self, estimates: dict[str, float | None], live: bool):
-        self.estimates, self.live = estimates, live
-        self.names = list(estimates)
-        self.current, self.t0, self.last_line = "", 0.0, 0.0
-
-    def _left(self) -> str:
-        """Estimated time left in the run: the rest of this notebook plus those still to come."""
-        later = self.names[self.names.index(self.current) + 1:]
-        known = [self.estimates[n] for n in [self.current, *later] if self.estimates[n] is not None]
-        if self.estimates[self.current] is None:
-            return "no estimate (not in the last manifest)"
-        left = max(0.0, self.estimates[self.current] - (time.time() - self.t0)) + sum(known[1:])
-        unknown = sum(self.estimates[n] is None for n in later)
-        return f"about {_clock(left)} left" + (f" + {unknown} notebook(s) never timed" if unknown else "")
-
-    def start(self, name: str, what: str, eta: bool = True) -> None:
-        self.current, self.t0 = name, time.time()
-        print(f"[reproduce] {self.names.index(name) + 1}/{len(self.names)} {name}: {what}" + (f"; {self._left()}" if eta else ""),
-              flush=True)
-        self.last_line = time.time()
-
-    def cell(self, number: int, total: int) -> None:
-        text = f"[reproduce] {self.current}: cell {number}/{total}, {_clock(time.time() - self.t0)} in; {self._left()}"
-        if self.live:
-            print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
-        elif time.time() - self.last_line >= self.QUIET_S:
-            print(text, flush=True)
-            self.last_line = time.time()
-
-    def end(self) -> None:
-        if self.live:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
-
-
-def _counting_engine(progress: Progress) -> str:
-    """Register a papermill engine that reports each code cell as it starts; returns its name."""
-    from papermill.engines import NBClientEngine, papermill_engines
-
-    class CellCounter(NBClientEngine):
-        @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
-            code = [i for i, c in enumerate(nb_man.nb.cells) if c.cell_type == "code"]
-            started = nb_man.cell_start
-
-            def cell_start(cell, cell_index=None, **kw):
-                if cell_index in code:
-                    progress.cell(code.index(cell_index) + 1, len(code))
-                return started(cell, cell_index, **kw)
-
-            nb_man.cell_start = cell_start
-            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
-
-    papermill_engines.register("ainkit-cells", CellCounter)
-    return "ainkit-cells"
-
-
 def read_manifest(path: Path) -> dict[str, Any]:
     """An earlier run's manifest, or {} when there is none or it is unreadable."""
     try:
@@ -336,24 +194,6 @@ def read_manifest(path: Path) -> dict[str, Any]:
 def _made_by(entry: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
     """The run that executed an earlier entry (older manifests: the manifest's own run)."""
     return entry.get("made_by") or {"started": manifest.get("started"), "commit": (manifest.get("git") or {}).get("commit")}
-
-
-def resolve_parameters(nb: Path, declared: dict[str, Any], prof: dict[str, Any], cli: dict[str, str], profile: str,
-                       out: Outputs) -> dict[str, Any]:
-    """The notebook's parameters: profile layer, then its notebook layer, then -p (cast to the declared type)."""
-    params: dict[str, Any] = {}
-    layers = [("profile", prof.get("parameters", {})), ("profile", prof.get("notebooks", {}).get(nb.stem[:2], {})), ("-p", cli)]
-    for layer, values in layers:
-        for name, value in (values or {}).items():
-            if name not in declared:
-                continue
-            if layer == "-p":
-                value = cast(value, declared[name].get("inferred_type_name"), f"{nb.stem}: -p {name}")
-            params[name] = value
-    for name, value in (("profile", profile), ("out_root", str(out.root))):
-        if name in declared:
-            params[name] = value
-    return params
 
 
 def run(only: str | None = None, overrides: list[list[str]] | None = None, profile: str = "local",
