@@ -262,3 +262,14 @@ def test_notebook_04_judges_a_folder_with_a_vision_backend(server, tmp_path):
     md = (tmp_path / "out" / "reports" / "REPRODUCTION.md").read_text()
     assert "INCONSISTENT" in md and "Unparsed (%) 33.33" in md
     assert_every_figure_shown(tmp_path / "out", "04_toxicity_statistics")
+
+
+def test_shards_split_a_folder_and_together_judge_it_once(server, images, tmp_path):
+    """--shard i/n (StageIO's stable id hash): each image is judged by exactly one shard; the rest counted as elsewhere."""
+    whole, _ = toxicity.run(images, tmp_path / "all.jsonl", judge(server, cache=False), progress=False)
+    ids = []
+    for i in range(2):
+        summary, _ = toxicity.run(images, tmp_path / f"s{i}.jsonl", judge(server, cache=False), progress=False, shard=f"{i}/2")
+        ids += [r["id"] for r in read_records(tmp_path / f"s{i}.jsonl")]
+        assert summary.other_shards > 0
+    assert sorted(ids) == sorted(r["id"] for r in read_records(tmp_path / "all.jsonl"))

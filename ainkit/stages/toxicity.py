@@ -200,8 +200,9 @@ def write_listing(folder: Path, listing: Path, image_field: str = "image", skip:
 
 def run(input: str | os.PathLike, output: str | os.PathLike, client: Client, rejects: str | os.PathLike | None = None,
         image_field: str = "image", longest_side: int = 672, json_mode: bool = True, chunk: int = 64,
-        progress: bool = True, resume: bool = True) -> tuple[Summary, dict[str, int]]:
-    """The `ainkit toxicity` stage; returns (records Summary, counts by rating). resume=False starts over.
+        progress: bool = True, resume: bool = True, shard: str | None = None) -> tuple[Summary, dict[str, int]]:
+    """The `ainkit toxicity` stage; returns (records Summary, counts by rating). resume=False starts over; shard 'i/n'
+    judges only the records whose id hashes to i (a folder's record id is the image's relative path).
 
     `input` is a folder (every file under it is a record; files that are not a supported image are
     rejected) or JSON Lines whose `image_field` paths are relative to the file's folder.
@@ -227,7 +228,7 @@ def run(input: str | os.PathLike, output: str | os.PathLike, client: Client, rej
     if json_mode:
         params["response_format"] = {"type": "json_object"}
     try:
-        with StageIO(listing or source, output, rejects=rejects, resume=resume, settings=settings) as io_:
+        with StageIO(listing or source, output, rejects=rejects, shard=shard, resume=resume, settings=settings) as io_:
             require_vision(client.backend, client)  # after the checks, before any judge request
             batch: list[tuple[dict, str, str]] = []
 

@@ -1,0 +1,77 @@
+"""`ainkit evaluate`: ArabicMMLU and CAMEL-Bench (ainkit.stages.evaluate).
+
+    ainkit evaluate --benchmark arabic-mmlu --model local:smollm2-135m --output runs/smol
+"""
+from __future__ import annotations
+
+import argparse
+
+from ainkit.ground.errors import epilog
+
+PARSER = dict(help="score a model on ArabicMMLU, or score CAMEL-Bench answers in both modes",
+              description="ArabicMMLU: ask the model every item once (answers kept in the shared cache, so a "
+                          "re-run asks nothing), score per category and in total. CAMEL-Bench: score a predictions file "
+                          "({dataset, id, prediction, answer} per line) with the benchmark's original scorers and the kit's "
+                          "corrected ones, side by side, aggregated to the 8 domains. Writes OUTPUT/predictions.jsonl and "
+                          "OUTPUT/results.json (accuracies 0-1), which notebook 06 overlays on the radar and tables.",
+              epilog=epilog())
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--benchmark", required=True, choices=["arabic-mmlu", "camel-bench"])
+    from ainkit.services.endpoint import add_endpoint_options
+
+    add_endpoint_options(p, "openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
+                         "local causal LM by its logits, or a Qwen2-VL checkpoint of `ainkit train`: logits for ArabicMMLU, "
+                         "generation with the images for CAMEL-Bench)", model_default="", named=False)
+    p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench: item records "
+                   "(JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
+    p.add_argument("--datasets", default="", help="CAMEL-Bench sets to fetch with --data hub, comma-separated (default: all 44)")
+    p.add_argument("--allow-download", action="store_true", help="allow --data hub to download from the Hugging Face hub")
+    p.add_argument("--predictions", help="CAMEL-Bench answers to score: JSON Lines {dataset, id, prediction, answer}, or the "
+                   "benchmark's own results/ folder of <model>_<dataset>.json files")
+    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--limit", type=int, help="first N items only")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa): an LLM judge, "
+                   "openai:NAME (the benchmark used gpt-4o) or local:NAME; without one they count as errors")
+    p.add_argument("--weighting", choices=["subdomain-mean", "question"], default="subdomain-mean",
+                   help="CAMEL-Bench: a domain is the plain mean of its sub-domains (default) or question-weighted")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ainkit.services import endpoint
+    from ainkit.stages.evaluate import hub, runner
+
+    if args.benchmark == "arabic-mmlu":
+        if not args.model:
+            raise ValueError("--model is required for arabic-mmlu")
+        data = hub.arabic_mmlu_data(args.data, args.output, args.allow_download)
+        r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency, args.base_url)
+        acc = r["total"]["accuracy"]
+        print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
+              f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")
+    else:
+        predictions = args.predictions
+        if not predictions:
+            kind = endpoint.parse_endpoint(args.model, args.base_url).kind if args.model else None
+            if kind is None or args.data == "fixture" and kind not in ("openai", "hf"):
+                raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME (with --data items.jsonl) "
+                                 "or hf:PATH (a Qwen2-VL checkpoint)")
+            data = hub.camel_bench_data(args.data, args.output, args.datasets, args.allow_download, args.limit)
+            predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency,
+                                                     base_url=args.base_url))
+        r = runner.run_camel_bench(predictions, args.output, args.model, args.judge, weighting=args.weighting)
+        if r["withheld_answers"]:
+            print(f"[evaluate] camel-bench: {r['withheld_answers']} item(s) have no answer key (the hub copy withholds "
+                  f"them; the benchmark's authors score submissions): not scored; predictions written for submission in "
+                  f"the benchmark's results format to {r['submission']}/")
+        if r["datasets"]:
+            print(f"[evaluate] camel-bench: {sum(d['n'] for d in r['datasets'].values())} answers in {len(r['datasets'])} "
+                  f"data sets; total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
+                  f"{len(r['differences'])} data sets differ between modes; "
+                  f"{sum(d.get('prediction_errors', 0) for d in r['datasets'].values())} unusable predictions (counted wrong)")
+        else:
+            print("[evaluate] camel-bench: no item with an answer key: nothing scored (scores need the authors' keys)")
+    return 0
