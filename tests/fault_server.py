@@ -24,11 +24,15 @@ judge's behaviour by the colour of the image they send:
 `--refuse 401` (or 403, 404) answers every POST with that status, and, like a careless
 gateway, echoes the bearer token it was sent in the error message (the kit must never write it).
 
+`--hold-after N` answers the first N normal requests, then holds every later one (received and
+counted, not answered) until GET /release: a client's work in progress, held there for as long as
+a test needs, whatever the machine's speed.
+
 From Python: `proc, port = spawn(delay=0.05)` starts one on a free port and waits until it
 answers; `stats(port)` reads its counts.
 
 GET /stats returns request counts per message text (`requests`) and normal answers sent
-(`completed`); GET /v1/models lists one model. It stops on SIGTERM or after --lifetime seconds.
+(`completed`); GET /v1/models lists one model; GET /release lets held requests go (--hold-after). It stops on SIGTERM or after --lifetime seconds.
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ PLACE = re.compile(r"<[a-z]+>|\{\w+\}")
 LOCK = threading.Lock()
 REQUESTS: dict[str, int] = {}
 COMPLETED: dict[str, int] = {}
+HOLD = {"after": -1, "answered": 0}  # --hold-after; -1: never hold
+RELEASED = threading.Event()
 
 
 def fake_translation(text: str, word: str = "كلمة") -> str:
@@ -79,8 +85,19 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client went away (timeout, kill): nothing to do
             pass
 
+    def wait_turn(self) -> None:
+        """Under --hold-after N: the (N+1)-th normal answer and every later one wait for GET /release."""
+        with LOCK:
+            HOLD["answered"] += 1
+            held = 0 <= HOLD["after"] < HOLD["answered"]
+        if held:
+            RELEASED.wait()
+
     def do_GET(self):
-        if self.path.startswith("/stats"):
+        if self.path.startswith("/release"):
+            RELEASED.set()
+            self._send(200, b'{"released": true}')
+        elif self.path.startswith("/stats"):
             with LOCK:
                 body = json.dumps({"requests": REQUESTS, "completed": COMPLETED}, ensure_ascii=False).encode()
             self._send(200, body)
@@ -117,6 +134,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, b"{}")
             if kind == "malformed":
                 return self._send(200, b"{this is not json")
+        self.wait_turn()
         time.sleep(self.delay)
         content = "" if kind == "empty" else fake_translation(text, "word" if into_english(req) else "كلمة")
         finish = "length" if kind == "length" else "stop"
@@ -261,7 +279,9 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each normal answer")
     ap.add_argument("--lifetime", type=float, default=900, help="stop after this many seconds")
     ap.add_argument("--refuse", type=int, choices=[401, 403, 404], default=0, help="answer every POST with this status")
+    ap.add_argument("--hold-after", type=int, default=-1, help="answer this many requests, hold the rest until GET /release")
     args = ap.parse_args()
+    HOLD["after"] = args.hold_after
     Handler.delay = args.delay
     Handler.refuse = args.refuse
     server = Server(("127.0.0.1", args.port), Handler)

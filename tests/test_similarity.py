@@ -11,21 +11,35 @@ from ainkit.stages import similarity
 from ainkit.reproduction.analyses import probes
 from ainkit.services.records import read_records
 
-MPNET, avail_reason = similarity.try_load("all-mpnet-base-v2")
-needs_mpnet = pytest.mark.skipif(MPNET is None, reason=f"all-mpnet-base-v2 not set up: {avail_reason}")
 
 
-@needs_mpnet
+@pytest.fixture(scope="module")
+def mpnet():
+    """all-mpnet-base-v2, loaded once for the module (loading it at import made every collection pay for it)."""
+    enc, why = similarity.try_load("all-mpnet-base-v2")
+    if enc is None:
+        pytest.skip(f"all-mpnet-base-v2 not set up: {why}")
+    return enc
+
+
+def mpnet_set_up() -> str:
+    """'' when all-mpnet-base-v2 can be loaded here, else why not (found without loading it)."""
+    try:
+        similarity.locate("all-mpnet-base-v2")
+        return ""
+    except similarity.EncoderUnavailable as exc:
+        return str(exc)
+
+
 @pytest.mark.parametrize("ref", ["1.1", "1.2", "1.3", "2.3", "2.6", "2.7"])
-def test_golden_all_mpnet_on_table_text(ref):
+def test_golden_all_mpnet_on_table_text(mpnet, ref):
     pairs, fig = paper.load("probe_pairs"), paper.load("figure14")
-    [sim] = similarity.score_pairs(MPNET, [pairs.loc[ref, "english"]], [pairs.loc[ref, "arabic"]])
+    [sim] = similarity.score_pairs(mpnet, [pairs.loc[ref, "english"]], [pairs.loc[ref, "arabic"]])
     assert sim == pytest.approx(fig.loc[ref, "all-mpnet-base-v2"], abs=1e-4)
 
 
-@needs_mpnet
-def test_figure14_text_identification():
-    found = {f.ref: f for f in probes.identify_figure14_texts(MPNET)}
+def test_figure14_text_identification(mpnet):
+    found = {f.ref: f for f in probes.identify_figure14_texts(mpnet)}
     assert found["2.1"].kind == "figure label" and found["2.1"].matches
     assert found["3.3"].kind == "table, typos fixed" and found["3.3"].matches
     assert found["1.5"].kind == "table, right-to-left copy" and found["1.5"].arabic == "!هذه عبارة توضيحية"
@@ -33,15 +47,14 @@ def test_figure14_text_identification():
     assert sum(f.matches for f in found.values()) == 13
 
 
-@needs_mpnet
-def test_each_unique_sentence_is_encoded_once():
+def test_each_unique_sentence_is_encoded_once(mpnet):
     calls = []
-    original = MPNET._encode
-    MPNET._encode = lambda batch, bs: (calls.extend(batch), original(batch, bs))[1]
+    original = mpnet._encode
+    mpnet._encode = lambda batch, bs: (calls.extend(batch), original(batch, bs))[1]
     try:
-        sims = similarity.score_pairs(MPNET, ["a cat", "a cat", "a dog"], ["قطة", "قطة", "كلب"], batch_size=2)
+        sims = similarity.score_pairs(mpnet, ["a cat", "a cat", "a dog"], ["قطة", "قطة", "كلب"], batch_size=2)
     finally:
-        MPNET._encode = original
+        mpnet._encode = original
     assert sorted(calls) == sorted(["a cat", "a dog", "قطة", "كلب"])
     assert sims[0] == sims[1] and -1 <= sims.min() <= sims.max() <= 1
 
@@ -74,7 +87,7 @@ def cli(*args):
     return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "similarity", *args], capture_output=True, text=True, timeout=600)
 
 
-@needs_mpnet
+@pytest.mark.skipif(bool(mpnet_set_up()), reason=f"all-mpnet-base-v2 not set up: {mpnet_set_up()}")
 def test_cli_rejects_bad_input_by_line_and_keeps_the_rest(tmp_path):
     src = tmp_path / "pairs.jsonl"
     with open(src, "wb") as fh:
@@ -114,14 +127,13 @@ def test_plain_bert_mean_pooling_path_matches_the_sentence_transformer():
     assert np.allclose(similarity.score_pairs(plain, en, ar), similarity.score_pairs(st, en, ar), atol=1e-5)
 
 
-@needs_mpnet
-def test_onnx_runtime_reproduces_pytorch():
+def test_onnx_runtime_reproduces_pytorch(mpnet):
     torch_enc = similarity.load("all-mpnet-base-v2", runtime="torch")
     assert torch_enc.runtime == "torch"
-    if MPNET.runtime != "onnxruntime":
-        pytest.skip(MPNET.runtime_note)
+    if mpnet.runtime != "onnxruntime":
+        pytest.skip(mpnet.runtime_note)
     pairs = paper.load("probe_pairs")
-    a = similarity.score_pairs(MPNET, list(pairs.english), list(pairs.arabic))
+    a = similarity.score_pairs(mpnet, list(pairs.english), list(pairs.arabic))
     b = similarity.score_pairs(torch_enc, list(pairs.english), list(pairs.arabic))
     assert np.abs(a - b).max() < 1e-5
 

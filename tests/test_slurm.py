@@ -24,7 +24,7 @@ def cluster_state() -> str:
 REASON = cluster_state()
 if REASON:
     print(f"SLURM tests skipped: {REASON}")
-pytestmark = pytest.mark.skipif(bool(REASON), reason=REASON)
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(bool(REASON), reason=REASON)]
 
 
 def config(out, steps):
