@@ -77,7 +77,7 @@ def test_every_command_is_a_module():
         assert callable(module.add_arguments) and callable(module.run) and "help" in module.PARSER, name
 
 
-@pytest.mark.parametrize("name", cli.COMMANDS)
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
 def test_every_option_reaches_the_command(name):
     parser = subcommands()[name]
     run = importlib.import_module(f"ainkit.commands.{name}").run
@@ -85,7 +85,7 @@ def test_every_option_reaches_the_command(name):
     assert not unused(parser, source), f"ainkit {name}: options its run never reads: {unused(parser, source)}"
 
 
-@pytest.mark.parametrize("name", cli.COMMANDS)
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
 def test_every_command_takes_debug(name):
     assert "--debug" in subcommands()[name].format_help()
 

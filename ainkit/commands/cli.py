@@ -10,18 +10,20 @@ several commands share are written once in ainkit.commands.options.
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import traceback
 
 from ainkit import __version__
+from ainkit.commands import (curate, evaluate, export, gallery, lab, metrics, paper, reproduce, serve, similarity,
+                             survey, toxicity, train, translate, verify)
 from ainkit.commands.options import COMMON, Terminated
 from ainkit.ground.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, UserError, epilog
 
-# the sub-commands, in --help order: each is the module ainkit.commands.<name>
-COMMANDS = ("reproduce", "paper", "similarity", "metrics", "verify", "export", "curate", "translate", "serve", "toxicity",
-            "evaluate", "train", "lab", "gallery", "survey")
+# the sub-commands, in --help order: name -> its module (ainkit.commands.<name>)
+COMMANDS = {"reproduce": reproduce, "paper": paper, "similarity": similarity, "metrics": metrics, "verify": verify,
+            "export": export, "curate": curate, "translate": translate, "serve": serve, "toxicity": toxicity,
+            "evaluate": evaluate, "train": train, "lab": lab, "gallery": gallery, "survey": survey}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ainkit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks of errors (default: one line)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
-        command = importlib.import_module(f"ainkit.commands.{name}")
+    for name, command in COMMANDS.items():
         p = sub.add_parser(name, parents=[COMMON], **command.PARSER)  # every sub-command takes --debug after its name
         command.add_arguments(p).set_defaults(func=command.run)
     return parser

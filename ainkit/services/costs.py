@@ -3,7 +3,8 @@
     from ainkit.services.costs import Estimate
     est = Estimate(); est.add(client, messages, {"max_tokens": 256}); est.priced(client).check(client, max_cost=5.0)
 
-(also reachable as ainkit.services.llm.Estimate, .Stats, .RateLimiter, .estimate_tokens)
+(also reachable as ainkit.services.llm.Estimate, .Stats, .RateLimiter, .estimate_tokens; `client` below is an
+llm.Client, not imported: llm imports this module)
 """
 from __future__ import annotations
 
@@ -11,12 +12,9 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ainkit.services.backend import LLMError
-
-if TYPE_CHECKING:
-    from ainkit.services.llm import Client
 
 
 class RateLimiter:
@@ -88,7 +86,7 @@ class Estimate:
     completion_tokens: int = 0
     cost: float = 0.0
 
-    def add(self, client: Client, messages: list[dict], params: dict[str, Any]) -> None:
+    def add(self, client: Any, messages: list[dict], params: dict[str, Any]) -> None:
         if client.cached(client.key(messages, params)):
             self.cached += 1
             return
@@ -96,7 +94,7 @@ class Estimate:
         self.prompt_tokens += estimate_tokens(messages)
         self.completion_tokens += int(params.get("max_tokens") or 0)
 
-    def priced(self, client: Client, batch: bool = False) -> Estimate:
+    def priced(self, client: Any, batch: bool = False) -> Estimate:
         self.cost = client.price(self.prompt_tokens, self.completion_tokens, batch)
         return self
 
@@ -105,7 +103,7 @@ class Estimate:
                 f"tokens (4 characters a token) + at most {self.completion_tokens} completion tokens (--max-tokens each): "
                 f"at most ${self.cost:.2f} at the {'Batch API' if batch else 'synchronous'} price")
 
-    def check(self, client: Client, max_cost: float | None, batch: bool = False) -> None:
+    def check(self, client: Any, max_cost: float | None, batch: bool = False) -> None:
         """Refuse (exit 2, nothing sent) when the estimate is over `max_cost` USD or the model has no price."""
         if max_cost is None:
             return
