@@ -34,6 +34,8 @@ SERVICES = {  # what stages share; a new service is listed here, with what it ho
     "ainkit.services.records": "JSON Lines in and out: StageIO, rejects, journal, shards",
     "ainkit.services.llm": "the OpenAI-compatible client, backends, retries",
     "ainkit.services.endpoint": "an endpoint's name parsed, opened (embedded or remote), its vision checked, its options",
+    "ainkit.services.backend": "an endpoint's backend (configs/llm.yaml) and its errors",
+    "ainkit.services.costs": "rate limits, request statistics, token and cost estimates",
     "ainkit.services.batch": "OpenAI Batch API: upload, create, poll, answers into the cache",
     "ainkit.services.serve": "the embedded llama.cpp server",
     "ainkit.services.mt": "dedicated MT models (Marian, NLLB) behind the llm.Client surface",
