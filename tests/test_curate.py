@@ -127,9 +127,9 @@ def test_killed_shard_resumes(server, tmp_path):
         # shard 1 "killed" after translate: only its first two steps recorded
         shard1 = run.shard_dir(1)
         shard1.mkdir(parents=True)
-        run.record(1, "input", curate._step_input(run, 1))
-        run.record(1, "structure", curate._step_structure(run, 1))
-        run.record(1, "translate", curate._translate_step(run, 1, "translate", str(tmp_path / "c"), False))
+        run.record(1, "input", curate.steps.step_input(run, 1))
+        run.record(1, "structure", curate.steps.step_structure(run, 1))
+        run.record(1, "translate", curate.steps.step_translate(run, 1, "translate", str(tmp_path / "c"), False))
         recorded = run.progress(1)["steps"]["translate"]
         with pytest.raises(curate.CurateError, match="shard.*1 of 2 not finished"):
             curate.merge(out)
@@ -282,7 +282,7 @@ def test_records_without_an_id_get_their_line(tmp_path):
     run = curate.prepare(curate.load_config(TINY), src, tmp_path / "run")
     for i in range(run.shards):
         run.shard_dir(i).mkdir(parents=True, exist_ok=True)
-        curate._step_input(run, i)
+        curate.steps.step_input(run, i)
     ids = sorted((r["id"] for i in range(run.shards) for r in lines(run.output(i, "input"))), key=str)
     assert ids == [7, "line:1", "line:2"]
     assert [list(r)[0] for i in range(run.shards) for r in lines(run.output(i, "input"))] == ["id"] * 3

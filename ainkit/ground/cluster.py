@@ -11,8 +11,25 @@ in this process, for pdb.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 EXECUTORS = ("slurm", "local", "debug")
+
+
+class Requeued:
+    """A submitit job that calls `fn(*args)` and, on preemption or the time limit, is requeued as the same call:
+    the work resumes from what it journalled (curate's shards; training keeps its own TrainJob)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any):
+        self.fn, self.args = fn, args
+
+    def __call__(self) -> Any:
+        return self.fn(*self.args)
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(Requeued(self.fn, *self.args))
 
 
 def make_executor(kind: str, folder: str | Path, nodes: int = 1, gpus_per_node: int = 0, tasks: int | None = None,

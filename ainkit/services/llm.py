@@ -330,17 +330,3 @@ def _retry_after(response) -> float | None:
         return min(300.0, max(0.0, float(value))) if value is not None else None
     except (AttributeError, ValueError):
         return None
-
-
-# TRANSITIONAL (issue 21): pipelines/curate still calls these two; they moved to ainkit.services.endpoint. Remove
-# both once curate calls endpoint.parse_endpoint / endpoint.endpoint_backend (they are the only llm -> endpoint import).
-def parse_endpoint(*args, **kw):
-    from ainkit.services import endpoint
-
-    return endpoint.parse_endpoint(*args, **kw)
-
-
-def endpoint_backend(*args, **kw):
-    from ainkit.services import endpoint
-
-    return endpoint.endpoint_backend(*args, **kw)

@@ -28,6 +28,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -201,11 +202,19 @@ def load_samples() -> list[dict[str, Any]]:
     return read_records(SAMPLES)
 
 
+@contextlib.contextmanager
+def record_writer(path: str | os.PathLike) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A function that writes one record a call as a JSON line; the file replaces `path` atomically when the block
+    ends without error (streaming, secrets scrubbed). Several can be open at once (a stage's output and rejects)."""
+    with atomic.writer(path) as fh:
+        yield lambda rec: fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
 def write_records(path: str | os.PathLike, records: Iterable[dict[str, Any]]) -> Path:
     """Write records as JSON Lines, atomically, streaming (secrets scrubbed)."""
-    with atomic.writer(path) as fh:
+    with record_writer(path) as write:
         for r in records:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+            write(r)
     return Path(path)
 
 

@@ -222,11 +222,3 @@ def embedded_server(model: str = DEFAULT_LOCAL_MODEL, n_ctx: int = 2048, threads
     finally:
         for proc, _, _ in procs:
             _stop(proc)
-
-
-def open_endpoint(*args, **kw):
-    """TRANSITIONAL (issue 21): pipelines/curate still calls this; it moved to ainkit.services.endpoint. Remove once
-    curate calls endpoint.open_endpoint (it is the only serve -> endpoint import)."""
-    from ainkit.services import endpoint
-
-    return endpoint.open_endpoint(*args, **kw)
