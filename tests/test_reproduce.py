@@ -14,15 +14,15 @@ import pytest
 from ainkit.reproduction import parameters, reproduce, rerun
 from ainkit.reproduction import progress as progress_mod
 from ainkit.ground.paths import NOTEBOOKS, ROOT, Outputs
-from shown import assert_every_figure_shown, without_agg
+from helpers import cli
+from shown import assert_every_figure_shown
 
 FAKE_KEY = "sk-ainkit-test-" + secrets.token_hex(12)
 
 
 def ainkit(*args, env=None, cwd=None):
-    """Run the real console entry point in a subprocess (notebooks on the kernel's own backend, as in a real run)."""
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True,
-                          env=without_agg(env), cwd=cwd, timeout=600)
+    """The real command without MPLBACKEND (notebooks on the kernel's own backend, as in a real run)."""
+    return cli(*args, env={**(env or {}), "MPLBACKEND": None}, cwd=cwd)
 
 
 RUN06_07 = ["--only", "06,07", "-p", "figure1_models", "AIN-7B,GPT-4o", "-p", "donut", "false"]
@@ -255,10 +255,8 @@ def test_notebook_01_fails_when_the_embedded_server_is_killed(tmp_path):
     ok, why = serve.available()
     if not ok:
         pytest.skip(why)
-    run = subprocess.Popen([sys.executable, "-m", "ainkit.commands.cli", "reproduce", "--only", "01", "-p", "n_samples", "8",
-                            "-p", "prompt_langs", "ar", "-p", "heldout", "false", "--out", str(tmp_path)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=without_agg(
-                               {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}))
+    run = cli("reproduce", "--only", "01", "-p", "n_samples", "8", "-p", "prompt_langs", "ar", "-p", "heldout", "false",
+              "--out", tmp_path, env={"OPENAI_BASE_URL": "", "OPENAI_API_KEY": "", "MPLBACKEND": None}, wait=False)
     killed, deadline = None, time.monotonic() + 300
     while killed is None and time.monotonic() < deadline and run.poll() is None:
         found = subprocess.run(["pgrep", "-f", "llama_cpp.server"], capture_output=True, text=True).stdout.split()
@@ -387,7 +385,8 @@ import fcntl, json, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
 fcntl.flock(fd, fcntl.LOCK_EX)
 open(sys.argv[1] + ".held", "w").close()
-time.sleep(float(sys.argv[3]))
+while not os.path.exists(sys.argv[1] + ".release"):  # the "build" lasts until the test ends it
+    time.sleep(0.05)
 open(sys.argv[2], "w").write(json.dumps({"status": sys.argv[4], "exit": 0 if sys.argv[4] == "ok" else 1, "seconds": 3.0}))
 """
 
@@ -409,12 +408,19 @@ def test_background_llama_build_runs_server_notebooks_last(tmp_path, monkeypatch
     for name, path in (("LLAMA_LOCK", lock), ("LLAMA_STATE", state), ("LLAMA_LOG", log)):
         monkeypatch.setattr(setup_llama, name, path)
     assert setup_llama.llama_build()["running"] is False
+    release = tmp_path / "build.lock.release"
+    wait = setup_llama.wait_llama_build
+
+    def end_the_build_then_wait():  # the build ends once reproduce waits for it, however long 02_plain took
+        release.touch()
+        return wait()
+
+    monkeypatch.setattr(setup_llama, "wait_llama_build", end_the_build_then_wait)
     holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock), str(state), "3", outcome])
     try:
-        for _ in range(100):
-            if (tmp_path / "build.lock.held").exists():
-                break
-            time.sleep(0.1)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (tmp_path / "build.lock.held").exists():
+            time.sleep(0.05)
         assert setup_llama.llama_build()["running"] is True
         out = tmp_path / "out"
         if outcome == "ok":
@@ -423,6 +429,7 @@ def test_background_llama_build_runs_server_notebooks_last(tmp_path, monkeypatch
             with pytest.raises(reproduce.NotebookFailed, match=re.escape(str(log))):
                 reproduce.run(notebooks_dir=str(nbdir), out_root=str(out), progress=False)
     finally:
+        release.touch()
         holder.wait(timeout=60)
     printed = capsys.readouterr().out
     assert "01_server (the embedded server) run last" in printed
