@@ -3,21 +3,20 @@
     .venv/bin/python -m pytest -q tests/test_batch.py
 """
 import json
-import os
 import re
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import batch_server
 import fault_server
+import helpers
 import pytest
 
 from ainkit.services import batch, cache, llm
 from ainkit.stages import translate
 from ainkit.services.records import read_records
+from helpers import cli
 
 SECRET = "sk-batch-test-0123456789abcdef"
 TEXTS = ["The red car is parked outside.", "Two boats sail on the lake.", "A dog sleeps on the grass [batch:error].",
@@ -26,10 +25,8 @@ TEXTS = ["The red car is parked outside.", "Two boats sail on the lake.", "A dog
 
 @pytest.fixture
 def server():
-    proc, port = batch_server.spawn(0.5)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    with helpers.batch_server(0.5) as port:
+        yield port
 
 
 def write_input(path, texts):
@@ -37,12 +34,8 @@ def write_input(path, texts):
 
 
 def translate_cmd(tmp_path, port, *extra, wait=True, output="out.jsonl"):
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": SECRET}
-    cmd = [sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
-           "--output", str(tmp_path / output), "--model", "gpt-4o-mini", *extra]
-    if not wait:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return cli("translate", "--input", tmp_path / "in.jsonl", "--output", tmp_path / output, "--model", "gpt-4o-mini",
+               *extra, env=helpers.endpoint_env(port, SECRET), wait=wait, timeout=300)
 
 
 def test_failed_lines_and_an_expired_batch_go_to_rejects_and_a_rerun_sends_only_them(server, tmp_path):
@@ -171,10 +164,8 @@ def test_batch_needs_the_cache_and_an_openai_endpoint(tmp_path):
     write_input(tmp_path / "in.jsonl", TEXTS[:1])
     p = translate_cmd(tmp_path, 9, "--batch", "--no-cache")
     assert p.returncode == 2 and "cannot run with --no-cache" in p.stderr and "Traceback" not in p.stderr
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    local = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
-                            "--output", str(tmp_path / "o.jsonl"), "--batch"], env=env, capture_output=True, text=True,
-                           check=False)
+    local = cli("translate", "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o.jsonl"), "--batch",
+                env={"OPENAI_BASE_URL": None, "OPENAI_API_KEY": None})
     assert local.returncode == 2 and "has no Batch API" in local.stderr
 
 

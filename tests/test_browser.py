@@ -15,8 +15,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import pytest
 from ainkit.stages.evaluate import runner
 from ainkit.pipelines.sidebyside import FIXTURE_ANSWERS, answer_text
 from ainkit.pipelines.survey import build
+from helpers import cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -135,9 +134,8 @@ def test_votes_credited_to_the_right_models(answered, tmp_path):
     root, key, seen, _ = answered
     files = sorted((root / "responses").glob("*.json"))
     assert [f.name for f in files] == sorted(f"survey-{key['survey']}-{r}.json" for r in key["raters"][:2])
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "survey", "analyze", "--responses", str(root / "responses"),
-                           "--key", str(root / "key.json"), "--output", str(tmp_path / "an"), "--bootstrap", "300"],
-                          capture_output=True, text=True, timeout=600)
+    proc = cli("survey", "analyze", "--responses", str(root / "responses"), "--key", str(root / "key.json"),
+               "--output", str(tmp_path / "an"), "--bootstrap", "300", timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "2 files, 2 raters, 12 votes; 0 files set aside, 0 problems" in proc.stdout  # browser order == Python order
     votes = list(csv.DictReader((tmp_path / "an" / "votes.csv").open(encoding="utf-8")))
@@ -156,8 +154,8 @@ def test_votes_credited_to_the_right_models(answered, tmp_path):
 
 def test_notebook_07_analyses_the_saved_responses(answered, tmp_path):
     root = answered[0]
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "reproduce", "--only", "07", "-p", "responses", str(root / "responses"),
-                           "-p", "bootstrap", "300", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    proc = cli("reproduce", "--only", "07", "-p", "responses", str(root / "responses"), "-p", "bootstrap", "300",
+               "--out", str(tmp_path), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     nb = (tmp_path / "reports" / "notebooks" / "07_human_feedback_survey.ipynb").read_text()
     assert f"survey {answered[1]['survey']}" in nb and "raters vote as one" in nb and "first-position odds" in nb

@@ -2,12 +2,11 @@
 that would not train is rejected with its line and reason; images copied, hard-linked or symlinked, once."""
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,8 +41,7 @@ BAD = [  # (record, the reason it is rejected with)
 
 
 def export(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "export", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return cli("export", *map(str, args), timeout=120, cwd=cwd)
 
 
 @pytest.fixture
@@ -105,9 +103,8 @@ def test_exported_set_is_what_llamafactory_loads_and_ainkit_train_trains_on(kept
         assert [m["role"] for m in turns] == ["user", "assistant"] * (len(turns) // 2)
         assert sum(m["content"].count("<image>") for m in row["messages"]) == len(row["images"])
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--executor",
-                           "debug", "--set", f"data={out / 'ain_demo.jsonl'}", "--set", "max_steps=2", "--output-dir", run],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    proc = cli("train", "--config", "configs/train/tiny.yaml", "--executor", "debug", "--set",
+               f"data={out / 'ain_demo.jsonl'}", "--set", "max_steps=2", "--output-dir", run, timeout=600, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["examples"] == len(GOOD) and summary["rejected"] == 0 and summary["global_step"] == 2

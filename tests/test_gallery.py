@@ -5,8 +5,6 @@ self-contained page (images embedded, Arabic right to left, both scoring modes, 
 """
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -14,10 +12,7 @@ from ainkit.pipelines import gallery
 from ainkit.stages.evaluate import runner
 from ainkit.services.records import RecordError
 from ainkit.pipelines.sidebyside import FIXTURE_ANSWERS, verdicts
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True, timeout=600)
+from helpers import cli
 
 
 @pytest.fixture(scope="module")

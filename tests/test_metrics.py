@@ -11,6 +11,7 @@ from ainkit.pipelines.rescore import MissingScores
 from ainkit.stages import metrics, verify
 from ainkit.ground.errors import UserError
 from ainkit.services.records import read_records
+from helpers import cli
 
 CASES = {
     "identical": ("The cat sat on the mat.", "The cat sat on the mat."),
@@ -183,14 +184,11 @@ def test_unknown_threshold_name_is_refused_with_a_suggestion():
 
 
 def test_cli_metrics(tmp_path):
-    import subprocess
-    import sys
 
     src = tmp_path / "p.jsonl"
     src.write_text("\n".join([json.dumps({"id": 1, "reference": "هذه جملة مثال", "hypothesis": "هذه جملة مثال"}, ensure_ascii=False),
                               json.dumps({"id": 2, "reference": "the cat"}), "nope"]) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "metrics", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
-                           "--workers", "1"], capture_output=True, text=True, timeout=300)
+    proc = cli("metrics", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--workers", "1", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "1 kept, 1 rejected, 1 malformed" in proc.stdout and "BLEU-4|nrefs:1" in proc.stdout
     [rec] = read_records(tmp_path / "o.jsonl")

@@ -1,14 +1,15 @@
 """The dedicated-MT backend (ainkit.services.mt) through `ainkit translate`, on a tiny random Marian built here offline."""
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 import tiny_marian
+from helpers import cli
 from ainkit.services import mt
 from ainkit.services.records import read_records
+
+
+NO_ENDPOINT = {"OPENAI_BASE_URL": None, "OPENAI_API_KEY": None}
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +20,8 @@ def marian(tmp_path_factory):
 def translate(tmp_path, *extra, records=None):
     if records is not None:
         (tmp_path / "in.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    cmd = [sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"), "--output",
-           str(tmp_path / "out.jsonl"), *extra]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return cli("translate", "--input", tmp_path / "in.jsonl", "--output", tmp_path / "out.jsonl", *extra, env=NO_ENDPOINT,
+               timeout=300)
 
 
 def test_mt_backend_translates_records_through_the_stage(marian, tmp_path):
@@ -71,11 +70,9 @@ def test_rate_is_measured(marian):
 def curate(tmp_path, marian, *extra):
     from ainkit.ground.paths import ROOT
 
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    cmd = [sys.executable, "-m", "ainkit.commands.cli", "curate", "--config", str(ROOT / "configs/curate/tiny.yaml"), "--input",
-           str(ROOT / "ainkit/data/curate/chats.jsonl"), "--output", str(tmp_path / "run"), "--set",
-           f"translate.model=mt:{marian}", "--set", f"back_translate.model=mt:{marian}", *extra]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    return cli("curate", "--config", str(ROOT / "configs/curate/tiny.yaml"), "--input",
+               str(ROOT / "ainkit/data/curate/chats.jsonl"), "--output", str(tmp_path / "run"), "--set",
+               f"translate.model=mt:{marian}", "--set", f"back_translate.model=mt:{marian}", *extra, env=NO_ENDPOINT)
 
 
 def test_curate_dry_run_prices_an_mt_model_in_cpu_hours(marian, tmp_path):

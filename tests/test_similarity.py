@@ -1,8 +1,7 @@
 """ainkit.stages.similarity with real encoders: golden all-mpnet values, offline refusal, the CLI's rejects, deduplication."""
 import json
-import subprocess
-import sys
 
+import helpers
 import numpy as np
 import pytest
 
@@ -84,7 +83,7 @@ def test_unknown_encoder():
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "similarity", *args], capture_output=True, text=True, timeout=600)
+    return helpers.cli("similarity", *args)
 
 
 @pytest.mark.skipif(bool(mpnet_set_up()), reason=f"all-mpnet-base-v2 not set up: {mpnet_set_up()}")

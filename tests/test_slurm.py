@@ -9,6 +9,7 @@ import pytest
 
 from ainkit.pipelines import launch
 from ainkit.stages.train.trainer import load_config
+from helpers import cli
 
 
 def cluster_state() -> str:
@@ -33,13 +34,11 @@ def config(out, steps):
 
 
 def test_cli_two_nodes_one_gloo_rank_each(tmp_path):
-    import sys
     from pathlib import Path
 
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--executor", "slurm",
-                           "--nodes", "2", "--gpus-per-node", "0", "--set", "max_steps=20", "--output-dir", str(tmp_path / "run"),
-                           "--time-min", "10", "--cpus-per-task", "1"], capture_output=True, text=True, timeout=600,
-                          cwd=Path(__file__).resolve().parent.parent)
+    proc = cli("train", "--config", "configs/train/tiny.yaml", "--executor", "slurm", "--nodes", "2",
+               "--gpus-per-node", "0", "--set", "max_steps=20", "--output-dir", str(tmp_path / "run"), "--time-min",
+               "10", "--cpus-per-task", "1", timeout=600, cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "(slurm)" in proc.stdout and "step 20" in proc.stdout and "world size 2" in proc.stdout
     c0, c1 = ((tmp_path / "run" / f"rank{r}.checksum").read_text() for r in (0, 1))

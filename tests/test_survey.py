@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,9 @@ from ainkit.reproduction.analyses import survey as published
 from ainkit.services.records import RecordError
 from ainkit.pipelines.sidebyside import FIXTURE_ANSWERS
 from ainkit.pipelines.survey import analyze, build, order, responses, stats
+from helpers import cli
 
 MODELS = ["fixture-A", "fixture-B", "fixture-C"]
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -309,9 +305,8 @@ def test_a_rater_who_chose_nothing_is_not_a_rater(built, tmp_path):
     (folder / "null.json").write_text(json.dumps(null))
     (folder / "empty.json").write_text(json.dumps(respond(key, r3, lambda q: MODELS[0], answers=[])))
     env = {**os.environ, "PYTHONWARNINGS": "error::RuntimeWarning"}  # a numpy warning would stop the run
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "survey", "analyze", "--responses", str(folder), "--key",
-                           str(out / "key.json"), "--output", str(tmp_path / "an"), "--bootstrap", "300"],
-                          capture_output=True, text=True, timeout=600, env=env)
+    proc = cli("survey", "analyze", "--responses", str(folder), "--key", str(out / "key.json"), "--output",
+               str(tmp_path / "an"), "--bootstrap", "300", timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "invalid value" not in proc.stderr and "Warning" not in proc.stderr
     assert "3 files, 1 raters, 6 votes; 2 files set aside, 2 problems" in proc.stdout

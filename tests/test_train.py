@@ -11,6 +11,7 @@ from PIL import Image
 from ainkit.services import qwen2vl, tiny
 from ainkit.stages.train import data
 from ainkit.stages.train.trainer import load_config
+from helpers import cli
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +61,8 @@ def test_config_layers(tmp_path):
 
 
 def train_cli(out, *extra):
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--output-dir",
-                           str(out), "--executor", "local", "--tasks", "2", *extra], capture_output=True, text=True, timeout=600,
-                          cwd=Path(__file__).resolve().parent.parent)
+    return cli("train", "--config", "configs/train/tiny.yaml", "--output-dir", str(out), "--executor", "local",
+               "--tasks", "2", *extra, timeout=600, cwd=Path(__file__).resolve().parent.parent)
 
 
 def test_two_gloo_ranks_train_resume_and_agree(tmp_path):
@@ -88,9 +88,8 @@ def test_rerun_of_a_finished_run_is_a_no_op(tmp_path):
     out = tmp_path / "run"
 
     def train(max_steps):
-        proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", "configs/train/tiny.yaml", "--executor",
-                               "debug", "--output-dir", str(out), "--set", f"max_steps={max_steps}", "--set", "save_steps=2"],
-                              capture_output=True, text=True, timeout=600, cwd=root)
+        proc = cli("train", "--config", "configs/train/tiny.yaml", "--executor", "debug", "--output-dir", str(out),
+                   "--set", f"max_steps={max_steps}", "--set", "save_steps=2", timeout=600, cwd=root)
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout
 
@@ -154,10 +153,9 @@ def test_dry_run_prints_script_config_and_memory_and_submits_nothing(tmp_path):
     cwd.mkdir()
     records = tmp_path / "ain_curated.jsonl"
     records.write_bytes(b"{}\n" * 3_600_000)  # the report's 3.6 M samples (only counted by the plan)
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", "--config", str(root / "configs/train/ain_7b.yaml"),
-                           "--executor", "slurm", "--nodes", "8", "--gpus-per-node", "8", "--set", f"data={records}",
-                           "--dry-run"],
-                          capture_output=True, text=True, timeout=120, cwd=cwd, env={**os.environ, "PYTHONPATH": str(root)})
+    proc = cli("train", "--config", str(root / "configs/train/ain_7b.yaml"), "--executor", "slurm", "--nodes", "8",
+               "--gpus-per-node", "8", "--set", f"data={records}", "--dry-run", timeout=120, cwd=cwd,
+               env={"PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert f"3,600,000 records in {records}" in out
@@ -212,8 +210,7 @@ def _train_in(cwd, *args, timeout=300):
     import os
 
     root = Path(__file__).resolve().parent.parent
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "train", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env={**os.environ, "PYTHONPATH": str(root)})
+    return cli("train", *map(str, args), timeout=timeout, cwd=cwd, env={"PYTHONPATH": str(root)})
 
 
 @pytest.mark.parametrize("case, sets, needles", [
