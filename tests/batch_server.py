@@ -15,7 +15,7 @@ submission of that message only (so a second batch with the same request succeed
     [batch:expire]  the batch expires: these lines unfinished (error file, code batch_expired), the others answered
 
 GET /stats: {"uploads", "creates", "retrieves", "lists", "downloads", "lines": {message: submissions},
-"bodies": [the first 20 request bodies]}. Stops on SIGTERM or after --lifetime seconds.
+"bodies": [the first 20 request bodies]}. Stops on SIGTERM, when the process that started it is gone, or after --lifetime seconds.
 From Python: `proc, port = spawn()` starts one on a free port; `stats(port)` reads its counts.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from fault_server import Server, fake_translation, launch, stats  # noqa: F401 - stats: for the tests
+from fault_server import Server, fake_translation, launch, stats, stop_with_parent  # noqa: F401 - stats: for the tests
 
 LOCK = threading.Lock()
 FILES: dict[str, dict] = {}  # id -> {"bytes": b"...", "filename", "purpose", "created_at"}
@@ -226,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
         self._error(404, f"no route {path}")
 
 
-def spawn(batch_seconds: float = 0.5, lifetime: int = 600):
+def spawn(batch_seconds: float = 0.5, lifetime: int = 3600):
     """Start this server in a subprocess on a free 127.0.0.1 port; (process, port) once it answers."""
     return launch(__file__, "--batch-seconds", str(batch_seconds), "--lifetime", str(lifetime))
 
@@ -235,13 +235,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--batch-seconds", type=float, default=0.5, help="seconds from creation until a batch ends")
-    ap.add_argument("--lifetime", type=float, default=600, help="stop after this many seconds")
+    ap.add_argument("--lifetime", type=float, default=3600, help="stop after this many seconds, or when the process that started it is gone")
     args = ap.parse_args()
     Handler.batch_seconds = args.batch_seconds
     server = Server(("127.0.0.1", args.port), Handler)
     timer = threading.Timer(args.lifetime, server.shutdown)
     timer.daemon = True
     timer.start()
+    threading.Thread(target=stop_with_parent, args=(server,), daemon=True).start()
     server.serve_forever()
 
 

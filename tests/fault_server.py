@@ -32,7 +32,7 @@ From Python: `proc, port = spawn(delay=0.05)` starts one on a free port and wait
 answers; `stats(port)` reads its counts.
 
 GET /stats returns request counts per message text (`requests`) and normal answers sent
-(`completed`); GET /v1/models lists one model; GET /release lets held requests go (--hold-after). It stops on SIGTERM or after --lifetime seconds.
+(`completed`); GET /v1/models lists one model; GET /release lets held requests go (--hold-after). It stops on SIGTERM, when the process that started it is gone, or after --lifetime seconds.
 """
 from __future__ import annotations
 
@@ -239,7 +239,17 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
-def spawn(delay: float = 0.0, *extra: str, lifetime: int = 600):
+def stop_with_parent(server) -> None:
+    """Shut the server down once the process that started it is gone (a test run killed mid-module)."""
+    import os
+
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1)
+    server.shutdown()
+
+
+def spawn(delay: float = 0.0, *extra: str, lifetime: int = 3600):
     """Start this server in a subprocess on a free 127.0.0.1 port; (process, port) once it answers."""
     return launch(__file__, "--delay", str(delay), "--lifetime", str(lifetime), *extra)
 
@@ -277,7 +287,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each normal answer")
-    ap.add_argument("--lifetime", type=float, default=900, help="stop after this many seconds")
+    ap.add_argument("--lifetime", type=float, default=3600, help="stop after this many seconds, or when the process that started it is gone")
     ap.add_argument("--refuse", type=int, choices=[401, 403, 404], default=0, help="answer every POST with this status")
     ap.add_argument("--hold-after", type=int, default=-1, help="answer this many requests, hold the rest until GET /release")
     args = ap.parse_args()
@@ -288,6 +298,7 @@ def main() -> None:
     timer = threading.Timer(args.lifetime, server.shutdown)
     timer.daemon = True
     timer.start()
+    threading.Thread(target=stop_with_parent, args=(server,), daemon=True).start()
     server.serve_forever()
 
 

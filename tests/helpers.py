@@ -92,7 +92,7 @@ def running(proc: subprocess.Popen):
 
 
 @contextlib.contextmanager
-def fault_server(delay: float = 0.0, *extra: str, lifetime: int = 600):
+def fault_server(delay: float = 0.0, *extra: str, lifetime: int = 3600):
     """tests/fault_server.py on a free port for the block; yields the port."""
     proc, port = _fault.spawn(delay, *extra, lifetime=lifetime)
     with running(proc):
@@ -100,7 +100,7 @@ def fault_server(delay: float = 0.0, *extra: str, lifetime: int = 600):
 
 
 @contextlib.contextmanager
-def batch_server(batch_seconds: float = 0.5, lifetime: int = 600):
+def batch_server(batch_seconds: float = 0.5, lifetime: int = 3600):
     """tests/batch_server.py on a free port for the block; yields the port."""
     proc, port = _batch.spawn(batch_seconds, lifetime=lifetime)
     with running(proc):
