@@ -5,7 +5,7 @@ from ainkit.services import llm
 from ainkit.stages import translate
 from ainkit.reproduction.analyses import compare
 from ainkit.services.serve import free_port
-from fault_server import spawn
+from helpers import fault_server
 
 SAMPLES = [{"id": f"s{i}", "en": f"Sentence number {i} about a red car.", "ar": "جملة عن سيارة حمراء."} for i in range(4)]
 
@@ -31,13 +31,9 @@ def test_an_endpoint_that_is_down_gives_no_number():
 
 
 def test_partial_failures_time_only_the_successes():
-    proc, port = spawn(0.0)
-    try:
+    with fault_server(0.0) as port:
         samples = SAMPLES[:2] + [dict(SAMPLES[2], en="Sentence [fault:500x9] that always fails.")] + SAMPLES[3:]
         m = compare.measure(client(port), samples, translate.Settings("en-ar", "ar", max_tokens=16), concurrency=4)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     assert m.n_ok == 3 and m.failed == 1 and m.per_sample_s is not None and m.total_s is None
     assert m.throughput is None  # the throughput pass had a failure too: no rate from it
     rows = {r.quantity: r for r in compare.result_rows([m], samples)}
@@ -47,12 +43,8 @@ def test_partial_failures_time_only_the_successes():
 
 
 def test_heldout_quality_counts_only_answers():
-    proc, port = spawn(0.0)
-    try:
+    with fault_server(0.0) as port:
         q = compare.heldout_quality(client(port), compare.load_heldout()[:3])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     assert q["answered"] == 3 and q["in Arabic (%)"] == 100.0 and q["back-translated"] == 3
     assert 0 <= q["chrF vs reference"] <= 100 and "back-translation chrF" in q
     down = compare.heldout_quality(client(free_port()), compare.load_heldout()[:2])
