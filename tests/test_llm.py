@@ -2,8 +2,6 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -11,17 +9,16 @@ import pytest
 from ainkit.services import cache, endpoint, llm
 from ainkit.stages import translate
 from ainkit.services.records import read_records
-from fault_server import spawn, stats
+from fault_server import spawn
+from helpers import cli, endpoint_env, fault_server, release, stats
 
 SECRET = "sk-ainkit-llm-test-0123456789abcdef"
 
 
 @pytest.fixture
 def server():
-    proc, port = spawn(0.05)
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    with fault_server(0.05) as port:
+        yield port
 
 
 def client(port, tmp_path=None, **kw):
@@ -90,12 +87,8 @@ def test_edge_placeholders_are_kept_out_of_the_prompt():
 
 
 def run_translate(tmp_path, port, *extra, env_key=SECRET, records="in.jsonl", wait=True):
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": env_key}
-    cmd = [sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / records),
-           "--output", str(tmp_path / "out.jsonl"), "--model", "fault-model", *extra]
-    if not wait:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return cli("translate", "--input", tmp_path / records, "--output", tmp_path / "out.jsonl", "--model", "fault-model",
+               *extra, env=endpoint_env(port, env_key), wait=wait, timeout=300)
 
 
 def test_chat_records_translated_in_place(server, tmp_path):
@@ -116,8 +109,7 @@ def test_chat_records_translated_in_place(server, tmp_path):
 
 
 def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
-    proc_srv, port = spawn(0.1)
-    try:
+    with fault_server(0.0, "--hold-after", "20") as port:  # 20 answers, then the rest held: the kill finds work in flight
         n = 60
         (tmp_path / "in.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "text": f"Sentence number {i} here."}) + "\n" for i in range(n)))
         run = run_translate(tmp_path, port, "--concurrency", "4", "--window", "8", wait=False)
@@ -136,6 +128,7 @@ def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
                                                            {"temperature": 0.0, "max_tokens": 1024}) for i in range(n)}
         journaled = {t for t, k in key_of.items() if k in keys_at_kill}
         assert len(journaled) == len(keys_at_kill)  # the test computes the client's keys exactly
+        release(port)
         proc = run_translate(tmp_path, port, "--concurrency", "4")
         assert proc.returncode == 0, proc.stderr
         out = read_records(tmp_path / "out.jsonl")
@@ -144,9 +137,6 @@ def test_kill_and_resume_sends_no_completed_request_twice(tmp_path):
         assert all(final[t] == 1 for t in journaled)  # no journaled (completed) request was sent again
         resent = [t for t, c in final.items() if c > 1]
         assert len(resent) <= 4  # only requests in flight at the kill (concurrency 4) are sent twice
-    finally:
-        proc_srv.terminate()
-        proc_srv.wait(timeout=10)
 
 
 def test_api_key_never_written(server, tmp_path):
@@ -181,10 +171,8 @@ def test_translate_with_no_endpoint_uses_the_embedded_server(tmp_path):
     if not ok:
         pytest.skip(why)
     (tmp_path / "in.jsonl").write_text(json.dumps({"id": 1, "text": "The dog is lying on the grass."}) + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "translate", "--input", str(tmp_path / "in.jsonl"),
-                           "--output", str(tmp_path / "out.jsonl"), "--max-tokens", "48"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = cli("translate", "--input", tmp_path / "in.jsonl", "--output", tmp_path / "out.jsonl", "--max-tokens", "48",
+               env={"OPENAI_BASE_URL": None, "OPENAI_API_KEY": None}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "endpoint: embedded" in proc.stdout and "smollm2-135m" in proc.stdout
     kept = read_records(tmp_path / "out.jsonl")
@@ -281,8 +269,7 @@ def test_a_dead_embedded_server_stops_the_run_at_once():
 
 def test_serve_exits_non_zero_when_its_server_dies(tmp_path):
     _embedded_or_skip()
-    proc = subprocess.Popen([sys.executable, "-m", "ainkit.commands.cli", "serve"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = cli("serve", wait=False)
     try:
         line = proc.stdout.readline()
         while "pid" not in line:
