@@ -23,6 +23,8 @@ from ainkit.pipelines.curate.sources import input_identity, input_kind
 
 @dataclasses.dataclass
 class Run:
+    """A curate run folder: its merged config, the input and the images folder; where each shard's files go."""
+
     root: Path
     config: dict[str, Any]
     input: Path
@@ -33,6 +35,7 @@ class Run:
         return self.config["shards"]
 
     def shard_dir(self, i: int) -> Path:
+        """shards/NN/: shard i's folder (as many digits as the largest index needs, at least 2)."""
         return self.root / "shards" / f"{i:0{max(2, len(str(self.shards - 1)))}d}"
 
     def output(self, i: int, step: str) -> Path:
@@ -43,6 +46,7 @@ class Run:
         return out.with_name(out.stem + ".rejects.jsonl")
 
     def progress(self, i: int) -> dict[str, Any]:
+        """Shard i's progress.json: the summary of each finished step, and whether the shard is done."""
         path = self.shard_dir(i) / "progress.json"
         return json.loads(path.read_text()) if path.is_file() else {"steps": {}}
 
@@ -50,6 +54,7 @@ class Run:
         return self.progress(i).get("done", False)
 
     def record(self, i: int, step: str, summary: dict[str, Any], done: bool = False) -> None:
+        """Record a finished step of shard i in its progress.json (atomically)."""
         prog = self.progress(i)
         prog["steps"][step] = summary
         prog["done"] = done
@@ -57,6 +62,7 @@ class Run:
 
     @classmethod
     def open(cls, root: str | os.PathLike) -> "Run":
+        """The run prepared in `root` (run.json and config.yaml)."""
         root = Path(root)
         meta_path = root / "run.json"
         if not meta_path.is_file():
@@ -112,6 +118,7 @@ def prepare(config: dict[str, Any], input: str | os.PathLike, output: str | os.P
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any]]:
+    """(dotted key, a's value, b's value) of every leaf where two nested mappings differ."""
     if isinstance(a, dict) and isinstance(b, dict):
         for k in dict.fromkeys([*a, *b]):
             yield from _differences(a.get(k), b.get(k), f"{prefix}{k}.")

@@ -14,6 +14,7 @@ from ainkit.pipelines.curate.config import CurateError
 
 
 def input_kind(path: Path) -> str:
+    """jsonl, parquet or datasets; an input that is none of them is refused (a Parquet file's footer read now)."""
     if path.is_dir():
         if (path / "dataset_info.json").is_file() or (path / "state.json").is_file() or (path / "dataset_dict.json").is_file():
             return "datasets"
@@ -30,6 +31,7 @@ def input_kind(path: Path) -> str:
 
 
 def _parquet(path: Path):
+    """The opened Parquet file, or a refusal naming why it cannot be read."""
     import pyarrow.parquet as pq
 
     try:
@@ -57,6 +59,7 @@ def source_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str, s
 
 
 def _arrow_rows(path: Path, kind: str) -> Iterator[dict[str, Any]]:
+    """The rows of a Parquet file or a one-split `datasets` folder, by batches of 1,024."""
     if kind == "parquet":
         for batch in _parquet(path).iter_batches(batch_size=1024):
             yield from map(_present, batch.to_pylist())

@@ -124,6 +124,7 @@ def placeholder_free(text: str) -> str:
 
 
 def _chat_texts(turns: Any, text_key: str) -> str:
+    """The turns' texts without placeholders, one a line (empty ones left out)."""
     return "\n".join(t for t in (placeholder_free(turn.get(text_key, "")) for turn in turns
                                  if isinstance(turn, dict) and isinstance(turn.get(text_key), str)) if t)
 
