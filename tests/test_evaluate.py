@@ -1,20 +1,13 @@
 """`ainkit evaluate`: ArabicMMLU on the embedded server and through a tiny local model's logits, cached answers,
 CAMEL-Bench scoring of a predictions file in both modes, and the results file on notebook 06's tables."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from ainkit.stages.evaluate import arabic_mmlu, runner
 from ainkit.services.tiny import build_causal_lm
-
-
-def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+from helpers import cli
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,6 @@
 """Image toxicity judge against a real fault-injecting vision server: fail-closed parsing, caching, rejects, statistics."""
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
@@ -12,8 +9,8 @@ from ainkit.services import endpoint, llm
 from ainkit.reproduction.analyses import screening
 from ainkit.stages import toxicity
 from ainkit.services.records import read_records
-from fault_server import spawn, stats
-from shown import assert_every_figure_shown, without_agg
+from helpers import cli, fault_server, stats
+from shown import assert_every_figure_shown
 
 COLOURS = {"green": (0, 200, 0), "red": (200, 0, 0), "orange": (250, 120, 0), "blue": (0, 0, 200), "yellow": (200, 200, 0),
            "cyan": (0, 200, 200), "magenta": (200, 0, 200), "grey": (100, 100, 100), "white": (255, 255, 255), "black": (0, 0, 0)}
@@ -21,10 +18,8 @@ COLOURS = {"green": (0, 200, 0), "red": (200, 0, 0), "orange": (250, 120, 0), "b
 
 @pytest.fixture(scope="module")
 def server():
-    proc, port = spawn()
-    yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    with fault_server() as port:
+        yield port
 
 
 @pytest.fixture
@@ -147,10 +142,9 @@ def test_relative_folder_and_jsonl_paths_work_from_any_cwd(server, tmp_path, mon
 
 
 def test_cli_from_the_folder_above_with_endpoint_failures(server, images, tmp_path):
-    env = {**os.environ, "OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456"}
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "toxicity", "--input", "imgs", "--output", "judged.jsonl",
-                           "--model", "judge", "--max-retries", "1"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456"}
+    proc = cli("toxicity", "--input", "imgs", "--output", "judged.jsonl", "--model", "judge", "--max-retries", "1",
+               cwd=tmp_path, env=env, timeout=300)
     assert proc.returncode == 3, proc.stdout + proc.stderr  # some images failed at the endpoint (black: always 500)
     rejects = read_records(tmp_path / "judged.rejects.jsonl")
     assert not [r for r in rejects if "missing file" in r["reasons"][0]]
@@ -228,9 +222,8 @@ def test_parse_fails_closed(answer, rating, reason):
 
 def test_text_only_backends_are_refused(server, tmp_path):
     (tmp_path / "i.png").write_bytes(b"")
-    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "toxicity", "--input", str(tmp_path), "--output",
-                           str(tmp_path / "o.jsonl")], env=env, capture_output=True, text=True, timeout=60)
+    proc = cli("toxicity", "--input", tmp_path, "--output", tmp_path / "o.jsonl",
+               env={"OPENAI_BASE_URL": None, "OPENAI_API_KEY": None}, timeout=60)
     assert proc.returncode == 2 and "embedded server is text-only" in proc.stderr
     embedded = llm.Backend("embedded", "http://127.0.0.1:1/v1", "smollm2-135m", embedded=True)
     with pytest.raises(llm.LLMError, match="cannot see images"):
@@ -251,9 +244,9 @@ def test_notebook_04_judges_a_folder_with_a_vision_backend(server, tmp_path):
     imgs.mkdir()
     for name in ("green", "red", "blue"):
         Image.new("RGB", (50, 50), COLOURS[name]).save(imgs / f"{name}.png")
-    env = without_agg({"OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456"})
-    proc = subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "reproduce", "--only", "04", "-p", "images_dir", str(imgs),
-                           "-p", "model", "judge", "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300)
+    env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{server}/v1", "OPENAI_API_KEY": "sk-tox-test-123456", "MPLBACKEND": None}
+    proc = cli("reproduce", "--only", "04", "-p", "images_dir", imgs, "-p", "model", "judge", "--out", tmp_path / "out",
+               env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     figs = tmp_path / "out" / "figures"
     assert (figs / "fig16a_toxicity_share.png").is_file() and (figs / "fig16c_kit_judgments.png").is_file()
