@@ -132,3 +132,35 @@ def test_training_records_are_checked_once_and_kept_by_offset(tmp_path):
     assert len(data) == 1 and data.tokens > 0
     assert [r["line"] for r in rejected] == [2, 3] and "nothing to learn" in rejected[1]["reasons"][0]
     assert data[0]["input_ids"] is not None
+
+
+# -- curate's planning pieces (the runs themselves are tests/test_curate.py's, through the command) ----------------
+
+def test_curate_dry_run_plan_and_array_script(tmp_path):
+    from ainkit.ground.paths import ROOT
+    from ainkit.pipelines import curate
+    from ainkit.pipelines.curate import jobs
+
+    cfg = curate.load_config(ROOT / "configs" / "curate" / "tiny.yaml",
+                             ["translate.model=openai:gpt-4o-mini", "back_translate.model=openai:gpt-4o-mini"], shards=3)
+    lines = curate.plan_lines(curate.plan(cfg, ROOT / "ainkit" / "data" / "curate" / "chats.jsonl"))
+    assert lines[0].startswith("13 records (1 malformed lines) in 3 shard(s)")
+    assert lines[1].startswith("translate: openai:gpt-4o-mini: 24 requests")  # a user and an assistant turn each
+    script = jobs.sbatch_script(cfg, tmp_path)
+    assert "#SBATCH --array=0-2%2" in script and not any(tmp_path.iterdir())
+
+
+def test_curate_funnel_and_image_paths():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from ainkit.pipelines.curate import clients, funnel, screening
+
+    rejected = {step: {"rejected": 0, "reasons": Counter()} for step in funnel.STEPS}
+    rejected[funnel.STEPS[0]] = {"rejected": 2, "reasons": Counter({"malformed": 2})}
+    fun = funnel.funnel_of(10, 7, rejected, SimpleNamespace(kept=7, rejected=1), screened=False)
+    assert fun["steps"][0] == {"step": funnel.STEPS[0], "in": 10, "rejected": 2, "out": 8, "reasons": {"malformed": 2}}
+    assert fun["steps"][-1]["step"] == "export" and fun["exported"] == 7 and fun["images screened"] is False
+    assert screening.image_paths({"image": "a.png"}) == ["a.png"]
+    assert screening.image_paths({"images": ["a.png", 3, "b.png"]}) == ["a.png", "b.png"]
+    assert clients.endpoint_of({"model": "openai:gpt-4o-mini"}) is not None
