@@ -48,7 +48,7 @@ def cli(*args, env: dict | None = None, cwd=None, timeout: float = 600, wait: bo
 SIGNAL_AFTER = """
 import signal, sys
 from ainkit.commands.cli import main
-from ainkit.services.records import StageIO
+from ainkit.services.stageio import StageIO
 
 sig, after = int(sys.argv[1]), int(sys.argv[2])
 emit, done = StageIO.emit, [0]

@@ -15,7 +15,8 @@ import pytest
 
 import helpers
 from ainkit.services import cache, records
-from ainkit.services.records import StageIO, read_records
+from ainkit.services.records import read_records
+from ainkit.services.stageio import StageIO
 from ainkit.services.serve import free_port
 from helpers import cli, cli_signalled, fault_server, release, stats
 

@@ -31,7 +31,8 @@ RANK = {room: i for i, room in enumerate(TOOLKIT)}
 REPRODUCTION = "reproduction"
 SERVICES = {  # what stages share; a new service is listed here, with what it holds
     "ainkit.services.cache": "the shared SQLite answer cache",
-    "ainkit.services.records": "JSON Lines in and out: StageIO, rejects, journal, shards",
+    "ainkit.services.records": "JSON Lines read line by line, written atomically, sharded by id",
+    "ainkit.services.stageio": "StageIO: how every stage reads and writes records (journal, resume, rejects)",
     "ainkit.services.llm": "the OpenAI-compatible client, backends, retries",
     "ainkit.services.endpoint": "an endpoint's name parsed, opened (embedded or remote), its vision checked, its options",
     "ainkit.services.backend": "an endpoint's backend (configs/llm.yaml) and its errors",

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ainkit.services import records
-from ainkit.services.records import StageIO, read_lines, read_records
+from ainkit.services.records import read_lines, read_records
+from ainkit.services.stageio import StageIO
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
                            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from ainkit.services.records import RecordError, Shard, StageIO, read_records
+from ainkit.services.records import RecordError, Shard, read_records
+from ainkit.services.stageio import StageIO
 
 
 def write(path, lines):

@@ -166,7 +166,8 @@ def test_absurd_image_paths_are_one_line_rejects(server, tmp_path):
 
 
 def test_checks_lock_and_settings_before_any_request(server, images, tmp_path):
-    from ainkit.services.records import RecordError, StageIO
+    from ainkit.services.records import RecordError
+    from ainkit.services.stageio import StageIO
 
     sent = probes(server), judge_requests(server)
     (tmp_path / "isdir").mkdir()

@@ -257,7 +257,8 @@ def run(input: str | os.PathLike, output: str | os.PathLike, name: str = DEFAULT
     """The `ainkit export` stage (see the module docstring); returns (the records Summary, the files written by kind)."""
     from tqdm import tqdm
 
-    from ainkit.services.records import StageIO, check_input, read_lines, record_id
+    from ainkit.services.records import read_lines, record_id
+    from ainkit.services.stageio import StageIO, check_input
 
     out = Path(output)
     if out.exists() and not out.is_dir():

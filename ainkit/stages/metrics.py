@@ -306,7 +306,8 @@ def score_records(records_in: str, records_out: str, reference_field: str = "ref
     """
     from tqdm.auto import tqdm
 
-    from ainkit.services.records import StageIO, read_lines, text_problems
+    from ainkit.services.records import read_lines, text_problems
+    from ainkit.services.stageio import StageIO
 
     settings = {"stage": "metrics", "version": VERSION, "signatures": config.signatures(), "max_words": max_words,
                 "reference_field": reference_field, "hypothesis_field": hypothesis_field}

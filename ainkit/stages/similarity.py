@@ -279,7 +279,8 @@ def score_records(records_in: str, records_out: str, encoder_name: str = DEFAULT
     fields cut at `max_chars`); returns the Summary. Each record's texts are encoded as a batch of their own (see
     the module docstring); the journal is written every `chunk` records. `switches`: how the command that was run
     spells `allow_download` and `encoder` in its messages (default: this stage's --allow-download, --encoder)."""
-    from ainkit.services.records import StageIO, text_problems
+    from ainkit.services.records import text_problems
+    from ainkit.services.stageio import StageIO
 
     switches = {"allow_download": DOWNLOAD_SWITCH, "encoder": "--encoder ", **(switches or {})}
     name = resolve_name(encoder_name, allow_download, switches["allow_download"])

@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 from ainkit.services import cache, images
 from ainkit.services.endpoint import require_vision
 from ainkit.services.llm import Client
-from ainkit.services.records import RecordError, StageIO, Summary, check_output, write_records
+from ainkit.services.records import RecordError, write_records
+from ainkit.services.stageio import StageIO, Summary, check_output
 
 POLICY_VERSION = "ainkit-llavaguard-1.0 (LlavaGuard v1.2 taxonomy: O1-O9 + NA)"
 CATEGORIES: list[tuple[str, str, str, str]] = [

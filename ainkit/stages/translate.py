@@ -254,7 +254,7 @@ def run(input: str, output: str, client: Client | Callable[[], ContextManager[Cl
     """
     import copy
 
-    from ainkit.services.records import StageIO
+    from ainkit.services.stageio import StageIO
 
     out_field = output_field or (f"{field_name}_{settings.target}" if field_name else None)
     model_name = client.backend.model if isinstance(client, Client) else model

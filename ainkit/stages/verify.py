@@ -113,7 +113,7 @@ def run(input: str, output: str, rejects: str | None = None, rules: dict[str, fl
     `fill` (e.g. ainkit.pipelines.rescore.MissingScores, for --compute-missing) fills in a record's missing
     scores before the rules are applied and returns why it cannot, which rejects the record as unscorable;
     its `prepare()`, if it has one, runs after the input and output checks."""
-    from ainkit.services.records import StageIO, check_output
+    from ainkit.services.stageio import StageIO, check_output
 
     rules = rules or dict(DEFAULT_RULES)
     unknown = [n for n in rules if n not in RULE_NAMES]

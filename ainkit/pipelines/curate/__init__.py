@@ -6,7 +6,7 @@
     ainkit curate ... --dry-run        # the plan (records per shard, requests, tokens, cost) and the sbatch script
 
 Records go to shard i of n by a hash of their id (the rule of every stage's `--shard i/n`). Each shard
-runs these steps, each an ordinary stage (ainkit.services.records.StageIO: journalled, resumable, rejects beside
+runs these steps, each an ordinary stage (ainkit.services.stageio.StageIO: journalled, resumable, rejects beside
 its output) in shards/NN/:
 
     input           the shard's records of the input (JSON Lines, Parquet or a `datasets` folder),

@@ -128,7 +128,8 @@ def _differences(a: Any, b: Any, prefix: str = "") -> Iterator[tuple[str, Any, A
 
 def lock(root: Path):
     """The run folder's lock (root/curate.lock); a second process is refused, naming that file and its holder."""
-    from ainkit.services.records import OutputLock, RecordError
+    from ainkit.services.records import RecordError
+    from ainkit.services.stageio import OutputLock
 
     try:
         return OutputLock(root / "curate")

@@ -15,7 +15,8 @@ from ainkit.pipelines.curate.clients import Usage, endpoint_of
 from ainkit.pipelines.curate.config import VERSION, ShardIncomplete, fingerprint
 from ainkit.pipelines.curate.rundir import Run
 from ainkit.pipelines.curate.seen import Decisions
-from ainkit.services.records import StageIO, read_lines, record_writer
+from ainkit.services.records import read_lines, record_writer
+from ainkit.services.stageio import StageIO
 
 
 def image_paths(rec: dict[str, Any]) -> list[str]:

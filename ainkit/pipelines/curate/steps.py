@@ -1,4 +1,4 @@
-"""curate's steps over one shard, in order, each an ordinary stage (ainkit.services.records.StageIO or a stage's own
+"""curate's steps over one shard, in order, each an ordinary stage (ainkit.services.stageio.StageIO or a stage's own
 run over it: journalled, resumable, rejects beside its output) in shards/NN/.
 
     run_shard("runs/curate/demo", 0)      # the steps of shard 0 not done yet; progress.json says which are
@@ -24,7 +24,8 @@ from ainkit.pipelines.curate.rundir import Run
 from ainkit.pipelines.curate.screening import step_toxicity
 from ainkit.pipelines.curate.seen import FirstLines
 from ainkit.pipelines.curate.sources import source_rows
-from ainkit.services.records import StageIO, record_writer, shard_of
+from ainkit.services.records import record_writer, shard_of
+from ainkit.services.stageio import StageIO
 
 
 def summary_of(summary) -> dict[str, Any]:
