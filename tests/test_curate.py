@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import helpers
 import pytest
 from PIL import Image
 
 from ainkit.pipelines import curate
-from fault_server import spawn, stats
+from fault_server import spawn
+from helpers import fault_server, stats
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "configs" / "curate" / "tiny.yaml"
@@ -22,18 +24,13 @@ SERVER_SETS = ["--set", "translate.model=openai:fake", "--set", "back_translate.
 
 @pytest.fixture(scope="module")
 def server():
-    proc, port = spawn(0.0)
-    yield port
-    proc.terminate()
-    proc.wait(10)
+    with fault_server(0.0) as port:
+        yield port
 
 
 def cli(*args, port=None, cwd=None, timeout=600):
-    env = {**os.environ, "OPENAI_API_KEY": "sk-curate-test-secret"}
-    if port:
-        env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-    return subprocess.run([sys.executable, "-m", "ainkit.commands.cli", "curate", *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd or ROOT, timeout=timeout)
+    env = {"OPENAI_API_KEY": "sk-curate-test-secret"} | ({"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"} if port else {})
+    return helpers.cli("curate", *args, env=env, cwd=cwd or ROOT, timeout=timeout)
 
 
 def lines(path):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ainkit.pipelines import curate
-from fault_server import spawn
+from helpers import fault_server
 
 TINY = Path(__file__).resolve().parent.parent / "configs" / "curate" / "tiny.yaml"
 SETS = ["translate.model=openai:fake", "back_translate.model=openai:fake", "verify.thresholds={similarity: -1, bleu4: 0}"]
@@ -29,20 +29,18 @@ def world(tmp_path_factory):
     from ainkit.services import tiny
     from ainkit.stages.train import data
 
-    proc, port = spawn(0.0)
-    images = tmp_path_factory.mktemp("images")
-    Image.new("RGB", (20, 16), (10, 200, 10)).save(images / "ok.png")
-    Image.new("RGB", (16, 24), (200, 10, 10)).save(images / "ok2.png")
-    (images / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 24)
-    old = os.environ.get("OPENAI_BASE_URL")
-    os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
-    os.environ.setdefault("OPENAI_API_KEY", "sk-property-test")
-    try:
-        yield images, data.Encoder(tiny.sample_tokenizer(), max_pixels=64 * 64)
-    finally:
-        os.environ.pop("OPENAI_BASE_URL") if old is None else os.environ.__setitem__("OPENAI_BASE_URL", old)
-        proc.terminate()
-        proc.wait(10)
+    with fault_server(0.0) as port:
+        images = tmp_path_factory.mktemp("images")
+        Image.new("RGB", (20, 16), (10, 200, 10)).save(images / "ok.png")
+        Image.new("RGB", (16, 24), (200, 10, 10)).save(images / "ok2.png")
+        (images / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 24)
+        old = os.environ.get("OPENAI_BASE_URL")
+        os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+        os.environ.setdefault("OPENAI_API_KEY", "sk-property-test")
+        try:
+            yield images, data.Encoder(tiny.sample_tokenizer(), max_pixels=64 * 64)
+        finally:
+            os.environ.pop("OPENAI_BASE_URL") if old is None else os.environ.__setitem__("OPENAI_BASE_URL", old)
 
 
 sentence = st.lists(st.sampled_from(WORDS), min_size=1, max_size=6).map(" ".join)
