@@ -9,11 +9,12 @@ import argparse
 from ainkit.ground.errors import epilog
 
 PARSER = dict(help="score a model on ArabicMMLU, or score CAMEL-Bench answers in both modes",
-              description="ArabicMMLU: ask the model every item once (answers kept in the shared cache, so a "
-                          "re-run asks nothing), score per category and in total. CAMEL-Bench: score a predictions file "
-                          "({dataset, id, prediction, answer} per line) with the benchmark's original scorers and the kit's "
-                          "corrected ones, side by side, aggregated to the 8 domains. Writes OUTPUT/predictions.jsonl and "
-                          "OUTPUT/results.json (accuracies 0-1), which notebook 06 overlays on the radar and tables.",
+              description="""ArabicMMLU: ask the model every item once (answers kept in the shared cache, so a re-run
+                          asks nothing), score per category and in total. CAMEL-Bench: score a predictions file
+                          ({dataset, id, prediction, answer} per line) with the benchmark's original scorers and the
+                          kit's corrected ones, side by side, aggregated to the 8 domains. Writes
+                          OUTPUT/predictions.jsonl and OUTPUT/results.json (accuracies 0-1), which notebook 06
+                          overlays on the radar and tables.""",
               epilog=epilog())
 
 

@@ -11,16 +11,18 @@ from ainkit.commands.options import stage_options
 from ainkit.ground.errors import epilog
 
 PARSER = dict(help="kept chat records -> a LLaMA-Factory / ms-swift training set, images beside it",
-              description="Write kept chat records (JSON Lines with `messages` or `conversations` and `images`, as "
-                          "translate and verify write them) into OUTPUT as a training set: NAME.jsonl (LLaMA-Factory's "
-                          "ShareGPT shape with role/content turns and images relative to OUTPUT; `ainkit train --set "
-                          "data=OUTPUT/NAME.jsonl` reads it too), its entry in OUTPUT/dataset_info.json (LLaMA-Factory: "
-                          "dataset_dir OUTPUT, dataset NAME), NAME.swift.jsonl (ms-swift: `swift sft --dataset` it; image paths "
-                          "absolute) and OUTPUT/images/ holding every image used. Records that would not train go to the "
-                          "rejects file with the line and every reason: no chat, turns not user/assistant pairs (user first, "
-                          "after an optional system turn), an empty turn, <image> placeholders and images that differ in "
-                          "number, an image that is missing, too large or does not decode whole. Refuses (exit 2) when none of the "
-                          "first relative image paths exists under the images folder. Resumes after a crash or Ctrl-C.",
+              description="""Write kept chat records (JSON Lines with `messages` or `conversations` and `images`, as
+                          translate and verify write them) into OUTPUT as a training set: NAME.jsonl
+                          (LLaMA-Factory's ShareGPT shape with role/content turns and images relative to OUTPUT;
+                          `ainkit train --set data=OUTPUT/NAME.jsonl` reads it too), its entry in
+                          OUTPUT/dataset_info.json (LLaMA-Factory: dataset_dir OUTPUT, dataset NAME),
+                          NAME.swift.jsonl (ms-swift: `swift sft --dataset` it; image paths absolute) and
+                          OUTPUT/images/ holding every image used. Records that would not train go to the rejects
+                          file with the line and every reason: no chat, turns not user/assistant pairs (user first,
+                          after an optional system turn), an empty turn, <image> placeholders and images that differ
+                          in number, an image that is missing, too large or does not decode whole. Refuses (exit 2)
+                          when none of the first relative image paths exists under the images folder. Resumes after
+                          a crash or Ctrl-C.""",
               epilog="e.g. ainkit export --input runs/verify/kept.jsonl --output data/  (writes data/ain_curated.jsonl, "
                      "the file configs/train/ain_7b.yaml trains on). " + epilog())
 

@@ -9,10 +9,11 @@ import argparse
 from ainkit.ground.errors import epilog
 
 PARSER = dict(help="Figures 4-5 for any models: answers side by side, one self-contained HTML page + a panel",
-              description="Join several models' CAMEL-Bench predictions files (what `ainkit evaluate` writes) by "
-                          "(dataset, id) and write OUTPUT/gallery.html (images embedded, Arabic right to left, each answer with "
-                          "its verdict in both scoring modes and the judge's grade where there is one; filters by data set, "
-                          "domain and 'models disagree') and OUTPUT/fig05_side_by_side.png/.pdf, a paper panel.",
+              description="""Join several models' CAMEL-Bench predictions files (what `ainkit evaluate` writes) by
+                          (dataset, id) and write OUTPUT/gallery.html (images embedded, Arabic right to left, each
+                          answer with its verdict in both scoring modes and the judge's grade where there is one;
+                          filters by data set, domain and 'models disagree') and OUTPUT/fig05_side_by_side.png/.pdf,
+                          a paper panel.""",
               epilog="e.g. ainkit gallery --predictions runs/a/predictions.jsonl runs/b/predictions.jsonl --output "
                      "runs/gallery. " + epilog())
 

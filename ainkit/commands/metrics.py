@@ -11,12 +11,12 @@ from ainkit.commands.options import stage_options
 from ainkit.ground.errors import epilog
 
 PARSER = dict(help="BLEU-2/4, METEOR, ROUGE-1/L of hypothesis vs reference (Table 9)",
-              description="Add bleu2, bleu4, meteor, rouge1_p/r/f and rougeL_p/r/f to every JSON Lines record, "
-                          "all on a 0-1 scale (1 = identical), then print corpus-level scores with their signatures. "
-                          "Arabic-safe: BLEU tokenizes with sacrebleu's intl tokenizer (splits Arabic punctuation); METEOR "
-                          "and ROUGE use the kit's Unicode word tokenizer. METEOR's WordNet comes from the set-up (offline). "
-                          "A side with more than --max-words words is rejected with the reason (METEOR and ROUGE-L grow "
-                          "with the square of the length).",
+              description="""Add bleu2, bleu4, meteor, rouge1_p/r/f and rougeL_p/r/f to every JSON Lines record, all on
+                          a 0-1 scale (1 = identical), then print corpus-level scores with their signatures.
+                          Arabic-safe: BLEU tokenizes with sacrebleu's intl tokenizer (splits Arabic punctuation);
+                          METEOR and ROUGE use the kit's Unicode word tokenizer. METEOR's WordNet comes from the
+                          set-up (offline). A side with more than --max-words words is rejected with the reason
+                          (METEOR and ROUGE-L grow with the square of the length).""",
               epilog=epilog())
 
 

@@ -9,13 +9,14 @@ import argparse
 from ainkit.ground.errors import UserError, epilog
 
 PARSER = dict(help="run the notebooks (papermill), write REPRODUCTION.md/.html and manifest.json",
-              description="Execute the numbered notebooks in order through papermill into reports/notebooks/, "
-                          "then build reports/REPRODUCTION.md and REPRODUCTION.html (scoreboard, findings, published vs kit "
-                          "per artefact) and reports/manifest.json (git commit, package versions, parameters, seconds and "
-                          "inputs fingerprint per notebook). A notebook whose inputs are unchanged since the last run in the "
-                          "same output folder (notebook, parameters, ainkit/ and configs/ files, packages, profile: see "
-                          "ainkit.reproduction.rerun) and whose outputs are all still there is reused, not run; --force reruns. Stops at "
-                          "the first failing notebook and shows the failing cell.",
+              description="""Execute the numbered notebooks in order through papermill into reports/notebooks/, then
+                          build reports/REPRODUCTION.md and REPRODUCTION.html (scoreboard, findings, published vs
+                          kit per artefact) and reports/manifest.json (git commit, package versions, parameters,
+                          seconds and inputs fingerprint per notebook). A notebook whose inputs are unchanged since
+                          the last run in the same output folder (notebook, parameters, ainkit/ and configs/ files,
+                          packages, profile: see ainkit.reproduction.rerun) and whose outputs are all still there is
+                          reused, not run; --force reruns. Stops at the first failing notebook and shows the failing
+                          cell.""",
               epilog="exit codes: 0 done; 1 a notebook failed (its cell and error are shown); 2 a user error")
 
 

@@ -11,12 +11,13 @@ from ainkit.commands.options import stage_options
 from ainkit.ground.errors import epilog
 
 PARSER = dict(help="score English-Arabic pairs by cross-lingual cosine similarity",
-              description="Add `similarity` (cosine of the two sentences' normalised embeddings, -1..1) and "
-                          "`similarity_encoder` to every JSON Lines record. Keeps input order; records with a missing or "
-                          "empty side, malformed lines and duplicate ids go to the rejects file with the reason and line. "
-                          "A text longer than --max-chars is cut there (the encoders themselves stop at their maximum "
-                          "sequence length, 128-512 tokens) and the record lists it in `similarity_truncated`. "
-                          "Resumes from <output>.journal after a crash or Ctrl-C, when the settings are the same.",
+              description="""Add `similarity` (cosine of the two sentences' normalised embeddings, -1..1) and
+                          `similarity_encoder` to every JSON Lines record. Keeps input order; records with a missing
+                          or empty side, malformed lines and duplicate ids go to the rejects file with the reason
+                          and line. A text longer than --max-chars is cut there (the encoders themselves stop at
+                          their maximum sequence length, 128-512 tokens) and the record lists it in
+                          `similarity_truncated`. Resumes from <output>.journal after a crash or Ctrl-C, when the
+                          settings are the same.""",
               epilog="Encoders: auto (default: LaBSE, the report's choice, when it is in the local Hugging Face "
                      "cache or --allow-download is given, else use-multilingual, which runs offline), M-BERT, "
                      "Paraphrase-XLM-R, all-mpnet-base-v2, LaBSE, AraBERT (the report's), use-multilingual and "

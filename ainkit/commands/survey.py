@@ -10,10 +10,11 @@ from ainkit.commands.options import COMMON
 from ainkit.ground.errors import epilog
 
 PARSER = dict(help="a blind side-by-side survey of models' answers: build the form, analyse the responses",
-              description="build: a static bilingual HTML form (no server) with model identities hidden and the "
-                          "answers in a seeded order per rater and question, plus the de-blinding key apart from it. analyze: "
-                          "shares with bootstrap intervals, Bradley-Terry strengths, position bias, Krippendorff's alpha, "
-                          "breakdowns, Figures 7-9 from the responses; every bad response is listed by file and rater.",
+              description="""build: a static bilingual HTML form (no server) with model identities hidden and the
+                          answers in a seeded order per rater and question, plus the de-blinding key apart from it.
+                          analyze: shares with bootstrap intervals, Bradley-Terry strengths, position bias,
+                          Krippendorff's alpha, breakdowns, Figures 7-9 from the responses; every bad response is
+                          listed by file and rater.""",
               epilog=epilog())
 
 

@@ -11,11 +11,11 @@ from ainkit.commands.options import client_for, endpoint_of, llm_options, stage_
 from ainkit.ground.errors import epilog
 
 PARSER = dict(help="judge images with a vision LLM under the LlavaGuard policy (Figure 16)",
-              description="Send each image (resized) with the kit's LlavaGuard-taxonomy policy to a vision judge "
-                          "and record toxicity {rating Safe|Unsafe|Unparsed, category, rationale, model, policy_version}. "
-                          "Answers that are not exactly the JSON asked for are Unparsed and filtered like Unsafe (fail "
-                          "closed); `keep` is true only for Safe. Decisions are cached by image sha256 + policy + model. "
-                          "Unreadable images go to the rejects file. Text-only backends are refused.",
+              description="""Send each image (resized) with the kit's LlavaGuard-taxonomy policy to a vision judge and
+                          record toxicity {rating Safe|Unsafe|Unparsed, category, rationale, model, policy_version}.
+                          Answers that are not exactly the JSON asked for are Unparsed and filtered like Unsafe
+                          (fail closed); `keep` is true only for Safe. Decisions are cached by image sha256 + policy
+                          + model. Unreadable images go to the rejects file. Text-only backends are refused.""",
               epilog="GPT-4o: OPENAI_API_KEY=... ainkit toxicity --input imgs/ --output judged.jsonl "
                      "--base-url https://api.openai.com/v1 --model gpt-4o --vision yes. Self-hosted LlavaGuard: "
                      "vllm serve AIML-TUDA/LlavaGuard-v1.2-7B-OV-hf, then ainkit toxicity --input imgs/ --output "

@@ -8,9 +8,10 @@ import argparse
 
 
 PARSER = dict(help="fine-tune Qwen2-VL (full parameters) locally or on SLURM through submitit",
-              description="Train from a preset (configs/train/*.yaml) with --set overrides; the merged config and "
-                          "git commit are written to the output folder. Executors: local (submitit LocalExecutor, --tasks "
-                          "processes, gloo on CPU), slurm (one task per GPU, requeue on preemption), debug (this process).")
+              description="""Train from a preset (configs/train/*.yaml) with --set overrides; the merged config and git
+                          commit are written to the output folder. Executors: local (submitit LocalExecutor, --tasks
+                          processes, gloo on CPU), slurm (one task per GPU, requeue on preemption), debug (this
+                          process).""")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

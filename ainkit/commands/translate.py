@@ -11,16 +11,17 @@ from ainkit.commands.options import client_for, endpoint_of, llm_options, stage_
 from ainkit.ground.errors import UserError, epilog
 
 PARSER = dict(help="translate JSON Lines records English <-> Arabic through an LLM",
-              description="Translate one text field (--field) or every chat turn (--messages: 'messages' "
-                          "role/content or ShareGPT 'conversations' from/value, <image> placeholders kept in place) of each "
-                          "record. Every output is checked (empty, wrong script, placeholders lost/added, length ratio, "
-                          "refusal, cut off); records with issues go to the rejects file with `translation_issues`. "
-                          "Output keeps input order; a crashed run resumes without re-sending completed requests. A "
-                          "request that 401/403/404s stops the run at once; strings longer than --max-chars are rejected "
-                          "unsent. --batch sends the requests through OpenAI's Batch API (half the price, answers within "
-                          "24 h; batch ids are journalled, so the same command picks up its batches after a crash; "
-                          "requests a batch did not answer go to the rejects file, and the same command sends them "
-                          "again). --max-cost refuses a run whose estimate is over it before any request.",
+              description="""Translate one text field (--field) or every chat turn (--messages: 'messages' role/content
+                          or ShareGPT 'conversations' from/value, <image> placeholders kept in place) of each
+                          record. Every output is checked (empty, wrong script, placeholders lost/added, length
+                          ratio, refusal, cut off); records with issues go to the rejects file with
+                          `translation_issues`. Output keeps input order; a crashed run resumes without re-sending
+                          completed requests. A request that 401/403/404s stops the run at once; strings longer than
+                          --max-chars are rejected unsent. --batch sends the requests through OpenAI's Batch API
+                          (half the price, answers within 24 h; batch ids are journalled, so the same command picks
+                          up its batches after a crash; requests a batch did not answer go to the rejects file, and
+                          the same command sends them again). --max-cost refuses a run whose estimate is over it
+                          before any request.""",
               epilog=epilog())
 
 
@@ -47,9 +48,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--batch-requests", type=int, default=50_000, help="requests per batch file (default and OpenAI's "
                    "limit: 50000)")
     p.add_argument("--batch-poll", type=float, default=60.0, help="seconds between batch status checks (default 60)")
-    p.add_argument("--max-cost", type=float, metavar="USD", help="refuse (exit 2, nothing sent) when the estimated cost "
-                   "is over USD: prompt tokens approximated, --max-tokens for every answer, at configs/llm.yaml's "
-                   "prices (Batch API prices with --batch); answers already in the cache are free")
+    p.add_argument("--max-cost", type=float, metavar="USD", help="""refuse (exit 2, nothing sent) when the estimated cost is
+                                                                 over USD: prompt tokens approximated, --max-tokens for every
+                                                                 answer, at configs/llm.yaml's prices (Batch API prices with
+                                                                 --batch); answers already in the cache are free""")
     llm_options(p)
     return p
 

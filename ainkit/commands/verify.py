@@ -8,13 +8,14 @@ import argparse
 
 from ainkit.commands.options import stage_options
 from ainkit.ground.errors import epilog
+from ainkit.stages.verify import DEFAULT_RULES
 
 PARSER = dict(help="the Figure 13 funnel: keep pairs whose scores clear every threshold",
-              description="Keep a record only when every rule holds (score >= threshold); rejected records "
-                          "are written with every rule they failed; a funnel summary (records in, dropped at each rule, "
-                          "kept) is written as JSON beside the output. Defaults are the report's Figure 13: similarity 0.8, "
-                          "bleu4 0.6, meteor 0.8, rouge1_f 0.8. Rule names: similarity, bleu2, bleu4, meteor, rouge1_p/r/f, "
-                          "rougeL_p/r/f; an unknown name is refused.",
+              description="""Keep a record only when every rule holds (score >= threshold); rejected records are
+                          written with every rule they failed; a funnel summary (records in, dropped at each rule,
+                          kept) is written as JSON beside the output. Defaults are the report's Figure 13: """
+                          + ", ".join(f"{name} {value}" for name, value in DEFAULT_RULES.items()) + """. Rule names:
+                          similarity, bleu2, bleu4, meteor, rouge1_p/r/f, rougeL_p/r/f; an unknown name is refused.""",
               epilog=epilog())
 
 

@@ -11,18 +11,6 @@ Stages read and write through ainkit.services.stageio.StageIO (journal, resume, 
   goes to the rejects file with its line number and reason; the other records go on.
   A UTF-8 byte-order mark is ignored, CRLF line ends are fine, and a line longer than
   `max_line_bytes()` (8 MiB; AINKIT_MAX_LINE_BYTES) is rejected without being held in memory.
-- Output: every done record, in input order, written atomically when the stage finishes.
-  While it runs, finished records are appended to ``<output>.journal`` (flushed each time),
-  so a crashed or killed run resumes where it stopped: ids in the journal are skipped.
-- Flat memory: which ids were seen, done, and where each sits in its journal is kept in a
-  disk index (``<output>.index``, SQLite, rebuilt from the journals on every start and removed
-  at the end), not in Python sets, so 3.6 M records need no more memory than 10 k
-  (bench/stage_memory.py). The final, ordered output is streamed from the journals.
-- Checks before work: the input is a readable file, output and rejects are distinct files
-  (not folders, not the input) in writable folders, and no other process holds the output's
-  lock (``<output>.lock``); all before a stage loads a model or sends a request.
-- Resume that cannot mix: the journal's first line holds the stage's settings; a re-run with
-  other settings stops and names what differs (``--restart`` starts over).
 - ``--shard i/n``: the stage takes the records whose id hashes to i modulo n (stable when
   the file is edited), so a SLURM job array can run one shard a task.
 """

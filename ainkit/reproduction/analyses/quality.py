@@ -27,7 +27,7 @@ from ainkit.reproduction.results import Row
 LAYOUT = [("BLEU-2", "score_pct", "bleu2"), ("BLEU-4", "score_pct", "bleu4"), ("METEOR", "score_pct", "meteor"),
           ("ROUGE-1", "precision_pct", "rouge1_p"), ("ROUGE-1", "recall_pct", "rouge1_r"), ("ROUGE-1", "f1_pct", "rouge1_f"),
           ("ROUGE-L", "precision_pct", "rougeL_p"), ("ROUGE-L", "recall_pct", "rougeL_r"), ("ROUGE-L", "f1_pct", "rougeL_f")]
-REPORT_THRESHOLD = 0.8  # report Section 2.2: pairs below 0.8 LaBSE similarity are dropped
+REPORT_THRESHOLD = verify.DEFAULT_RULES["similarity"]  # report Section 2.2: pairs below 0.8 LaBSE similarity are dropped
 REPORT_EXCLUDED_PCT = 2.0  # ... and they were "under 2%" of its data
 
 

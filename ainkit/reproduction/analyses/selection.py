@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ainkit.stages.verify import DEFAULT_RULES
 from ainkit.services.records import load_samples  # noqa: F401 - the sample set, named here for the notebooks and benches
 
-THRESHOLD = 0.8  # report Section 2.2: pairs below 0.8 LaBSE similarity are dropped
+THRESHOLD = DEFAULT_RULES["similarity"]  # report Section 2.2: pairs below 0.8 LaBSE similarity are dropped
 
 
 def roc_auc(good: np.ndarray, poor: np.ndarray) -> float:
