@@ -45,7 +45,7 @@ RULES = {  # mark -> what in a test's code (body, fixtures, the tests/ functions
     "notebook": r"execute_notebook|'reproduce'|reproduce\.run\(|\bjupyter|KernelClient|kernel\.execute",
     "server": r"\bfault_server\b|\bbatch_server\b|\bspawn\(|\bserve\.|llama_cpp|'serve'|'lab'",
     "slow": r"\bsubprocess\b|\bPopen\b|\bcli\(|\bcli_signalled\(|sys\.executable|\btry_load\(|similarity\.load\(|"
-            r"similarity\.score_records\(|\bEncoder\(|from_pretrained|\bbuild_\w*(lm|model)\b|tiny_lm|tiny_marian|load_model|\btorch\b|"
+            r"similarity\.score_records\(|similarity\.Encoder\(|from_pretrained|\bbuild_\w*(lm|model)\b|tiny_lm|tiny_marian|load_model|\btorch\b|"
             r"multiprocessing|ProcessPool|quality\.score\(|\bworkers=[2-9]",
 }
 SLOW_ONLY = {  # modules every function of which needs what the fast tier may not start; the check names them
