@@ -51,6 +51,8 @@ RULES = {  # mark -> what in a test's code (body, fixtures, the tests/ functions
 SLOW_ONLY = {  # modules every function of which needs what the fast tier may not start; the check names them
     "ainkit.services.onnx_runtime": "every function needs a loaded transformer (tests/test_similarity.py runs it)",
     "ainkit.ground.setup_models": "its steps download and assemble models (the set-up runs them)",
+    "ainkit.services.qwen2vl": "its record encoder needs transformers' image utilities, which import torch",
+    "ainkit.stages.train.data": "it reads records through the Qwen2-VL record encoder (torch)",
 }
 FAST_TOOLS = {"git", "uname"}  # processes a fast test may start: read-only queries that answer in milliseconds
 

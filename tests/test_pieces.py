@@ -116,6 +116,17 @@ def test_local_vlm_recognises_a_qwen2_vl_folder_by_its_config(tmp_path):
     assert local_vlm.is_qwen2_vl(tmp_path) is False
 
 
+def test_the_tiny_tokenizer_reads_english_and_arabic():
+    """The kit's byte-level BPE (the tiny models' tokenizer): trained in a second, no model, no torch."""
+    from ainkit.services import tiny
+
+    tok = tiny.sample_tokenizer()
+    for text in ("The cat sleeps on the mat.", "القطة تنام على الحصيرة."):
+        ids = tok.encode(text, add_special_tokens=False)
+        assert ids and tok.decode(ids) == text
+
+
+@pytest.mark.slow  # Qwen2-VL's record encoder needs transformers' image utilities, which import torch
 def test_training_records_are_checked_once_and_kept_by_offset(tmp_path):
     """LazyRecords with the real Qwen2-VL record encoder on the kit's tiny tokenizer: a malformed line and a record
     that cannot train are rejected with their line numbers; the rest are kept, their tokens counted."""
