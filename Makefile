@@ -24,7 +24,7 @@ reproduce:
 	$(VENV)/bin/ainkit reproduce $(ARGS)
 
 test: setup
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest --module-coverage $(PYTEST_ARGS)
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -m "$(FAST)" --module-coverage $(PYTEST_ARGS)

@@ -15,10 +15,11 @@ written by hand. Then a guard checks the classification while the tests run: a t
 starts a process (other than git or uname), forks, loads a sentence encoder, imports torch or builds a torch module fails,
 naming what it started and the mark it needs. So a new test cannot land in the fast tier by mistake.
 
-`--module-coverage` (make test-fast) also checks that the tests run covered every module of ainkit/: each was
-imported and, if it defines a function, at least one of its functions ran (a global trace hook records the file of
-every function called; it sees calls in this process only, which is all the fast tier has). SLOW_ONLY names the
-modules left to the slow tier, and why; the check prints them.
+`--module-coverage` (make test and make test-fast) also checks that the fast tier covers every module of ainkit/:
+each was imported and, if it defines a function, at least one of its functions ran during a fast-tier test (a trace
+hook, set only while a test with no tier mark runs, records the file of every function called; it sees this process
+only, which is all the fast tier has). SLOW_ONLY names the modules left to the slow tier, and why; the check prints
+them. It is skipped, saying so, when -k, paths or another -m select part of the suite.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS.parent / "ainkit"
 TIERS = ("slow", "server", "notebook", "slurm", "browser")
+FAST = "not (" + " or ".join(TIERS) + ")"  # the fast tier's -m expression (make test-fast)
 RULES = {  # mark -> what in a test's code (body, fixtures, the tests/ functions they call) starts that
     "browser": r"\bwebdriver\b|\bselenium\b|chromedriver|\bbrowser\(",
     "slurm": r"\bsinfo\b|\bsbatch\b|\bsacct\b|\bsqueue\b",
@@ -245,7 +247,7 @@ _guard = _Guard()
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _guard.start()
-    _coverage.resume()
+    _coverage.follow(item)
     yield
     _guard.events = None
 
@@ -283,13 +285,16 @@ class _Coverage:
 
     def install(self) -> None:
         self.on = True
-        sys.settrace(self.trace)
-        threading.settrace(self.trace)
 
-    def resume(self) -> None:
-        """Put the hook back if something (hypothesis, explaining a failure) took it away."""
-        if self.on and sys.gettrace() is None:
-            sys.settrace(self.trace)
+    def follow(self, item) -> None:
+        """Trace while a fast-tier test runs (set-up, call, teardown), not while any other does: so `make test`, which
+        runs every tier, checks the fast tier's coverage as `make test-fast` does. Also puts the hook back if
+        something (hypothesis, explaining a failure) took it away."""
+        if not self.on:
+            return
+        hook = None if any(item.get_closest_marker(t) for t in TIERS) else self.trace
+        sys.settrace(hook)
+        threading.settrace(hook)
 
     def missing(self) -> list[str]:
         """Modules of ainkit/ not imported, or none of whose functions ran."""
@@ -313,17 +318,33 @@ class _Coverage:
 _coverage = _Coverage()
 
 
+def _whole_fast_tier(config) -> bool:
+    """Whether this run holds every fast-tier test: no -k, no paths of its own, no -m but the fast tier's."""
+    args = [a for a in config.args if not a.startswith("-")]
+    default = [str(TESTS), "tests", str(TESTS.parent)]
+    markexpr = " ".join(config.option.markexpr.split())
+    return not config.option.keyword and all(a.rstrip("/") in default for a in args) \
+        and markexpr in ("", FAST)
+
+
 def pytest_sessionfinish(session, exitstatus):
     if not _coverage.on:
         return
     sys.settrace(None)
     threading.settrace(None)
+    if not _whole_fast_tier(session.config):
+        _coverage.gaps = None
+        _coverage.skipped = True
+        return
     _coverage.gaps = _coverage.missing()
     if _coverage.gaps and session.exitstatus == 0:
         session.exitstatus = 1
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if getattr(_coverage, "skipped", False):
+        terminalreporter.line("module coverage: not checked: this run selected part of the suite (-k, paths, or -m)")
+        return
     gaps = getattr(_coverage, "gaps", None)
     if gaps is None:
         return
