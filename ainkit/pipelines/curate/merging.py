@@ -138,7 +138,7 @@ def _kept_and_rejects(run: Run) -> tuple[int, int, dict[str, dict[str, Any]]]:
                 raise CurateError(f"{run.root}: record {rid!r} (line {pos}) is in no shard file: a damaged run; use --restart")
             reject(reject_entry(rid, pos, step, found, source))
             funnel[step]["rejected"] += 1
-            funnel[step]["reasons"].update({reason_key(r) for r in found.get("reasons", [])})
+            funnel[step]["reasons"].update(dict.fromkeys((reason_key(r) for r in found.get("reasons", [])), 1))  # once a record, in its order
     left = [(i, h.item[0]) for i, h in enumerate(kept_heads + line_heads) if h.item] + \
            [(i, h.item[0]) for i, hs in enumerate(reject_heads) for _, h in hs if h.item]
     if left:
