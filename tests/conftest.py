@@ -12,8 +12,8 @@ notebook (a notebook executed by papermill or a kernel), slurm (a cluster job), 
 The marks are applied here, at collection, from the code each test runs: its body, the fixtures it uses and the
 functions of tests/ they call (RULES below, read from the code without comments or docstrings). A mark may also be
 written by hand. Then a guard checks the classification while the tests run: a test with none of these marks that
-starts a process (other than git or uname), forks, loads a sentence encoder, imports torch or builds a torch module fails,
-naming what it started and the mark it needs. So a new test cannot land in the fast tier by mistake.
+starts a process (other than git or uname), forks, loads a sentence encoder, imports torch or builds a torch module
+fails, naming what it started and the mark it needs. So a new test cannot land in the fast tier by mistake.
 
 `--module-coverage` (make test and make test-fast) also checks that the fast tier covers every module of ainkit/:
 each was imported and, if it defines a function, at least one of its functions ran during a fast-tier test (a trace
@@ -46,9 +46,9 @@ RULES = {  # mark -> what in a test's code (body, fixtures, the tests/ functions
     "slurm": r"\bsinfo\b|\bsbatch\b|\bsacct\b|\bsqueue\b",
     "notebook": r"execute_notebook|'reproduce'|reproduce\.run\(|\bjupyter|KernelClient|kernel\.execute",
     "server": r"\bfault_server\b|\bbatch_server\b|\bspawn\(|\bserve\.|llama_cpp|'serve'|'lab'",
-    "slow": r"\bsubprocess\b|\bPopen\b|\bcli\(|\bcli_signalled\(|sys\.executable|\btry_load\(|similarity\.load\(|"
-            r"similarity\.score_records\(|similarity\.Encoder\(|from_pretrained|\bbuild_\w*(lm|model)\b|tiny_lm|tiny_marian|load_model|\btorch\b|"
-            r"multiprocessing|ProcessPool|quality\.score\(|\bworkers=[2-9]",
+    "slow": r"\bsubprocess\b|\bPopen\b|\bcli\(|\bcli_signalled\(|sys\.executable|multiprocessing|ProcessPool|"
+            r"\bworkers=[2-9]|\btry_load\(|similarity\.load\(|similarity\.score_records\(|similarity\.Encoder\(|"
+            r"quality\.score\(|from_pretrained|\bbuild_\w*(lm|model)\b|tiny_lm|tiny_marian|load_model|\btorch\b",
 }
 SLOW_ONLY = {  # modules every function of which needs what the fast tier may not start; the check names them
     "ainkit.services.onnx_runtime": "every function needs a loaded transformer (tests/test_similarity.py runs it)",
@@ -90,8 +90,10 @@ def _text(func) -> str:
         try:
             tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
             node = tree.body[0]
-            if node.body and isinstance(node.body[0], ast.Expr) and isinstance(getattr(node.body[0], "value", None), ast.Constant) \
-                    and isinstance(node.body[0].value.value, str) and len(node.body) > 1:
+            first = node.body[0] if node.body else None
+            docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                and isinstance(first.value.value, str)
+            if docstring and len(node.body) > 1:
                 node.body = node.body[1:]
             _code_text[func] = ast.unparse(node)
         except (OSError, TypeError, SyntaxError, IndexError):
@@ -159,7 +161,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(mark)
 
 
-# -- the guard: what a test with no tier mark may not start ----------------------------------------------------------------
+# -- the guard: what a test with no tier mark may not start ---------------------------------------------------------
 
 class _Guard:
     """Records, while a test runs, each process, fork, encoder and torch model it starts."""
@@ -269,7 +271,7 @@ def pytest_runtest_makereport(item, call):
                        f"to see it), or keep it in the fast tier by not starting these.")
 
 
-# -- module coverage of the fast tier ------------------------------------------------------------------------------------
+# -- module coverage of the fast tier ---------------------------------------------------------------------------------
 
 class _Coverage:
     """Which files' functions ran (a global trace hook: one set insert per Python call, no line tracing)."""
@@ -355,7 +357,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for gap in gaps:
             terminalreporter.line(f"  {gap}")
     else:
-        terminalreporter.line(f"module coverage: {modules - len(SLOW_ONLY)} of the {modules} modules of ainkit/ imported, "
+        covered = modules - len(SLOW_ONLY)
+        terminalreporter.line(f"module coverage: {covered} of the {modules} modules of ainkit/ imported, "
                               "and a function of each ran")
     for name, why in SLOW_ONLY.items():
         terminalreporter.line(f"  {name}: left to the slow tier: {why}")

@@ -41,7 +41,8 @@ def cli(*args, env: dict | None = None, cwd=None, timeout: float = 600, wait: bo
     """Run `ainkit ARGS...`: the CompletedProcess (text stdout and stderr), or with wait=False the running Popen."""
     cmd = [*AINKIT, *map(str, args)]
     if not wait:
-        return subprocess.Popen(cmd, env=environ(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(cmd, env=environ(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
     return subprocess.run(cmd, env=environ(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, input=input)
 
 

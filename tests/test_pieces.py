@@ -152,8 +152,8 @@ def test_curate_dry_run_plan_and_array_script(tmp_path):
     from ainkit.pipelines import curate
     from ainkit.pipelines.curate import jobs
 
-    cfg = curate.load_config(ROOT / "configs" / "curate" / "tiny.yaml",
-                             ["translate.model=openai:gpt-4o-mini", "back_translate.model=openai:gpt-4o-mini"], shards=3)
+    models = ["translate.model=openai:gpt-4o-mini", "back_translate.model=openai:gpt-4o-mini"]
+    cfg = curate.load_config(ROOT / "configs" / "curate" / "tiny.yaml", models, shards=3)
     lines = curate.plan_lines(curate.plan(cfg, ROOT / "ainkit" / "data" / "curate" / "chats.jsonl"))
     assert lines[0].startswith("13 records (1 malformed lines) in 3 shard(s)")
     assert lines[1].startswith("translate: openai:gpt-4o-mini: 24 requests")  # a user and an assistant turn each
