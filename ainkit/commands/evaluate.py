@@ -1,6 +1,9 @@
 """`ainkit evaluate`: ArabicMMLU and CAMEL-Bench (ainkit.stages.evaluate).
 
     ainkit evaluate --benchmark arabic-mmlu --model local:smollm2-135m --output runs/smol
+    ainkit evaluate --benchmark kitab-bench --model openai:NAME --base-url http://127.0.0.1:8000/v1 --output runs/kitab
+    ainkit evaluate --list
+    ainkit evaluate --compare runs/a/predictions.jsonl runs/b/predictions.jsonl --output runs/a-vs-b
 """
 from __future__ import annotations
 
@@ -8,30 +11,44 @@ import argparse
 
 from ainkit.ground.errors import epilog
 
-PARSER = dict(help="score a model on ArabicMMLU, or score CAMEL-Bench answers in both modes",
+PARSER = dict(help="score a model on ArabicMMLU or KITAB-Bench, score CAMEL-Bench answers in both modes, compare two runs",
               description="""ArabicMMLU: ask the model every item once (answers kept in the shared cache, so a re-run
                           asks nothing), score per category and in total. CAMEL-Bench: score a predictions file
                           ({dataset, id, prediction, answer} per line) with the benchmark's original scorers and the
                           kit's corrected ones, side by side, aggregated to the 8 domains. Writes
                           OUTPUT/predictions.jsonl and OUTPUT/results.json (accuracies 0-1), which notebook 06
-                          overlays on the radar and tables.""",
+                          overlays on the radar and tables. KITAB-Bench: its text-recognition sets with the authors'
+                          prompt and CER / WER / CHrF. --list: every benchmark known, with size, keys, licence,
+                          gating and the metrics implemented. --compare A B: two predictions files on the same items,
+                          accuracies with bootstrap intervals, the paired difference and McNemar's exact p-value.""",
               epilog=epilog())
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--benchmark", required=True, choices=["arabic-mmlu", "camel-bench"])
+    from ainkit.stages.evaluate.registry import BENCHMARKS
+
+    p.add_argument("--benchmark", choices=[n for n, b in BENCHMARKS.items() if b.runnable],
+                   help="required unless --list or --compare")
+    p.add_argument("--list", action="store_true", help="list the benchmarks: size, keys, licence, gating, metrics; then exit")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two predictions files of `ainkit evaluate` on "
+                   "the same items (writes OUTPUT/compare.json when --output is given)")
+    p.add_argument("--compare-field", default="", help="--compare: the true/false field to read (default: 'correct', "
+                   "else CAMEL-Bench's 'correct_corrected')")
+    p.add_argument("--resamples", type=int, default=2000, help="--compare: bootstrap resamples")
+    p.add_argument("--seed", type=int, default=0, help="--compare: bootstrap seed")
     from ainkit.services.endpoint import add_endpoint_options
 
     add_endpoint_options(p, "openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
                          "local causal LM by its logits, or a Qwen2-VL checkpoint of `ainkit train`: logits for ArabicMMLU, "
                          "generation with the images for CAMEL-Bench)", model_default="", named=False)
-    p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench: item records "
-                   "(JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
-    p.add_argument("--datasets", default="", help="CAMEL-Bench sets to fetch with --data hub, comma-separated (default: all 44)")
+    p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench, KITAB-Bench: "
+                   "item records (JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
+    p.add_argument("--datasets", default="", help="CAMEL-Bench / KITAB-Bench sets to fetch with --data hub, comma-separated "
+                   "(default: all 44 / all 13)")
     p.add_argument("--allow-download", action="store_true", help="allow --data hub to download from the Hugging Face hub")
     p.add_argument("--predictions", help="CAMEL-Bench answers to score: JSON Lines {dataset, id, prediction, answer}, or the "
                    "benchmark's own results/ folder of <model>_<dataset>.json files")
-    p.add_argument("--output", required=True, help="output folder")
+    p.add_argument("--output", help="output folder (required with --benchmark)")
     p.add_argument("--limit", type=int, help="first N items only")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa): an LLM judge, "
@@ -45,6 +62,17 @@ def run(args: argparse.Namespace) -> int:
     from ainkit.services import endpoint
     from ainkit.stages.evaluate import hub, runner
 
+    if args.list:
+        from ainkit.stages.evaluate import registry
+
+        print(registry.render())
+        return 0
+    if args.compare:
+        return _compare(args)
+    if not args.benchmark or not args.output:
+        raise ValueError("--benchmark and --output are required (or --list, or --compare A B)")
+    if args.benchmark == "kitab-bench":
+        return _kitab(args)
     if args.benchmark == "arabic-mmlu":
         if not args.model:
             raise ValueError("--model is required for arabic-mmlu")
@@ -75,4 +103,28 @@ def run(args: argparse.Namespace) -> int:
                   f"{sum(d.get('prediction_errors', 0) for d in r['datasets'].values())} unusable predictions (counted wrong)")
         else:
             print("[evaluate] camel-bench: no item with an answer key: nothing scored (scores need the authors' keys)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ainkit.ground import atomic
+    from ainkit.stages.evaluate import compare
+
+    r = compare.compare(*args.compare, field=args.compare_field, resamples=args.resamples, seed=args.seed)
+    print(compare.render(r))
+    if args.output:
+        atomic.write_json(f"{args.output}/compare.json", r)
+    return 0
+
+
+def _kitab(args: argparse.Namespace) -> int:
+    from ainkit.stages.evaluate import kitab
+
+    if not args.model:
+        raise ValueError("--model is required for kitab-bench (a vision model: openai:NAME or hf:PATH)")
+    data = kitab.data_file(args.data, args.output, args.datasets, args.allow_download, args.limit)
+    r = kitab.run(args.model, data, args.output, args.limit, args.concurrency, args.base_url)
+    m = r["mean"]
+    print(f"[evaluate] kitab-bench {args.model}: {r['items']} items in {len(r['datasets'])} sets, {r['unanswered']} "
+          f"unanswered; mean CER {m['cer']:.2f}, WER {m['wer']:.2f}, CHrF {m['chrf']:.2f}; {args.output}/results.json")
     return 0

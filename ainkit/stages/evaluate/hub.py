@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from ainkit.ground.paths import PACKAGE
 from ainkit.services.records import write_records
@@ -69,22 +69,29 @@ def row_images(row: dict[str, Any]) -> list:
     return [row[f"image_{i}"] for i in range(9) if row.get(f"image_{i}") is not None]
 
 
-def rows_to_items(dataset: str, rows: Iterable[dict[str, Any]], folder: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Item records {dataset, id, question, images, answer}; images saved as PNG under `folder`."""
-    if dataset not in camel_bench.DATASETS:
-        raise ValueError(f"unknown CAMEL-Bench data set {dataset!r}")
+def saved_rows(rows: Iterable[dict[str, Any]], folder: str | Path, stem: str,
+               limit: int | None = None) -> Iterator[tuple[int, dict[str, Any], list[str]]]:
+    """(index, row, paths of its images saved as FOLDER/STEM-index-k.png) for the first `limit` hub rows."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    items = []
     for i, row in enumerate(rows):
         if limit is not None and i >= limit:
             break
         paths = []
         for k, im in enumerate(row_images(row)):
-            path = folder / f"{dataset}-{i}-{k}.png"
+            path = folder / f"{stem}-{i}-{k}.png"
             if not path.exists():
                 im.convert("RGB").save(path)
             paths.append(str(path))
+        yield i, row, paths
+
+
+def rows_to_items(dataset: str, rows: Iterable[dict[str, Any]], folder: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Item records {dataset, id, question, images, answer}; images saved as PNG under `folder`."""
+    if dataset not in camel_bench.DATASETS:
+        raise ValueError(f"unknown CAMEL-Bench data set {dataset!r}")
+    items = []
+    for i, row, paths in saved_rows(rows, folder, dataset, limit):
         answer = row.get("answer")  # withheld on the hub (CAMEL-Bench issue #1): empty or None, never the string "None"
         items.append({"dataset": dataset, "id": f"{dataset}-{i}", "index": i, "question": question_text(row), "images": paths,
                       "answer": "" if answer is None else str(answer), "source": f"ahmedheakl/arabic_{dataset}"})

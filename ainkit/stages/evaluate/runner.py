@@ -290,16 +290,22 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
         if it.get("dataset") not in camel_bench.DATASETS or "answer" not in it or not isinstance(it.get("question"), str):
             raise RecordError(f"{data}: {where}: needs a known 'dataset', a 'question' and an 'answer'")
     refuse_duplicates(data, located)
-    items = [it for _, it in located]
+    return ask_items("camel-bench", model, [it for _, it in located], Path(data).parent, output, concurrency,
+                     max_images, long_side, base_url)
+
+
+def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Path, output: str, concurrency: int = 16,
+              max_images: int = 5, long_side: int = 420, base_url: str | None = None, max_tokens: int = 512) -> Path:
+    """Ask a vision model every item (images relative to `base`, then the question); cached per `benchmark`; writes
+    OUTPUT/asked.jsonl."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    base = Path(data).parent
-    refusal = (f"--model {model!r}: CAMEL-Bench needs a vision model: at an OpenAI-compatible endpoint "
+    refusal = (f"--model {model!r}: {benchmark} needs a vision model: at an OpenAI-compatible endpoint "
                "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY) or a local Qwen2-VL checkpoint "
                "(hf:PATH); the embedded server is text-only")
     ep = _parse(model, base_url, refusal)
     if ep.kind == "hf":
-        return _ask_local(ep.name, model, items, base, out, max_images)
+        return _ask_local(ep.name, model, items, base, out, max_images, benchmark)
     backend = endpoint.vision_backend(ep, refusal=refusal, unset=refusal)
     client = Client(backend, concurrency=concurrency)
     endpoint.require_vision(backend, client)
@@ -307,11 +313,11 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     try:
         todo, keys = [], {}
         for i, it in enumerate(items, 1):
-            keys[i] = camel_key(model, it, i, base)
+            keys[i] = camel_key(model, it, i, base, benchmark)
             if cache.get(keys[i]) is None:
                 parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
                 todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
-        answers = client.run([m for _, m in todo], max_tokens=512, temperature=0)
+        answers = client.run([m for _, m in todo], max_tokens=max_tokens, temperature=0)
         for (i, _), ans in zip(todo, answers):
             if ans.ok:
                 cache.put(keys[i], {"prediction": ans.content})
@@ -322,7 +328,7 @@ def ask_camel_bench(model: str, data: str, output: str, limit: int | None = None
     finally:
         cache.close()
     path = write_records(out / "asked.jsonl", preds)
-    print(client.stats.line("camel-bench"))
+    print(client.stats.line(benchmark))
     return path
 
 
@@ -334,7 +340,7 @@ def _parse(model: str, base_url: str | None, refusal: str) -> endpoint.Endpoint:
         raise LLMError(refusal) from None
 
 
-def camel_key(model: str, it: dict[str, Any], i: int, base: Path) -> str:
+def camel_key(model: str, it: dict[str, Any], i: int, base: Path, benchmark: str = "camel-bench") -> str:
     """The answer-cache key of a CAMEL-Bench item asked of `model`: its question and its images' bytes (a path
     relative to `base`), so a changed image is asked again and a moved one is not; an unreadable image counts by
     its path (asking fails on it anyway)."""
@@ -345,30 +351,31 @@ def camel_key(model: str, it: dict[str, Any], i: int, base: Path) -> str:
             return f"unreadable:{p}"
     images = [content(str(p)) for p in it.get("images", [])]
     phash = hashlib.sha256((it["question"] + "|" + "|".join(images)).encode()).hexdigest()[:16]
-    return AnswerCache.key("camel-bench", model, f"{it['dataset']}/{it.get('id', i)}", phash)
+    return AnswerCache.key(benchmark, model, f"{it['dataset']}/{it.get('id', i)}", phash)
 
 
 def camel_row(it: dict[str, Any], i: int, prediction: str | None) -> dict[str, Any]:
     """A predictions-file row for item `it` (number `i` when it has no id)."""
     return {"dataset": it["dataset"], "id": it.get("id", i), "question": it["question"], "answer": it["answer"],
-            "prediction": prediction}
+            "prediction": prediction, **({"images": it["images"]} if it.get("images") else {})}  # images: compare's clusters
 
 
-def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, out: Path, max_images: int) -> Path:
-    """CAMEL-Bench items answered by a local Qwen2-VL checkpoint (greedy generation with the item's images); cached."""
+def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, out: Path, max_images: int,
+               benchmark: str = "camel-bench") -> Path:
+    """Items answered by a local Qwen2-VL checkpoint (greedy generation with the item's images); cached."""
     from tqdm.auto import tqdm
 
     from ainkit.stages.evaluate import local_vlm
 
     if not local_vlm.is_qwen2_vl(path):
-        raise UserError(f"--model hf:{path}: CAMEL-Bench needs a vision model; {path} is not a Qwen2-VL folder "
+        raise UserError(f"--model hf:{path}: {benchmark} needs a vision model; {path} is not a Qwen2-VL folder "
                         "(config.json with model_type qwen2_vl)")
     cache, vlm, asked = AnswerCache(), None, 0
     try:
         preds = []
-        for i, it in enumerate(tqdm(items, desc="camel-bench", unit="item", disable=not sys.stderr.isatty()), 1):
+        for i, it in enumerate(tqdm(items, desc=benchmark, unit="item", disable=not sys.stderr.isatty()), 1):
             images = [str(p) for p in it.get("images", [])[:max_images]]
-            key = camel_key(model, it, i, base)
+            key = camel_key(model, it, i, base, benchmark)
             hit = cache.get(key)
             if hit is None:
                 vlm = vlm or local_vlm.QwenVL(path)
@@ -379,5 +386,5 @@ def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, o
             preds.append(camel_row(it, i, hit["prediction"]))
     finally:
         cache.close()
-    print(f"[camel-bench] {model}: {len(items)} items, {asked} generated now, {len(items) - asked} from the cache")
+    print(f"[{benchmark}] {model}: {len(items)} items, {asked} generated now, {len(items) - asked} from the cache")
     return write_records(out / "asked.jsonl", preds)

@@ -1,0 +1,112 @@
+"""Two models on the same items: accuracies with 95 % bootstrap intervals, the paired difference, exact McNemar.
+
+    ainkit evaluate compare runs/a/predictions.jsonl runs/b/predictions.jsonl --output runs/a-vs-b
+
+Reads the predictions files `ainkit evaluate` writes (one row per item: `dataset` (ArabicMMLU: `category`), `id`,
+and whether it was right: `correct`, or CAMEL-Bench's `correct_corrected` / `correct_original`). Both files must
+hold the same items. Per data set and overall:
+- each accuracy with a percentile bootstrap interval (B resamples, seeded) over clusters: items that share an
+  image (the row's `images`) are drawn together, every other item is its own cluster;
+- the paired difference B - A with its interval from the same resamples (both models on the same draw);
+- McNemar's exact test: two-sided binomial p-value on the discordant pairs (A right / B wrong vs A wrong / B right),
+  p = min(1, 2 * P[X <= min(b, c)]), X ~ Binomial(b + c, 1/2); 1 when there is no discordant pair.
+"""
+from __future__ import annotations
+
+from math import comb
+from pathlib import Path
+from typing import Any
+
+from ainkit.services.records import RecordError, read_lines
+
+FIELDS = ("correct", "correct_corrected")  # read in this order when no field is named
+
+
+def signature(resamples: int, seed: int) -> str:
+    return f"bootstrap:percentile-95|cluster:image|B:{resamples}|seed:{seed}|mcnemar:exact-binomial-two-sided"
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """Two-sided exact McNemar p-value for `b` and `c` discordant pairs."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(comb(n, k) for k in range(min(b, c) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def load(path: str | Path, field: str = "") -> dict[tuple[str, str], tuple[bool, str]]:
+    """(dataset, id) -> (correct, cluster) of a predictions file."""
+    rows: dict[tuple[str, str], tuple[bool, str]] = {}
+    for line in read_lines(path):
+        if line.error:
+            raise RecordError(f"{path}: line {line.number}: {line.error}")
+        r = line.record
+        name = field or next((f for f in FIELDS if f in r), "")
+        if not name or not isinstance(r.get(name), bool) or "id" not in r:
+            raise RecordError(f"{path}: line {line.number}: needs an 'id' and a true/false "
+                              f"{field or ' or '.join(FIELDS)}")
+        ds = str(r.get("dataset") or r.get("category") or "all")
+        key = (ds, str(r["id"]))
+        if key in rows:
+            raise RecordError(f"{path}: line {line.number}: item {ds}/{r['id']} appears twice")
+        images = r.get("images")
+        cluster = "|".join(map(str, images)) if images else f"item:{ds}/{r['id']}"
+        rows[key] = (r[name], cluster)
+    if not rows:
+        raise RecordError(f"{path}: no predictions")
+    return rows
+
+
+def _paired(a: dict, b: dict, keys: list, resamples: int, seed: int) -> dict[str, Any]:
+    """Accuracies, difference, intervals and McNemar for the items `keys`."""
+    import numpy as np
+
+    clusters: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        clusters.setdefault(a[k][1], []).append(i)
+    ya = np.array([a[k][0] for k in keys], dtype=float)
+    yb = np.array([b[k][0] for k in keys], dtype=float)
+    members = list(clusters.values())
+    sa = np.array([ya[m].sum() for m in members])  # per cluster: right answers of A, of B, and items
+    sb = np.array([yb[m].sum() for m in members])
+    size = np.array([len(m) for m in members], dtype=float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(members), size=(resamples, len(members)))  # clusters drawn with replacement
+    n = size[draws].sum(axis=1)
+    acc_a, acc_b = sa[draws].sum(axis=1) / n, sb[draws].sum(axis=1) / n
+
+    def interval(x) -> list[float]:
+        return [float(v) for v in np.percentile(x, [2.5, 97.5])]
+
+    disc_a = int(((ya == 1) & (yb == 0)).sum())
+    disc_b = int(((ya == 0) & (yb == 1)).sum())
+    return {"n": len(keys), "clusters": len(members),
+            "a": {"accuracy": float(ya.mean()), "ci95": interval(acc_a)},
+            "b": {"accuracy": float(yb.mean()), "ci95": interval(acc_b)},
+            "difference": {"b_minus_a": float(yb.mean() - ya.mean()), "ci95": interval(acc_b - acc_a)},
+            "mcnemar": {"a_only": disc_a, "b_only": disc_b, "p_value": mcnemar_exact(disc_a, disc_b)}}
+
+
+def compare(path_a: str | Path, path_b: str | Path, field: str = "", resamples: int = 2000, seed: int = 0) -> dict:
+    """The comparison of two predictions files on their common items (which must be all of them)."""
+    a, b = load(path_a, field), load(path_b, field)
+    if set(a) != set(b):
+        only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+        raise RecordError(f"the two files hold different items: {len(only_a)} only in {path_a} (first {only_a[:3]}), "
+                          f"{len(only_b)} only in {path_b} (first {only_b[:3]})")
+    keys = sorted(a)
+    per = {ds: _paired(a, b, [k for k in keys if k[0] == ds], resamples, seed) for ds in sorted({k[0] for k in keys})}
+    return {"a": str(path_a), "b": str(path_b), "signature": signature(resamples, seed), "datasets": per,
+            "overall": _paired(a, b, keys, resamples, seed)}
+
+
+def render(result: dict) -> str:
+    """One line per data set and overall."""
+    def line(name: str, r: dict) -> str:
+        a, b, d, m = r["a"], r["b"], r["difference"], r["mcnemar"]
+        return (f"{name:24} n={r['n']:<6} A {a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]  "
+                f"B {b['accuracy']:.3f} [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]  B-A {d['b_minus_a']:+.3f} "
+                f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]  McNemar p={m['p_value']:.4g} ({m['a_only']} vs {m['b_only']})")
+    return "\n".join([*(line(ds, r) for ds, r in result["datasets"].items()), line("overall", result["overall"]),
+                      result["signature"]])

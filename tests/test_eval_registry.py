@@ -1,0 +1,156 @@
+"""The benchmark registry (`ainkit evaluate --list`), KITAB-Bench text recognition held to its authors' metrics
+(mbzuai-oryx/KITAB-Bench ocr-eval/metrics.py @ c27abc2), a KITAB fixture run through a served vision model, and
+`ainkit evaluate --compare` (bootstrap intervals, exact McNemar against scipy and by hand)."""
+import argparse
+import json
+
+import pytest
+
+from ainkit.commands import evaluate as command
+from ainkit.stages.evaluate import compare, kitab, registry
+from helpers import cli, fault_server, stats
+
+
+def test_registry_lists_every_benchmark_with_keys_licence_and_gating():
+    rows = {r["benchmark"]: r for r in registry.table()}
+    assert set(rows) == {"camel-bench", "arabic-mmlu", "kitab-bench", "jeem", "arb"}
+    assert all(r["size"] and r["keys"] and r["licence"] and r["gating"] for r in rows.values())
+    assert "TEDS" in rows["kitab-bench"]["not implemented"] and "MARS" in rows["kitab-bench"]["not implemented"]
+    assert rows["jeem"]["runs"] == "no" and "gated" in rows["jeem"]["gating"] and rows["arb"]["metrics"] == "-"
+    text = registry.render()
+    assert "kitab-bench:" in text and "not implemented:" in text
+
+
+# Golden cases, written by following ocr-eval/metrics.py line by line (preprocess_arabic_text on both sides, then
+# torchmetrics' corpus CharErrorRate / WordErrorRate, mean Levenshtein, each rounded to 2): (gt, pred) rows -> values.
+GOLDEN = [
+    ("identical", [("السلام عليكم", "السلام عليكم")], 0.0, 0.0, 0.0),
+    ("diacritics, alef, teh marbuta, alef maksura normalised away", [("إِلى مَدرسةٍ", "الي مدرسه")], 0.0, 0.0, 0.0),
+    ("tatweel and a newline", [("مـــصر\nالقاهرة", "مصر  القاهره")], 0.0, 0.0, 0.0),
+    ("three letters of nine wrong, one word of two", [("كتب الولد", "كتب البنت")], 0.33, 0.5, 3.0),
+    ("corpus rate, not the mean of row rates (2/10, not 0.5)", [("ab", ""), ("abcdefgh", "abcdefgh")], 0.2, 0.5, 1.0),
+    ("a null prediction is the empty string", [("نص", None)], 1.0, 1.0, 2.0),
+]
+
+
+@pytest.mark.parametrize("name, rows, cer, wer, ed", GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_kitab_ocr_metrics_golden(name, rows, cer, wer, ed):
+    r = kitab.score_dataset([{"gt": g, "pred": p} for g, p in rows])
+    assert (r["cer"], r["wer"], r["ed"]) == (cer, wer, ed)
+
+
+def test_kitab_chrf_and_headline_mean_of_rounded_sets():
+    assert kitab.score_dataset([{"gt": "مرحبا بكم", "pred": "مرحبا بكم"}])["chrf"] == 100.0
+    assert kitab.score_dataset([{"gt": "abc", "pred": "xyz"}])["chrf"] == 0.0
+    rows = [{"dataset": "khatt", "answer": "abc", "prediction": "abd"},  # CER 1/3 -> 0.33
+            {"dataset": "isippt", "answer": "abcdefgh", "prediction": "abcdefgX"}]  # CER 1/8 = 0.125 -> 0.12
+    s = kitab.summarize(rows)
+    assert s["datasets"]["khatt"]["cer"] == 0.33 and s["datasets"]["isippt"]["cer"] == 0.12
+    assert s["mean"]["cer"] == pytest.approx(0.225)  # eval.py averages the rounded per-set values
+    assert s["signature"].startswith("kitab-bench ocr-eval@c27abc2")
+
+
+def test_kitab_items_are_checked(tmp_path):
+    path = kitab.write_fixture(tmp_path)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 4
+    assert all((tmp_path / r["images"][0]).is_file() and r["question"] == kitab.DEFAULT_PROMPT for r in rows)
+    with pytest.raises(Exception, match="needs a KITAB OCR 'dataset'"):
+        kitab.validate("x.jsonl", [("line 1", {"dataset": "nope", "answer": "a", "images": ["a.png"]})])
+    with pytest.raises(ValueError, match="unknown KITAB-Bench OCR set"):
+        kitab.rows_to_items("nope", [], tmp_path)
+
+
+def test_kitab_hub_rows_take_the_authors_answer_column(tmp_path):
+    from PIL import Image
+
+    rows = [{"image": Image.new("RGB", (8, 8), "red"), "answer": "أ", "text": "ب"}] * 3  # the hub sets' columns
+    khatt = kitab.rows_to_items("khattparagraph", rows, tmp_path, limit=2)  # one of the three read from `answer`
+    evarest = kitab.rows_to_items("evarest", rows, tmp_path)  # the rest: `text`
+    assert [i["answer"] for i in khatt] == ["أ", "أ"] and [i["answer"] for i in evarest] == ["ب"] * 3
+    assert all(len(i["images"]) == 1 and (tmp_path / i["images"][0]).is_file() for i in khatt + evarest)
+
+
+def test_kitab_fixture_through_a_served_vision_model_then_cached(tmp_path):
+    with fault_server() as port:
+        args = ["evaluate", "--benchmark", "kitab-bench", "--model", "openai:vlm", "--base-url",
+                f"http://127.0.0.1:{port}/v1", "--output", tmp_path / "k"]
+        env = {"OPENAI_API_KEY": "sk-kitab-test-1234"}
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        res = json.loads((tmp_path / "k" / "results.json").read_text())
+        preds = [json.loads(line) for line in (tmp_path / "k" / "predictions.jsonl").read_text().splitlines()]
+        assert res["items"] == 4 and res["unanswered"] == 0 and set(res["datasets"]) == {"khatt", "isippt"}
+        assert all(p["prediction"] for p in preds)  # the server's answers, scored as the authors score them
+        assert res["datasets"]["khatt"] == kitab.score_dataset(
+            [{"gt": p["answer"], "pred": p["prediction"]} for p in preds if p["dataset"] == "khatt"])
+        sent = stats(port)["requests"]
+        assert sum(v for k, v in sent.items() if k.endswith(":judge")) == 4  # one image request per item
+        first = sum(sent.values())
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0 and sum(stats(port)["requests"].values()) - first <= 1  # the vision probe only
+        assert json.loads((tmp_path / "k" / "results.json").read_text())["datasets"] == res["datasets"]
+
+
+@pytest.mark.parametrize("b, c", [(0, 0), (1, 0), (0, 5), (3, 10), (7, 7), (20, 9), (45, 61)])
+def test_mcnemar_exact_matches_scipy(b, c):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    expected = 1.0 if b + c == 0 else scipy_stats.binomtest(b, b + c, 0.5).pvalue
+    assert compare.mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_by_hand():
+    assert compare.mcnemar_exact(0, 5) == 2 / 32  # both tails of Binomial(5, 1/2) at 0 and 5
+    assert compare.mcnemar_exact(1, 4) == pytest.approx(2 * 6 / 32)  # P[X <= 1] = (1 + 5) / 32
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_compare_accuracies_intervals_and_mcnemar(tmp_path):
+    # 10 items in two sets; A right on 6, B right on 8; discordant: A only 1, B only 3
+    a_right = [1, 1, 1, 1, 1, 0, 0, 0, 0, 1]
+    b_right = [1, 1, 1, 1, 0, 1, 1, 1, 0, 1]
+    rows = lambda right: [{"dataset": "x" if i < 5 else "y", "id": i, "correct": bool(v)} for i, v in enumerate(right)]
+    a, b = _write(tmp_path / "a.jsonl", rows(a_right)), _write(tmp_path / "b.jsonl", rows(b_right))
+    r = compare.compare(a, b, resamples=500, seed=1)
+    o = r["overall"]
+    assert (o["a"]["accuracy"], o["b"]["accuracy"], o["difference"]["b_minus_a"]) == (0.6, 0.8, pytest.approx(0.2))
+    assert (o["mcnemar"]["a_only"], o["mcnemar"]["b_only"]) == (1, 3)
+    assert o["mcnemar"]["p_value"] == pytest.approx(2 * 5 / 16)  # P[X <= 1], X ~ Bin(4, 1/2) = 5/16, doubled
+    assert o["a"]["ci95"][0] <= 0.6 <= o["a"]["ci95"][1]
+    assert o["difference"]["ci95"][0] <= 0.2 <= o["difference"]["ci95"][1]
+    assert r["datasets"]["x"]["a"]["accuracy"] == 1.0 and r["datasets"]["x"]["a"]["ci95"] == [1.0, 1.0]
+    assert compare.compare(a, b, resamples=500, seed=1) == r  # seeded
+    assert "overall" in compare.render(r)
+
+
+def test_compare_draws_items_that_share_an_image_together(tmp_path):
+    # 4 images x 5 questions: with whole images drawn, an accuracy is one of k/4, never e.g. 0.45
+    rows = [{"dataset": "d", "id": f"{im}-{q}", "images": [f"{im}.png"], "correct": im < 2}
+            for im in range(4) for q in range(5)]
+    a = _write(tmp_path / "a.jsonl", rows)
+    r = compare.compare(a, a, resamples=300, seed=0)["overall"]
+    assert r["clusters"] == 4 and all(v * 4 == int(v * 4) for v in r["a"]["ci95"])
+    assert r["difference"]["ci95"] == [0.0, 0.0] and r["mcnemar"]["p_value"] == 1.0
+
+
+def test_compare_refuses_different_items(tmp_path):
+    a = _write(tmp_path / "a.jsonl", [{"id": 1, "correct": True}])
+    b = _write(tmp_path / "b.jsonl", [{"id": 2, "correct": True}])
+    with pytest.raises(Exception, match="different items"):
+        compare.compare(a, b)
+
+
+def test_list_and_compare_options_reach_the_command(tmp_path, capsys):
+    p = command.add_arguments(argparse.ArgumentParser())
+    assert command.run(p.parse_args(["--list"])) == 0 and "kitab-bench:" in capsys.readouterr().out
+    a = _write(tmp_path / "a.jsonl", [{"dataset": "d", "id": i, "correct_corrected": i % 2 == 0} for i in range(6)])
+    b = _write(tmp_path / "b.jsonl", [{"dataset": "d", "id": i, "correct_corrected": True} for i in range(6)])
+    args = p.parse_args(["--compare", str(a), str(b), "--output", str(tmp_path / "o"),
+                         "--resamples", "200", "--seed", "3"])
+    assert command.run(args) == 0
+    saved = json.loads((tmp_path / "o" / "compare.json").read_text())
+    assert saved["overall"]["mcnemar"]["b_only"] == 3 and "B:200|seed:3" in saved["signature"]
