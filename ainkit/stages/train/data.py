@@ -34,6 +34,7 @@ class LazyRecords:
         self.base = base if base is not None else self.path.parent
         self.offsets, self.numbers = array("q"), array("q")
         self.tokens = 0
+        self.lengths = array("i")  # each kept record's tokens, for packing (ainkit.stages.train.packing)
         self._stamp = self._stat()
         self._fh = None
         self._pid = None
@@ -42,10 +43,12 @@ class LazyRecords:
                 reject({"line": line.number, "raw": line.raw[:2000], "reasons": [line.error]})
                 continue
             try:
-                self.tokens += self.encoder.encode(line.record, self.base, pixels=False)["tokens"]
+                n = self.encoder.encode(line.record, self.base, pixels=False)["tokens"]
             except RecordProblem as exc:
                 reject({"line": line.number, "id": line.record.get("id"), "reasons": [str(exc)]})
                 continue
+            self.tokens += n
+            self.lengths.append(n)
             self.offsets.append(line.offset)
             self.numbers.append(line.number)
 

@@ -6,6 +6,8 @@
 Configuration in layers: the dataclass defaults, a preset (configs/train/*.yaml), then
 `--set key=value`; the merged configuration and the git commit are written beside the run.
 Attention: flash_attention_2 when flash-attn imports on a CUDA machine, else sdpa (logged).
+`packing=true` fills each row with several samples up to cutoff_len (ainkit.stages.train.packing: per-sample
+M-RoPE positions, no attention across samples, the same loss as padded); per_device_batch then counts rows.
 Checkpoints every `save_steps` hold model, optimizer, scheduler and RNG state; a re-run (or a
 requeued job) resumes from the last one with the same data order and stops at max_steps. A re-run
 of a run whose last checkpoint already reached its last step (max_steps, or the steps its epochs
@@ -58,6 +60,7 @@ class TrainConfig:
     max_pixels: int = MAX_PIXELS
     deepspeed: str | None = None
     attention: str = "auto"
+    packing: bool = False  # several samples a row up to cutoff_len, none seeing another (ainkit.stages.train.packing)
     save_steps: int = 500
     logging_steps: int = 10
     seed: int = 42
@@ -281,10 +284,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                     examples.append(enc.encode(rec))
                 except RecordProblem as exc:
                     reject({"id": rec.get("id"), "reasons": [str(exc)]})
-            tokens = sum(len(e["input_ids"]) for e in examples)
+            lengths: Any = [len(e["input_ids"]) for e in examples]
+            tokens = sum(lengths)
         else:  # checked now, encoded when the Trainer asks: memory flat in the number of records
             examples = LazyRecords(cfg.data, enc, reject)
-            tokens = examples.tokens
+            tokens, lengths = examples.tokens, examples.lengths
     except BaseException:
         if staged is not None:
             staged.close()
@@ -297,9 +301,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             os.replace(staged.name, out / "rejects.jsonl")
         raise UserError(f"data={cfg.data}: no record can train ({rejected[0]} rejected"
                         + (f"; reasons in {out / 'rejects.jsonl'})" if rank == 0 else ")"))
-    model = load_model(cfg, model_path, attn)
-    trainer = build_trainer(cfg, model, examples, enc.collate, world, tokenizer=tok)
     last, partial = checkpoints(out)
+    # the weights of the checkpoint resumed from: transformers 5's Trainer reads a checkpoint's legacy key names
+    # (visual.*, model.layers.*) without from_pretrained's mapping and loads none of them (its "missing keys" warning);
+    # under DeepSpeed the engine restores them from global_step*/ instead
+    resume_weights = last is not None and not (cfg.deepspeed and torch.cuda.is_available())
+    model = load_model(cfg, last if resume_weights else model_path, attn)
+    samples, collate = len(examples), enc.collate
+    if cfg.packing:
+        from ainkit.stages.train.packing import Packed, PackedCollate
+
+        examples, collate = Packed(examples, lengths, cfg.cutoff_len), PackedCollate(enc)
+    trainer = build_trainer(cfg, model, examples, collate, world, tokenizer=tok)
     max_steps = trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]  # as the Trainer counts
     done = finished_summary(out, last, max_steps, world_size=world, attention=attn)
     if done is not None:
@@ -314,7 +327,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             shutil.rmtree(path)
         atomic.write_text(out / "config.yaml", yaml.safe_dump({**asdict(cfg), "git_commit": git_commit(), "world_size": world}))
         os.replace(staged.name, out / "rejects.jsonl")
-        print(f"[train] {len(examples)} examples, {rejected[0]} rejected; attention {attn}; world size {world}; "
+        print(f"[train] {samples} examples" + (f" in {len(examples)} packed rows" if cfg.packing else "")
+              + f", {rejected[0]} rejected; attention {attn}; world size {world}; "
               f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)
@@ -325,7 +339,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                "seconds": round(seconds, 2), "world_size": world, "attention": attn,
                "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h],
                "steps": [h["step"] for h in trainer.state.log_history if "loss" in h],
-               "tokens_per_epoch": tokens, "examples": len(examples), "rejected": rejected[0]}
+               "tokens_per_epoch": tokens, "examples": samples, "rows": len(examples), "rejected": rejected[0]}
     if rank == 0:
         atomic.write_json(out / "train_summary.json", summary)
     return summary
