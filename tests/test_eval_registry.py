@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ainkit.commands import evaluate as command
-from ainkit.stages.evaluate import compare, kitab, registry
+from ainkit.stages.evaluate import arb, compare, kitab, registry
 from helpers import cli, fault_server, stats
 
 
@@ -16,7 +16,8 @@ def test_registry_lists_every_benchmark_with_keys_licence_and_gating():
     assert set(rows) == {"camel-bench", "arabic-mmlu", "kitab-bench", "jeem", "arb"}
     assert all(r["size"] and r["keys"] and r["licence"] and r["gating"] for r in rows.values())
     assert "TEDS" in rows["kitab-bench"]["not implemented"] and "MARS" in rows["kitab-bench"]["not implemented"]
-    assert rows["jeem"]["runs"] == "no" and "gated" in rows["jeem"]["gating"] and rows["arb"]["metrics"] == "-"
+    assert rows["jeem"]["runs"] == "no" and "gated" in rows["jeem"]["gating"] and "judge" in rows["arb"]["metrics"]
+    assert "rubric" in rows["arb"]["not implemented"]
     text = registry.render()
     assert "kitab-bench:" in text and "not implemented:" in text
 
@@ -154,3 +155,52 @@ def test_list_and_compare_options_reach_the_command(tmp_path, capsys):
     assert command.run(args) == 0
     saved = json.loads((tmp_path / "o" / "compare.json").read_text())
     assert saved["overall"]["mcnemar"]["b_only"] == 3 and "B:200|seed:3" in saved["signature"]
+
+
+def test_arb_judge_request_is_the_authors():
+    msgs = arb.judge_messages("سؤال", "أ", "الإجابة أ")
+    assert msgs[0] == {"role": "system", "content": arb.SYSTEM_PROMPT}
+    text = msgs[1]["content"]  # judge-llm-evaluation.py's f-string, whitespace and all
+    pad = " " * 36
+    assert text.startswith("\n" * 5 + pad + "Evaluate the following answer based on Accuracy:\n"
+                           + pad + "Question: سؤال\n")
+    assert f"{pad}Ground Truth: أ\n{pad}Model Prediction: الإجابة أ\n" in text and text.endswith("\n\n" + " " * 41)
+
+
+@pytest.mark.parametrize("reply, score", [("1", True), (" 0\n", False), ("1.", None), ("Score: 1", None), ("", None),
+                                          (None, None)])
+def test_arb_judge_reply(reply, score):
+    assert arb.parse_score(reply) is score
+
+
+def test_arb_items_choices_and_accuracy():
+    assert arb.choices_list("['أ. نعم', 'ب. لا']") == ["أ. نعم", "ب. لا"] and arb.choices_list(None) == []
+    assert arb.question_text({"question": "س؟", "choices": ["أ. نعم", "ب. لا"]}) == "س؟\nأ. نعم\nب. لا"
+    rows = [{"domain": "OCR", "correct": True, "judge_score": True},
+            {"domain": "OCR", "correct": False, "judge_score": None},
+            {"domain": "Math", "correct": False, "judge_score": False}]
+    s = arb.summarize(rows)
+    assert s["accuracy"] == pytest.approx(1 / 3) and s["domains"]["OCR"]["accuracy"] == 0.5 and s["judge_unusable"] == 1
+    with pytest.raises(Exception, match="an ARB item needs"):
+        arb.validate("x.jsonl", [("line 1", {"question": "q", "answer": "a"})])
+
+
+def test_arb_fixture_answered_and_judged_then_cached(tmp_path):
+    with fault_server() as port:
+        env = {"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1", "OPENAI_API_KEY": "sk-arb-test-1234"}
+        args = ["evaluate", "--benchmark", "arb", "--model", "openai:vlm", "--judge", "openai:judge",
+                "--output", tmp_path / "a"]
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        res = json.loads((tmp_path / "a" / "results.json").read_text())
+        preds = [json.loads(line) for line in (tmp_path / "a" / "predictions.jsonl").read_text().splitlines()]
+        assert res["items"] == 3 and res["unanswered"] == 0
+        assert [p["prediction"] for p in preds] == ["red", "blue", "green"]  # the server names the colour it sees
+        sent = stats(port)["requests"]
+        judged = [k for k in sent if "Evaluate the following answer based on Accuracy:" in k]
+        assert len(judged) == 3 and any("Model Prediction: red" in k for k in judged)
+        # the test server answers a text request with Arabic words, never 0/1: every grade is unusable and counts 0
+        assert res["judge_unusable"] == 3 and res["accuracy"] == 0.0
+        first = sum(sent.values())
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0 and sum(stats(port)["requests"].values()) - first <= 1  # the vision probe only

@@ -18,7 +18,8 @@ PARSER = dict(help="score a model on ArabicMMLU or KITAB-Bench, score CAMEL-Benc
                           kit's corrected ones, side by side, aggregated to the 8 domains. Writes
                           OUTPUT/predictions.jsonl and OUTPUT/results.json (accuracies 0-1), which notebook 06
                           overlays on the radar and tables. KITAB-Bench: its text-recognition sets with the authors'
-                          prompt and CER / WER / CHrF. --list: every benchmark known, with size, keys, licence,
+                          prompt and CER / WER / CHrF. ARB: final-answer accuracy by the authors' LLM judge
+                          request (--judge). --list: every benchmark known, with size, keys, licence,
                           gating and the metrics implemented. --compare A B: two predictions files on the same items,
                           accuracies with bootstrap intervals, the paired difference and McNemar's exact p-value.""",
               epilog=epilog())
@@ -51,8 +52,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--output", help="output folder (required with --benchmark)")
     p.add_argument("--limit", type=int, help="first N items only")
     p.add_argument("--concurrency", type=int, default=16)
-    p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa): an LLM judge, "
-                   "openai:NAME (the benchmark used gpt-4o) or local:NAME; without one they count as errors")
+    p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa) and ARB's final answers "
+                   "(required there): an LLM judge, openai:NAME (both benchmarks used gpt-4o) or local:NAME; without one "
+                   "CAMEL-Bench's open-ended sets count as errors")
     p.add_argument("--weighting", choices=["subdomain-mean", "question"], default="subdomain-mean",
                    help="CAMEL-Bench: a domain is the plain mean of its sub-domains (default) or question-weighted")
     return p
@@ -73,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--benchmark and --output are required (or --list, or --compare A B)")
     if args.benchmark == "kitab-bench":
         return _kitab(args)
+    if args.benchmark == "arb":
+        return _arb(args)
     if args.benchmark == "arabic-mmlu":
         if not args.model:
             raise ValueError("--model is required for arabic-mmlu")
@@ -127,4 +131,17 @@ def _kitab(args: argparse.Namespace) -> int:
     m = r["mean"]
     print(f"[evaluate] kitab-bench {args.model}: {r['items']} items in {len(r['datasets'])} sets, {r['unanswered']} "
           f"unanswered; mean CER {m['cer']:.2f}, WER {m['wer']:.2f}, CHrF {m['chrf']:.2f}; {args.output}/results.json")
+    return 0
+
+
+def _arb(args: argparse.Namespace) -> int:
+    from ainkit.stages.evaluate import arb
+
+    if not args.model or not args.judge:
+        raise ValueError("arb needs --model (a vision model: openai:NAME or hf:PATH) and --judge (the authors used "
+                         f"openai:{arb.JUDGE_MODEL})")
+    data = arb.data_file(args.data, args.output, args.allow_download, args.limit)
+    r = arb.run(args.model, args.judge, data, args.output, args.limit, args.concurrency, args.base_url)
+    print(f"[evaluate] arb {args.model}: {r['items']} items, {r['unanswered']} unanswered, {r['judge_unusable']} "
+          f"judge replies not 0/1 (counted 0); final-answer accuracy {r['accuracy']:.4f}; {args.output}/results.json")
     return 0

@@ -48,8 +48,9 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               "2,178 images, 10,890 QA", "public, gated", "MIT", "gated: accept the terms on the hub (toloka/JEEM)",
               "toloka/JEEM", (), ("captioning metrics", "VQA judge (the paper's)"), False),
     Benchmark("arb", "step-by-step multimodal reasoning in Arabic, 11 domains", "1,356 samples, 5,119 steps", "public",
-              "Apache-2.0 (code)", "open", "MBZUAI/ARB; github mbzuai-oryx/ARB evaluation/judge-llm-evaluation.py",
-              (), ("final-answer accuracy (GPT-4o judge, binary)", "reasoning-step rubric (LLM judge)"), False),
+              "Apache-2.0 (code)", "hub login (MBZUAI/ARB)", "MBZUAI/ARB; github mbzuai-oryx/ARB "
+              "evaluation/judge-llm-evaluation.py", ("final-answer accuracy (the authors' binary LLM judge, with --judge)",),
+              ("reasoning-step rubric (LLM judge)", "BLEU / ROUGE / BERTScore / LaBSE of the steps"), True),
 ]}
 
 

@@ -132,21 +132,13 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
 
 def grade_open_ended(rows: list[dict[str, Any]], judge_model: str, concurrency: int = 16) -> dict[int, bool | None]:
     """Ask the LLM judge about every open-ended row with a usable prediction (answers in the shared cache); row index -> verdict."""
-    refusal = f"--judge {judge_model!r}: use openai:NAME (with OPENAI_BASE_URL/OPENAI_API_KEY) or local:NAME"
-    ep = _parse(judge_model, None, refusal)
-    if ep.kind not in ("openai", "local"):
-        raise LLMError(refusal)
-    endpoint.endpoint_backend(ep, unset=refusal)  # refused before anything is asked
+    from ainkit.stages.evaluate import judge
+
     todo = [(i, r) for i, r in enumerate(rows)
             if r.get("dataset") in camel_bench.JUDGED and not camel_bench.prediction_problem(r.get("prediction"))]
-    if not todo:
-        return {}
-    with endpoint.open_endpoint(ep, unset=refusal) as b:
-        client = Client(b, concurrency=concurrency)
-        answers = client.run([camel_bench.judge_messages(r.get("question", ""), r["prediction"], str(r["answer"]))
-                              for _, r in todo], max_tokens=4, temperature=0)
-        client.close()
-    return {i: camel_bench.parse_grade(a.content) if a.ok else None for (i, _), a in zip(todo, answers)}
+    verdicts = judge.ask(judge_model, [camel_bench.judge_messages(r.get("question", ""), r["prediction"], str(r["answer"]))
+                                       for _, r in todo], camel_bench.parse_grade, max_tokens=4, concurrency=concurrency)
+    return {i: v for (i, _), v in zip(todo, verdicts)}
 
 
 def _unusable_grade(pred: str, gt: str) -> bool:
