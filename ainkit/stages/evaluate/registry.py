@@ -46,7 +46,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
                "diagrams", "layout (mAP)", "lines"), True),
     Benchmark("jeem", "captioning + VQA in 4 dialects (Jordan, Emirates, Egypt, Morocco)",
               "2,178 images, 10,890 QA", "public, gated", "MIT", "gated: accept the terms on the hub (toloka/JEEM)",
-              "toloka/JEEM", (), ("captioning metrics", "VQA judge (the paper's)"), False),
+              "toloka/JEEM (no evaluation code found in the public repositories searched)", (),
+              ("CIDEr, BLEU, ROUGE, BERTScore (captions and answers)", "GPT-4 judge (the paper's)"), False),
     Benchmark("arb", "step-by-step multimodal reasoning in Arabic, 11 domains", "1,356 samples, 5,119 steps", "public",
               "Apache-2.0 (code)", "hub login (MBZUAI/ARB)", "MBZUAI/ARB; github mbzuai-oryx/ARB "
               "evaluation/judge-llm-evaluation.py", ("final-answer accuracy (the authors' binary LLM judge, with --judge)",),
