@@ -144,12 +144,14 @@ def flop_counter(model, vision_trains: bool):
     merge2 = vc.spatial_merge_size ** 2
     vfactor = 3 if vision_trains else 1
 
-    def count(mask, grid) -> tuple[float, int]:
+    def count(mask, grid, parts: dict | None = None) -> tuple[float, int]:
         lengths = mask.sum(dim=1).tolist()
-        flops = sum(6 * n_lm * s + 12 * tc.num_hidden_layers * h_attn * s * s for s in lengths)
+        flops = lm_flops = sum(6 * n_lm * s + 12 * tc.num_hidden_layers * h_attn * s * s for s in lengths)
         if grid is not None:
             for p in grid.prod(dim=1).tolist():
                 flops += vfactor * (2 * n_vis * p + 2 * n_merger * p / merge2 + 4 * vc.depth * vc.embed_dim * p * p)
+        if parts is not None:  # the vision tower's share, for MFU without it (as the published anchors count)
+            parts["vision"] = parts.get("vision", 0.0) + flops - lm_flops
         return flops, int(sum(lengths))
 
     params = {"N_lm": n_lm, "L": tc.num_hidden_layers, "h": h_attn, "N_vision": n_vis, "N_merger": n_merger,
@@ -238,10 +240,10 @@ def run(args) -> dict:
 
     timed_steps = args.steps
     seconds = clock[args.warmup + timed_steps - 1] - clock[args.warmup - 1]
-    flops, tokens = 0.0, 0
+    flops, tokens, parts = 0.0, 0, {"vision": 0.0}
     for step, mask, grid in seen:
         if args.warmup <= step < args.warmup + timed_steps:
-            f, t = count(mask, grid)
+            f, t = count(mask, grid, parts)
             flops, tokens = flops + f, tokens + t
     achieved = flops / seconds
     if device == "cuda":
@@ -289,7 +291,7 @@ def run(args) -> dict:
         "flops_formula": {"text": "LM 6*N_lm*s + 12*L*h*s^2 per sequence (PaLM App. B); vision vision_factor*(2*N_vision*p "
                                   "+ 2*N_merger*p/merge^2 + 4*L_vision*d_vision*p^2) per image; no recomputation", **formula},
         "peak_tflops": peak / 1e12, "peak_matmul": {"n": peak_n, "dtype": str(peak_dtype).removeprefix("torch.")},
-        "mfu": achieved / peak,
+        "mfu": achieved / peak, "mfu_without_vision": (flops - parts["vision"]) / seconds / peak,
         "memory": {"peak_gb": peak_mem, "source": mem_source, "peak_reserved_gb": reserved, "measured_parts_gb": measured},
         "plan": {"assumptions": asdict(assumptions), "per_gpu_gb": predicted},
         "plan_over_measured": predicted["total"] / peak_mem,
@@ -324,7 +326,8 @@ def report(r: dict) -> None:
     print(f"tokens/s: {r['tokens_per_s']:,.0f}")
     print(f"achieved: {r['achieved_tflops']:.4g} TFLOP/s (model FLOPs: {r['flops_formula']['text']})")
     print(f"peak: {r['peak_tflops']:.4g} TFLOP/s measured ({r['peak_matmul']['dtype']} matmul, n={r['peak_matmul']['n']})")
-    print(f"MFU: {r['mfu']:.4f}")
+    print(f"MFU: {r['mfu']:.4f} with the vision tower's FLOPs, {r['mfu_without_vision']:.4f} without "
+          "(as the published anchors count: ../shared/reference/training-throughput-anchors.md)")
     mem = r["memory"]
     extra = f", {gb(mem['peak_reserved_gb'])} reserved" if mem["peak_reserved_gb"] is not None else ""
     print(f"memory: peak {gb(mem['peak_gb'])} ({mem['source']}{extra}); measured parts: "

@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ainkit.ground.paths import CONFIGS  # noqa: E402
 from ainkit.stages.train.packing import pack, padding_share  # noqa: E402
+from ainkit.stages.train.plan import report_like_lengths  # noqa: E402
 from ainkit.stages.train.trainer import load_config  # noqa: E402
 
 
@@ -91,16 +92,9 @@ def epoch(packing: bool, records: list[dict], folder: Path, batch: int, cutoff: 
             "padding_share": 1 - seen["tokens"] / seen["slots"], "rows": len(data)}
 
 
-def report_like(n: int = 10_000, cutoff: int = 2048, seed: int = 0) -> list[int]:
-    """Token counts of the assumed report-like distribution (see the module docstring)."""
-    rng = random.Random(seed)
-    return [min(cutoff, round(64 * (729 / 64) ** rng.random()) + max(8, round(rng.lognormvariate(4.79, 1.0))))
-            for _ in range(n)]
-
-
 def print_report_like() -> None:
     """Padding shares of the report-like distribution: padded micro-batches of 1-8 vs packed 2048-token rows."""
-    lengths = report_like()
+    lengths = report_like_lengths()
     order = list(range(len(lengths)))
     random.Random(1).shuffle(order)
     shuffled = [lengths[i] for i in order]

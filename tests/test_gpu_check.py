@@ -36,6 +36,7 @@ def test_cpu_smoke_writes_sane_result(tmp_path):
     assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["seconds"]) and r["tokens_per_s"] > 0
     assert r["achieved_tflops"] > 0 and r["peak_tflops"] > 0 and 0 < r["mfu"] < 1
     assert r["mfu"] == pytest.approx(r["achieved_tflops"] / r["peak_tflops"])
+    assert 0 < r["mfu_without_vision"] < r["mfu"]  # the vision tower's FLOPs counted in one, not the other
     assert r["memory"]["peak_gb"] > 0 and r["memory"]["measured_parts_gb"]["weights"] > 0
     plan = r["plan"]["per_gpu_gb"]
     assert plan["total"] > 0 and r["plan_over_measured"] == pytest.approx(plan["total"] / r["memory"]["peak_gb"])

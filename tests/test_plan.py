@@ -23,3 +23,18 @@ def test_compute_budget_by_hand():
     assert b["training FLOPs"] == pytest.approx(6 * 7e9 * 1e9)
     assert b["GPU-hours"] == pytest.approx(6 * 7e9 * 1e9 / 150e12 / 3600)
     assert b["wall-clock hours"] == pytest.approx(b["GPU-hours"] / 10)
+
+
+def test_packing_budget_both_mfu_conventions_by_hand():
+    from ainkit.stages.train.plan import MFU_ANCHORS, packing_budget
+
+    a = Assumptions(samples=1e6, image_tokens=700, text_tokens=300, params_total=7.675e9, params_vision=0.675e9,
+                    peak_tflops=300, gpus=10, micro_batch=4)
+    b = packing_budget(a, mfu_padded=0.2, mfu_packed=0.4)
+    lm, vision = 6 * 7e9 * 1e9, 2 * 0.675e9 * 4 * 700 * 1e6
+    assert b["padded"]["GPU-hours"] == pytest.approx(lm / 60e12 / 3600)
+    assert b["packed"]["GPU-hours"] == pytest.approx(b["padded"]["GPU-hours"] / 2)
+    assert b["packed"]["MFU, vision counted"] == pytest.approx(0.4 * (lm + vision) / lm)
+    assert b["padded"]["padding share"] > 0.3 > 0.05 > b["packed"]["padding share"]
+    assert b["padded"]["samples a row"] == 1 and b["packed"]["samples a row"] > 2
+    assert packing_budget(Assumptions())["padded"]["MFU, vision not counted"] == pytest.approx(sum(MFU_ANCHORS["padded"]) / 2)

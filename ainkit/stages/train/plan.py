@@ -10,7 +10,12 @@ change them to plan another run. None of it is measured: notebook 05 labels it a
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import asdict, dataclass
+
+# lmms-engine's MFU reference (../shared/reference/training-throughput-anchors.md): Qwen2.5-VL-7B image SFT on 32 A800s,
+# FSDP2, the vision tower's FLOPs NOT counted: 20-25 % padded, 30-40 % packed (padding removed, Liger kernels).
+MFU_ANCHORS = {"padded": (0.20, 0.25), "packed": (0.30, 0.40)}
 
 
 @dataclass
@@ -28,7 +33,8 @@ class Assumptions:
     text_tokens: int = 300              # assumed mean text tokens of an instruction sample (not stated in the report)
     epochs: float = 1.0                 # report Section 3
     peak_tflops: float = 312.0          # A100 dense bf16 peak
-    mfu: float = 0.40                   # assumed model FLOPs utilisation of a well-tuned ZeRO-3 run
+    mfu: float = 0.40                   # assumed model FLOPs utilisation of a well-tuned ZeRO-3 run: the top of the packed
+    #                                     range below; a padded run gets about half that (packing_budget shows both)
 
 
 def memory_per_gpu(a: Assumptions) -> dict[str, float]:
@@ -62,3 +68,34 @@ def compute_budget(a: Assumptions) -> dict[str, float]:
 
 def assumptions_table(a: Assumptions) -> dict[str, float]:
     return asdict(a)
+
+
+def report_like_lengths(n: int = 10_000, cutoff: int = 2048, seed: int = 0) -> list[int]:
+    """Tokens a sample of an assumed report-like mix (the report's data are not public): one image of 64 to 729 tokens
+    (log-uniform: 256 x 256 to 756 x 756 pixels) plus lognormal text (median 120 tokens, sigma 1.0), capped at cutoff."""
+    rng = random.Random(seed)
+    return [min(cutoff, round(64 * (729 / 64) ** rng.random()) + max(8, round(rng.lognormvariate(4.79, 1.0))))
+            for _ in range(n)]
+
+
+def packing_budget(a: Assumptions, mfu_padded: float = sum(MFU_ANCHORS["padded"]) / 2,
+                   mfu_packed: float = sum(MFU_ANCHORS["packed"]) / 2) -> dict[str, dict[str, float]]:
+    """Padded vs packed: GPU-hours and wall hours at the anchors' MFU (vision FLOPs not counted, the mid-points by
+    default), and the same runs' MFU with the frozen vision tower's forward FLOPs counted (2 x its parameters x
+    patches, 4 patches an image token), and each one's padding share on report_like_lengths (micro-batches of
+    a.micro_batch samples padded to their longest, in a shuffled order, vs packed rows of a.seq_len)."""
+    from ainkit.stages.train.packing import pack, padding_share
+
+    lengths = report_like_lengths(cutoff=a.seq_len)
+    random.Random(1).shuffle(lengths)
+    rows = {"padded": [[i] for i in range(len(lengths))], "packed": pack(lengths, a.seq_len)}
+    tokens = a.samples * (a.image_tokens + a.text_tokens) * a.epochs
+    lm = 6 * (a.params_total - a.params_vision) * tokens
+    vision = 2 * a.params_vision * 4 * a.image_tokens * a.samples * a.epochs
+    out = {}
+    for name, mfu in (("padded", mfu_padded), ("packed", mfu_packed)):
+        gpu_hours = lm / (a.peak_tflops * 1e12 * mfu) / 3600
+        out[name] = {"MFU, vision not counted": mfu, "MFU, vision counted": (lm + vision) / (lm / mfu),
+                     "padding share": padding_share(lengths, rows[name], a.micro_batch),
+                     "samples a row": len(lengths) / len(rows[name]), "GPU-hours": gpu_hours, "wall-clock hours": gpu_hours / a.gpus}
+    return out
