@@ -177,6 +177,8 @@ def run(args) -> dict:
                               ["deepspeed=null", *smoke, *args.set],
                               model="random weights, tiny shapes" if args.cpu_smoke else "random weights, Qwen2-VL-2B shapes",
                               max_steps=steps, logging_steps=steps, save_steps=steps + 1, output_dir=str(work / "run"))
+    if cfg.packing:  # its records are all filled to the cutoff, and its FLOP count reads a padded batch's mask
+        raise SystemExit("bench/gpu_check.py measures padded batches only; packed vs padded: bench/train_throughput.py")
 
     peak_dtype = torch.bfloat16 if device == "cuda" else torch.float32
     peak, peak_n = matmul_peak(device, peak_dtype, (4096, 8192, 16384) if device == "cuda" else (256, 512),
