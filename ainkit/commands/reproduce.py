@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 
-from ainkit.ground.errors import UserError, epilog
-
 PARSER = dict(help="run the notebooks (papermill), write REPRODUCTION.md/.html and manifest.json",
               description="""Execute the numbered notebooks in order through papermill into reports/notebooks/, then
                           build reports/REPRODUCTION.md and REPRODUCTION.html (scoreboard, findings, published vs

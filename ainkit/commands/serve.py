@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from ainkit.commands.options import Terminated
-from ainkit.ground.errors import EXIT_ALL_FAILED, epilog
+from ainkit.ground.errors import EXIT_ALL_FAILED
 
 PARSER = dict(help="run the embedded OpenAI-compatible server (llama.cpp) until Ctrl-C",
               description="Start llama.cpp's OpenAI-compatible server on 127.0.0.1 with a small GGUF model "
