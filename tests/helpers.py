@@ -6,7 +6,8 @@
   (`wait=False`: the Popen). `env` is laid over os.environ; a value None removes that variable.
 - `cli_signalled(sig, after, *args)` runs the same command, which raises `sig` in itself right after its
   `after`-th record is journalled (StageIO.emit): work in progress, stopped at a known point whatever the
-  machine's speed (a signal sent from outside races the run: a fast machine finishes first).
+  machine's speed (a signal sent from outside races the run: a fast machine finishes first). Ctrl-C is reset to
+  Python's default first: a test run started in the background (nohup, `&`) passes SIGINT on ignored.
 - `fault_server(delay, *extra)` and `batch_server(batch_seconds)`: context managers that start
   tests/fault_server.py or tests/batch_server.py on a free port, yield the port and stop the server.
   `fault_server(0, "--hold-after", "N")` answers N requests, then holds every other one until `release(port)`.
@@ -63,6 +64,7 @@ def emit_then_signal(self, rec):
 
 
 StageIO.emit = emit_then_signal
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even if this test run ignores Ctrl-C
 sys.exit(main(sys.argv[3:]))
 """
 
