@@ -211,7 +211,7 @@ def step_bytecode() -> None:
     t0 = time.time()
     proc = subprocess.run([str(PY), "-m", "compileall", "-q", "-j", "0", str(venv_site_packages()), str(ROOT / "ainkit")],
                           capture_output=True, text=True)
-    failed = proc.stdout.count("\n*** Error compiling")  # a few packages ship Python 2 examples: left as they are
+    failed = proc.stdout.count("*** Error compiling")  # a few packages ship Python 2 examples: left as they are
     stamp = read_stamp()
     stamp["bytecode"] = digest
     write_stamp(stamp)
