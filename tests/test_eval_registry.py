@@ -204,3 +204,14 @@ def test_arb_fixture_answered_and_judged_then_cached(tmp_path):
         first = sum(sent.values())
         proc = cli(*args, env=env)
         assert proc.returncode == 0 and sum(stats(port)["requests"].values()) - first <= 1  # the vision probe only
+
+
+def test_the_judge_refuses_a_spec_it_cannot_ask_and_asks_nothing_for_no_requests(monkeypatch):
+    """judge.ask names the --judge forms it takes before anything is sent; with nothing to judge it opens nothing."""
+    from ainkit.services.llm import LLMError
+    from ainkit.stages.evaluate import judge
+
+    with pytest.raises(LLMError, match="--judge 'hf:/models/x': use openai:NAME"):
+        judge.ask("hf:/models/x", [[{"role": "user", "content": "1?"}]], parse=bool, max_tokens=1)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-sent")
+    assert judge.ask("openai:gpt-4o", [], parse=bool, max_tokens=1) == []
