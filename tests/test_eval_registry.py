@@ -215,3 +215,13 @@ def test_the_judge_refuses_a_spec_it_cannot_ask_and_asks_nothing_for_no_requests
         judge.ask("hf:/models/x", [[{"role": "user", "content": "1?"}]], parse=bool, max_tokens=1)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-sent")
     assert judge.ask("openai:gpt-4o", [], parse=bool, max_tokens=1) == []
+
+
+def test_an_item_the_model_never_answered_is_not_scored_as_wrong():
+    """A failed request leaves prediction None: scoring stops and says how many, instead of counting them 0."""
+    from ainkit.services.llm import LLMError
+    from ainkit.stages.evaluate import runner
+
+    runner.require_answers("openai:m", [{"prediction": "x"}, {"prediction": ""}])  # an empty answer is an answer
+    with pytest.raises(LLMError, match="openai:m: 1 of 3 items got no answer"):
+        runner.require_answers("openai:m", [{"prediction": "x"}, {"prediction": None}, {"prediction": "y"}])

@@ -137,8 +137,10 @@ def run(model: str, judge_model: str, data: str | Path, output: str, limit: int 
     items = [it for _, it in located]
     asked = runner.ask_items("arb", model, [{**it, "dataset": "arb", "question": question_text(it)} for it in items],
                              Path(data).parent, output, concurrency, base_url=base_url)
-    answers = [r["prediction"] for _, r in runner.read_located(asked)]
-    todo = [i for i, a in enumerate(answers) if a is not None]
+    answered = [r for _, r in runner.read_located(asked)]
+    runner.require_answers(model, answered)
+    answers = [r["prediction"] for r in answered]
+    todo = list(range(len(answers)))
     scores = judge.ask(judge_model, [judge_messages(items[i]["question"], items[i]["answer"], answers[i]) for i in todo],
                        parse_score, JUDGE_MAX_TOKENS, concurrency)
     score = dict(zip(todo, scores))

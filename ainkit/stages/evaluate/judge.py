@@ -4,7 +4,8 @@
     judge.ask("openai:gpt-4o", [messages, ...], parse=camel_bench.parse_grade, max_tokens=4)   # -> [True/False/None]
 
 Used by CAMEL-Bench's open-ended sets and ARB's final-answer accuracy; answers go through the kit's LLM client
-(its shared cache: a re-run asks nothing). A failed request, or an answer `parse` cannot read, is None.
+(its shared cache: a re-run asks nothing). An answer `parse` cannot read is None; a request that failed stops
+the run (LLMError, naming how many), so no score counts a failure as a verdict, and the answers that came stay cached.
 """
 from __future__ import annotations
 
@@ -31,4 +32,9 @@ def ask(judge_model: str, requests: list[list[dict[str, Any]]], parse: Callable[
         client = Client(b, concurrency=concurrency)
         answers = client.run(requests, max_tokens=max_tokens, temperature=0)
         client.close()
-    return [parse(a.content) if a.ok else None for a in answers]
+    failed = [a for a in answers if not a.ok]
+    if failed:
+        raise LLMError(f"--judge {judge_model}: {len(failed)} of {len(answers)} judge requests failed (first: "
+                       f"{failed[0].error or 'no answer'}); nothing is scored from them. The answers that came are "
+                       "cached: the same command asks only the rest")
+    return [parse(a.content) for a in answers]

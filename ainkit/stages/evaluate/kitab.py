@@ -164,6 +164,7 @@ def run(model: str, data: str | Path, output: str, limit: int | None = None, con
     asked = runner.ask_items("kitab-bench", model, items, Path(data).parent, output, concurrency, max_images=1,
                              long_side=LONG_SIDE, base_url=base_url, max_tokens=MAX_TOKENS)
     rows = [r for _, r in runner.read_located(asked)]
+    runner.require_answers(model, rows)
     results = {"benchmark": "kitab-bench", "model": model, "data": str(data), "items": len(rows),
                "unanswered": sum(r["prediction"] is None for r in rows), **summarize(rows)}
     write_records(Path(output) / "predictions.jsonl", rows)

@@ -332,6 +332,15 @@ def _parse(model: str, base_url: str | None, refusal: str) -> endpoint.Endpoint:
         raise LLMError(refusal) from None
 
 
+def require_answers(model: str, rows: list[dict[str, Any]]) -> None:
+    """Refuse to score when a request of `model` failed: an item it was never able to answer is not a wrong answer.
+    The answers that came are in the cache, so the same command asks only the rest."""
+    missing = sum(r.get("prediction") is None for r in rows)
+    if missing:
+        raise LLMError(f"{model}: {missing} of {len(rows)} items got no answer (the line above says why); nothing is "
+                       "scored. The answers that came are cached: the same command asks only the rest")
+
+
 def camel_key(model: str, it: dict[str, Any], i: int, base: Path, benchmark: str = "camel-bench") -> str:
     """The answer-cache key of a CAMEL-Bench item asked of `model`: its question and its images' bytes (a path
     relative to `base`), so a changed image is asked again and a moved one is not; an unreadable image counts by
