@@ -225,3 +225,127 @@ def test_an_item_the_model_never_answered_is_not_scored_as_wrong():
     runner.require_answers("openai:m", [{"prediction": "x"}, {"prediction": ""}])  # an empty answer is an answer
     with pytest.raises(LLMError, match="openai:m: 1 of 3 items got no answer"):
         runner.require_answers("openai:m", [{"prediction": "x"}, {"prediction": None}, {"prediction": "y"}])
+
+
+# --- JEEM: CIDEr as pycocoevalcap computes it, BLEU, ROUGE-L, intervals ---------------------------------------------
+
+# Golden values: PyPI pycocoevalcap 1.2 (= salaniz/pycocoevalcap @ ad63453), `Cider().compute_score(gts, res)` on
+# these items, run in a separate venv (pip install pycocoevalcap==1.2); per-item scores as it printed them.
+CIDER_GOLDEN = [
+    ([["صورة حمراء بالكامل", "لون أحمر يملأ الصورة"], ["صورة خضراء بالكامل"], ["قطة على الكرسي الأحمر", "قطة تجلس على كرسي"]],
+     ["صورة حمراء", "صورة خضراء بالكامل اللون", "كلب على الكرسي"],
+     [2.0366005774408826, 5.601399572057097, 1.5708722324340454]),
+    ([["a man riding a horse on the beach", "a person rides a horse near the sea"], ["two dogs play in the snow"],
+      ["a red car parked on the street", "a car on a street"], ["a bowl of fruit on a table"]],
+     ["a man rides a horse on a beach", "dogs playing in snow", "a red car on the street", "a cat on a table"],
+     [2.884791068733035, 1.5796342997147548, 3.8012519554114483, 2.2667887249845045]),
+]
+
+
+@pytest.mark.parametrize("refs, hyps, expected", CIDER_GOLDEN)
+def test_jeem_cider_is_pycocoevalcaps(refs, hyps, expected):
+    from ainkit.stages.evaluate import jeem
+
+    assert jeem.cider(hyps, refs) == pytest.approx(expected, rel=1e-12)
+
+
+def test_jeem_bleu_statistics_sum_to_sacrebleus_corpus_bleu_and_rouge_by_hand():
+    from sacrebleu import corpus_bleu
+
+    from ainkit.stages.evaluate import jeem
+
+    hyps = ["a b c d e", "x y z", "p q"]
+    refs = [["a b c d e f", "a b c"], ["x y z w"], ["p q r", "q p", "p"]]
+    metric, stats = jeem.bleu_stats(hyps, refs)
+    summed = [sum(col) for col in zip(*stats)]
+    streams = [[r[j] if j < len(r) else None for r in refs] for j in range(3)]
+    assert metric._compute_score_from_stats(summed).score == pytest.approx(corpus_bleu(hyps, streams).score)
+    # LCS("a b c", "a c d") = 2: P = R = 2/3; the best of the two references counts
+    assert jeem.rouge_l(["a b c"], [["a c d", "z"]]) == [pytest.approx(2 / 3)]
+    assert jeem.tokens("صورة، حمراء!  Big") == ["صورة", "حمراء", "big"]
+
+
+def test_jeem_scores_come_with_intervals_over_images():
+    from ainkit.stages.evaluate import jeem
+
+    # CIDEr needs references that differ; BLEU-4 needs 4-grams
+    refs = ["صورة حمراء بالكامل في ضوء النهار", "قطة صغيرة تجلس على الكرسي الخشبي", "سيارة زرقاء تقف في الشارع الطويل"]
+    preds = ["صورة حمراء بالكامل في ضوء النهار", "قطة تجلس على الكرسي", "لا شيء هنا", "صورة حمراء في ضوء النهار",
+             "قطة صغيرة تجلس على الكرسي الخشبي", "سيارة زرقاء تقف في الشارع"]
+    rows = [{"dataset": "egypt", "task": "caption", "id": i, "images": [f"{i % 3}.png"], "prediction": p,
+             "answer": [refs[i % 3]]} for i, p in enumerate(preds)]
+    s = jeem.score(rows, resamples=400, seed=0)
+    assert s["n"] == 6 and s["images"] == 3
+    for name in ("cider", "bleu", "rougeL"):
+        lo, hi = s[name + "_ci95"]
+        assert lo <= s[name] <= hi and lo < hi
+    assert s["rougeL"] == pytest.approx(100 * sum(jeem.rouge_l([" ".join(jeem.tokens(r["prediction"])) for r in rows],
+                                                                [r["answer"] for r in rows])) / 6)
+    perfect = jeem.score([{**r, "prediction": r["answer"][0]} for r in rows], resamples=100)
+    assert perfect["bleu"] == pytest.approx(100) and perfect["bleu_ci95"] == [pytest.approx(100), pytest.approx(100)]
+
+
+def test_jeem_items_are_checked(tmp_path):
+    from ainkit.services.records import RecordError
+    from ainkit.stages.evaluate import jeem
+
+    path = jeem.write_fixture(tmp_path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {r["dataset"] for r in rows} == set(jeem.DATASETS) and {r["task"] for r in rows} == {"caption", "vqa"}
+    jeem.validate(path, [(f"line {i}", r) for i, r in enumerate(rows, 1)])
+    with pytest.raises(RecordError, match="line 2: a JEEM item needs"):
+        jeem.validate("x.jsonl", [("line 1", rows[0]), ("line 2", {**rows[1], "answer": "أحمر"})])  # not a list
+    with pytest.raises(RecordError, match="gated"):
+        jeem.data_file("hub", tmp_path)
+    assert jeem.prompt(rows[0]) == jeem.CAPTION_PROMPT and jeem.prompt(rows[1]).endswith(jeem.ANSWER_HINT)
+
+
+def test_jeem_fixture_through_a_served_vision_model_then_cached(tmp_path):
+    with fault_server() as port:
+        args = ["evaluate", "--benchmark", "jeem", "--model", "openai:vlm", "--base-url",
+                f"http://127.0.0.1:{port}/v1", "--output", tmp_path / "j"]
+        env = {"OPENAI_API_KEY": "sk-jeem-test-1234"}
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        res = json.loads((tmp_path / "j" / "results.json").read_text())
+        assert res["items"] == 8 and set(res["tasks"]) == {"caption", "vqa"} and set(res["dialects"]) == {
+            "jordan", "emirates", "egypt", "morocco"}
+        assert res["tasks"]["caption"]["n"] == 4 and "cider_ci95" in res["tasks"]["vqa"]
+        assert "caption: n=4" in proc.stdout
+        first = sum(stats(port)["requests"].values())
+        assert first == 8 + 1  # one request per item, and the vision probe
+        proc = cli(*args, env=env)
+        assert proc.returncode == 0 and sum(stats(port)["requests"].values()) - first <= 1  # the probe only
+        assert json.loads((tmp_path / "j" / "results.json").read_text())["tasks"] == res["tasks"]
+
+
+def test_compare_as_a_word_and_intervals_in_results(tmp_path, capsys):
+    p = command.add_arguments(argparse.ArgumentParser())
+    a = _write(tmp_path / "a.jsonl", [{"dataset": "d", "id": i, "correct": i % 2 == 0} for i in range(8)])
+    assert command.run(p.parse_args(["compare", str(a), str(a), "--resamples", "50"])) == 0
+    assert "McNemar p=1" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="compare A B"):
+        command.run(p.parse_args(["compose", str(a), str(a)]))
+
+
+def test_stratified_interval_matches_the_normal_approximation():
+    # 400 independent items at 50 %: the 95 % interval is about 0.5 +- 1.96 * sqrt(0.25 / 400) = [0.451, 0.549]
+    draws = compare.stratified({"x": ([i % 2 == 0 for i in range(400)], [str(i) for i in range(400)])}, 4000, 0)
+    lo, hi = compare.percentile95(draws["x"][0] / draws["x"][1])
+    assert lo == pytest.approx(0.451, abs=0.01) and hi == pytest.approx(0.549, abs=0.01)
+    assert compare.accuracy_interval([True] * 5, ["a"] * 5) == [1.0, 1.0]
+
+
+def test_camel_and_mmlu_results_carry_intervals(tmp_path):
+    from ainkit.stages.evaluate import runner
+
+    rows = [{"dataset": ds, "id": i, "prediction": "A", "answer": "A" if i % 3 else "B", "images": [f"{i // 2}.png"]}
+            for ds in ("mmbench", "gqa") for i in range(12)]
+    r = runner.run_camel_bench(str(_write(tmp_path / "p.jsonl", rows)), str(tmp_path / "cb"))
+    ci = r["ci95"]["corrected"]
+    assert set(ci["datasets"]) == {"mmbench", "gqa"} and ci["total"][0] <= r["corrected"]["total"] <= ci["total"][1]
+    assert all(lo <= r["corrected"]["domains"][d] <= hi for d, (lo, hi) in ci["domains"].items())
+    summary = {"categories": {"a": {"accuracy": 0.5, "n": 4}, "b": {"accuracy": 1.0, "n": 2}}, "total": {"accuracy": 4 / 6}}
+    preds = [{"id": i, "category": "a" if i < 4 else "b", "correct": i % 2 == 0 or i >= 4} for i in range(6)]
+    runner.add_intervals(summary, preds, resamples=200)
+    assert summary["categories"]["b"]["ci95"] == [1.0, 1.0] and summary["total"]["ci95"][0] < 4 / 6 < summary["total"]["ci95"][1]

@@ -3,7 +3,8 @@
     ainkit evaluate --benchmark arabic-mmlu --model local:smollm2-135m --output runs/smol
     ainkit evaluate --benchmark kitab-bench --model openai:NAME --base-url http://127.0.0.1:8000/v1 --output runs/kitab
     ainkit evaluate --list
-    ainkit evaluate --compare runs/a/predictions.jsonl runs/b/predictions.jsonl --output runs/a-vs-b
+    ainkit evaluate --benchmark jeem --model openai:NAME --base-url http://127.0.0.1:8000/v1 --output runs/jeem
+    ainkit evaluate compare runs/a/predictions.jsonl runs/b/predictions.jsonl --output runs/a-vs-b
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ PARSER = dict(help="score a model on ArabicMMLU or KITAB-Bench, score CAMEL-Benc
                           OUTPUT/predictions.jsonl and OUTPUT/results.json (accuracies 0-1), which notebook 06
                           overlays on the radar and tables. KITAB-Bench: its text-recognition sets with the authors'
                           prompt and CER / WER / CHrF. ARB: final-answer accuracy by the authors' LLM judge
-                          request (--judge). --list: every benchmark known, with size, keys, licence,
-                          gating and the metrics implemented. --compare A B: two predictions files on the same items,
+                          request (--judge). JEEM: captions and answers in four dialects, CIDEr / BLEU-4 / ROUGE-L with
+                          95 % intervals over images. --list: every benchmark known, with size, keys, licence,
+                          gating and the metrics implemented. compare A B (or --compare A B): two predictions files on the same items,
                           accuracies with bootstrap intervals, the paired difference and McNemar's exact p-value.""",
               epilog=epilog())
 
@@ -30,13 +32,14 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     p.add_argument("--benchmark", choices=[n for n, b in BENCHMARKS.items() if b.runnable],
                    help="required unless --list or --compare")
+    p.add_argument("words", nargs="*", metavar="compare A B", help="compare two predictions files (the same as --compare A B)")
     p.add_argument("--list", action="store_true", help="list the benchmarks: size, keys, licence, gating, metrics; then exit")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="compare two predictions files of `ainkit evaluate` on "
                    "the same items (writes OUTPUT/compare.json when --output is given)")
     p.add_argument("--compare-field", default="", help="--compare: the true/false field to read (default: 'correct', "
                    "else CAMEL-Bench's 'correct_corrected')")
     p.add_argument("--resamples", type=int, default=2000, help="--compare: bootstrap resamples")
-    p.add_argument("--seed", type=int, default=0, help="--compare: bootstrap seed")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (compare, JEEM)")
     from ainkit.services.endpoint import add_endpoint_options
 
     add_endpoint_options(p, "openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
@@ -69,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
         print(registry.render())
         return 0
+    if args.words:
+        if args.words[0] != "compare" or len(args.words) != 3 or args.compare:
+            raise ValueError(f"unexpected {' '.join(args.words)!r}: the only word `ainkit evaluate` takes is "
+                             "`compare A B` (two predictions files)")
+        args.compare = args.words[1:]
     if args.compare:
         return _compare(args)
     if not args.benchmark or not args.output:
@@ -77,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         return _kitab(args)
     if args.benchmark == "arb":
         return _arb(args)
+    if args.benchmark == "jeem":
+        return _jeem(args)
     if args.benchmark == "arabic-mmlu":
         if not args.model:
             raise ValueError("--model is required for arabic-mmlu")
@@ -131,6 +141,19 @@ def _kitab(args: argparse.Namespace) -> int:
     m = r["mean"]
     print(f"[evaluate] kitab-bench {args.model}: {r['items']} items in {len(r['datasets'])} sets, {r['unanswered']} "
           f"unanswered; mean CER {m['cer']:.2f}, WER {m['wer']:.2f}, CHrF {m['chrf']:.2f}; {args.output}/results.json")
+    return 0
+
+
+def _jeem(args: argparse.Namespace) -> int:
+    from ainkit.stages.evaluate import jeem
+
+    if not args.model:
+        raise ValueError("--model is required for jeem (a vision model: openai:NAME or hf:PATH)")
+    data = jeem.data_file(args.data, args.output)
+    r = jeem.run(args.model, data, args.output, args.limit, args.concurrency, args.base_url, seed=args.seed)
+    for line in jeem.render(r):
+        print(f"[evaluate] jeem {args.model}: {line}")
+    print(f"[evaluate] jeem: {r['items']} items; per dialect in {args.output}/results.json")
     return 0
 
 

@@ -58,6 +58,65 @@ def load(path: str | Path, field: str = "") -> dict[tuple[str, str], tuple[bool,
     return rows
 
 
+def clusters_of(rows: list[dict[str, Any]]) -> list[str]:
+    """Each row's cluster: its images (items that share an image are drawn together), else the item itself."""
+    out = []
+    for i, r in enumerate(rows):
+        images = r.get("images")
+        out.append("|".join(map(str, images)) if images else f"item:{r.get('dataset', 'all')}/{r.get('id', i)}")
+    return out
+
+
+def cluster_interval(values, clusters: list[str], statistic, resamples: int = 1000, seed: int = 0) -> list[float]:
+    """95 % percentile-bootstrap interval of `statistic(summed rows)` over clusters drawn with replacement.
+
+    `values` is an (items x k) array of per-item sums (for a mean: value and 1; for corpus BLEU: its sufficient
+    statistics); a draw sums the rows of the drawn clusters and applies `statistic`."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=float)
+    index: dict[str, int] = {}
+    members = np.array([index.setdefault(c, len(index)) for c in clusters])
+    per_cluster = np.zeros((len(index), values.shape[1]))
+    np.add.at(per_cluster, members, values)
+    draws = np.random.default_rng(seed).integers(0, len(index), size=(resamples, len(index)))
+    sums = per_cluster[draws].sum(axis=1)
+    stats = np.array([statistic(s) for s in sums])
+    return [float(v) for v in np.percentile(stats, [2.5, 97.5])]
+
+
+def accuracy_interval(correct: list[bool], clusters: list[str], resamples: int = 1000, seed: int = 0) -> list[float]:
+    """The 95 % interval of an accuracy, clustered."""
+    import numpy as np
+
+    values = np.column_stack([np.asarray(correct, dtype=float), np.ones(len(correct))])
+    return cluster_interval(values, clusters, lambda s: s[0] / s[1], resamples, seed)
+
+
+def stratified(groups: dict[str, tuple[list[bool], list[str]]], resamples: int = 1000, seed: int = 0) -> dict:
+    """Bootstrap draws within each group (a data set or category keeps its size in expectation; its clusters are
+    drawn with replacement): group -> (right answers per draw, items per draw), arrays of length `resamples`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (correct, clusters) in sorted(groups.items()):
+        index: dict[str, int] = {}
+        members = np.array([index.setdefault(c, len(index)) for c in clusters])
+        right, size = np.zeros(len(index)), np.zeros(len(index))
+        np.add.at(right, members, np.asarray(correct, dtype=float))
+        np.add.at(size, members, 1.0)
+        draws = rng.integers(0, len(index), size=(resamples, len(index)))
+        out[name] = (right[draws].sum(axis=1), size[draws].sum(axis=1))
+    return out
+
+
+def percentile95(values) -> list[float]:
+    import numpy as np
+
+    return [float(v) for v in np.percentile(np.asarray(values, dtype=float), [2.5, 97.5])]
+
+
 def _paired(a: dict, b: dict, keys: list, resamples: int, seed: int) -> dict[str, Any]:
     """Accuracies, difference, intervals and McNemar for the items `keys`."""
     import numpy as np

@@ -46,8 +46,10 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
                "diagrams", "layout (mAP)", "lines"), True),
     Benchmark("jeem", "captioning + VQA in 4 dialects (Jordan, Emirates, Egypt, Morocco)",
               "2,178 images, 10,890 QA", "public, gated", "MIT", "gated: accept the terms on the hub (toloka/JEEM)",
-              "toloka/JEEM (no evaluation code found in the public repositories searched)", (),
-              ("CIDEr, BLEU, ROUGE, BERTScore (captions and answers)", "GPT-4 judge (the paper's)"), False),
+              "toloka/JEEM (no evaluation code published; metrics as pycocoevalcap / sacrebleu / rouge-score define "
+              "them; items in the kit's format: the gated hub schema was not readable here)",
+              ("CIDEr (pycocoevalcap 1.2), BLEU-4 (sacrebleu), ROUGE-L F1, per task and dialect, with 95 % intervals",),
+              ("BERTScore (needs a multilingual BERT; none offline)", "GPT-4 judge (prompt not published)"), True),
     Benchmark("arb", "step-by-step multimodal reasoning in Arabic, 11 domains", "1,356 samples, 5,119 steps", "public",
               "Apache-2.0 (code)", "hub login (MBZUAI/ARB)", "MBZUAI/ARB; github mbzuai-oryx/ARB "
               "evaluation/judge-llm-evaluation.py", ("final-answer accuracy (the authors' binary LLM judge, with --judge)",),

@@ -123,11 +123,53 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
     finally:
         cache.close()
     summary = arabic_mmlu.summarize(preds)
+    add_intervals(summary, preds)
     results = {"benchmark": "arabic-mmlu", "model": model, "data": str(data or "fixture"), "items": len(items),
                "asked_now": asked, "from_cache": len(items) - asked, "seconds": round(time.time() - t0, 2), **summary}
     write_records(out / "predictions.jsonl", preds)
     atomic.write_json(out / "results.json", results)
     return results
+
+
+def add_intervals(summary: dict[str, Any], preds: list[dict[str, Any]], resamples: int = 1000, seed: int = 0) -> None:
+    """ArabicMMLU: a 95 % bootstrap interval beside each category's accuracy and the total (items drawn within
+    their category; the total is the micro-average of the draw)."""
+    from ainkit.stages.evaluate import compare
+
+    groups: dict[str, tuple[list[bool], list[str]]] = {}
+    for p in preds:
+        correct, clusters = groups.setdefault(p["category"], ([], []))
+        correct.append(bool(p["correct"]))
+        clusters.append(str(p["id"]))
+    if not groups:
+        return
+    draws = compare.stratified(groups, resamples, seed)
+    for cat, (right, n) in draws.items():
+        summary["categories"][cat]["ci95"] = compare.percentile95(right / n)
+    summary["total"]["ci95"] = compare.percentile95(sum(r for r, _ in draws.values()) / sum(n for _, n in draws.values()))
+    summary["interval"] = f"bootstrap:percentile-95|stratified:category|B:{resamples}|seed:{seed}"
+
+
+def camel_intervals(rows: list[dict[str, Any]], weighting: str, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """CAMEL-Bench: 95 % bootstrap intervals of every data set, domain and total in both scoring modes (items that
+    share an image drawn together, within their data set; each draw aggregated as the scores are)."""
+    from ainkit.stages.evaluate import compare
+
+    clusters = compare.clusters_of(rows)
+    out: dict[str, Any] = {"signature": f"bootstrap:percentile-95|cluster:image|stratified:dataset|B:{resamples}|seed:{seed}"}
+    for m in camel_bench.MODES:
+        groups: dict[str, tuple[list[bool], list[str]]] = {}
+        for r, c in zip(rows, clusters):
+            correct, members = groups.setdefault(r["dataset"], ([], []))
+            correct.append(bool(r[f"correct_{m}"]))
+            members.append(c)
+        draws = compare.stratified(groups, resamples, seed)
+        per_draw = [camel_bench.aggregate({ds: (right[b] / n[b], int(n[b])) for ds, (right, n) in draws.items()}, weighting)
+                    for b in range(resamples)]
+        out[m] = {"datasets": {ds: compare.percentile95(right / n) for ds, (right, n) in draws.items()},
+                  "domains": {d: compare.percentile95([a["domains"][d] for a in per_draw]) for d in per_draw[0]["domains"]},
+                  "total": compare.percentile95([a["total"] for a in per_draw])}
+    return out
 
 
 def grade_open_ended(rows: list[dict[str, Any]], judge_model: str, concurrency: int = 16) -> dict[int, bool | None]:
@@ -199,6 +241,7 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
                "original_defects": camel_bench.DEFECTS}
     for m in camel_bench.MODES:
         results[m] = camel_bench.aggregate({ds: (d[m], d["n"]) for ds, d in datasets.items()}, weighting) if datasets else {}
+    results["ci95"] = camel_intervals(scored, weighting) if scored else {}
     write_records(out / "predictions.jsonl", scored + [{**r, "error": "no answer key (withheld): not scored"} for r in withheld])
     atomic.write_json(out / "results.json", results)
     return results
