@@ -349,3 +349,32 @@ def test_camel_and_mmlu_results_carry_intervals(tmp_path):
     preds = [{"id": i, "category": "a" if i < 4 else "b", "correct": i % 2 == 0 or i >= 4} for i in range(6)]
     runner.add_intervals(summary, preds, resamples=200)
     assert summary["categories"]["b"]["ci95"] == [1.0, 1.0] and summary["total"]["ci95"][0] < 4 / 6 < summary["total"]["ci95"][1]
+
+
+def test_pixel_bounds_of_a_released_checkpoint_come_from_its_preprocessor_config(tmp_path):
+    from ainkit.services.chat import MAX_PIXELS, MIN_PIXELS
+    from ainkit.stages.evaluate import local_vlm
+
+    assert local_vlm.pixel_bounds(tmp_path) == (MIN_PIXELS, MAX_PIXELS)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"min_pixels": 3136, "max_pixels": 12845056}))
+    assert local_vlm.pixel_bounds(tmp_path) == (3136, 12845056)  # Qwen2-VL's (and MBZUAI/AIN's) published bounds
+
+
+def test_a_kit_trained_checkpoint_on_kitab_and_jeem_then_nothing_generated(tmp_path):
+    """`ainkit train` writes a Qwen2-VL checkpoint; `ainkit evaluate --model hf:CHECKPOINT` generates with the images
+    on the KITAB-Bench and JEEM fixtures, scores them, and a second run into another folder generates nothing."""
+    run = tmp_path / "run"
+    proc = cli("train", "--config", "configs/train/tiny.yaml", "--executor", "debug", "--output-dir", str(run),
+               "--set", "max_steps=1", "--set", "save_steps=1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ckpt = run / "checkpoint-1"
+    for bench, n in (("kitab-bench", 4), ("jeem", 8)):
+        proc = cli("evaluate", "--benchmark", bench, "--model", f"hf:{ckpt}", "--output", str(tmp_path / bench))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert f"{n} items, {n} generated now, 0 from the cache" in proc.stdout
+        res = json.loads((tmp_path / bench / "results.json").read_text())
+        preds = [json.loads(line) for line in (tmp_path / bench / "predictions.jsonl").read_text().splitlines()]
+        assert res["items"] == n and len(preds) == n and all(isinstance(p["prediction"], str) for p in preds)
+        again = cli("evaluate", "--benchmark", bench, "--model", f"hf:{ckpt}", "--output", str(tmp_path / (bench + "2")))
+        assert again.returncode == 0 and f"{n} items, 0 generated now, {n} from the cache" in again.stdout
+        assert json.loads((tmp_path / (bench + "2") / "results.json").read_text())["items"] == n

@@ -30,8 +30,9 @@ def is_qwen2_vl(path: str | Path) -> bool:
 
 
 def pixel_bounds(path: Path) -> tuple[int, int]:
-    """The pixel bounds the model was trained with: its run's config.yaml (beside the checkpoint), else the defaults
-    (the trainer's too)."""
+    """The pixel bounds the model was trained with: its run's config.yaml (beside a checkpoint of `ainkit train`),
+    else the checkpoint's preprocessor_config.json (a released model such as MBZUAI/AIN), else the defaults (the
+    trainer's too)."""
     import yaml
 
     for folder in (path, path.parent):
@@ -40,6 +41,13 @@ def pixel_bounds(path: Path) -> tuple[int, int]:
             data = yaml.safe_load(cfg.read_text(encoding="utf-8")) or {}
             if "min_pixels" in data and "max_pixels" in data:
                 return int(data["min_pixels"]), int(data["max_pixels"])
+    pre = path / "preprocessor_config.json"
+    if pre.is_file():
+        data = json.loads(pre.read_text(encoding="utf-8"))
+        size = data.get("size") or {}
+        low, high = data.get("min_pixels", size.get("shortest_edge")), data.get("max_pixels", size.get("longest_edge"))
+        if low and high:
+            return int(low), int(high)
     return MIN_PIXELS, MAX_PIXELS
 
 
