@@ -283,3 +283,38 @@ def test_export_accepts_exactly_the_images_the_trainer_decodes(encoder, tmp_path
         assert (problem == "") == trains, (size, len(data_bytes), problem, trains)
         if size == 60:
             assert problem and not trains
+
+
+def test_liger_refusal_names_everything_missing():
+    """liger=true without the package, triton or CUDA: one error naming each, and the way out (liger=false)."""
+    from ainkit.ground.errors import UserError
+    from ainkit.stages.train import liger
+
+    present = lambda name: object()  # noqa: E731  (every package importable)
+    assert liger.missing(cuda=True, find=present) == []
+    liger.require(cuda=True, find=present)
+    assert [m.split(" (")[0] for m in liger.missing(cuda=False, find=present)] == ["a CUDA device"]
+    absent = liger.missing(cuda=False, find=lambda name: None)
+    assert [m.split(" (")[0] for m in absent] == ["the liger-kernel package", "triton", "a CUDA device"]
+    assert f"pip install liger-kernel=={liger.VERSION}" in absent[0]
+    with pytest.raises(UserError, match=r"liger=true needs the liger-kernel package .*a CUDA device.*--set liger=false"):
+        liger.require(cuda=False, find=lambda name: None)
+
+
+def test_liger_on_a_machine_without_it_is_refused_before_anything_is_built(tmp_path):
+    """`--set liger=true` here (no liger-kernel in the CPU install, no CUDA): exit 2 naming what is missing; no model
+    built, nothing trained without the kernels it was asked for."""
+    import importlib.util
+
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    proc = _train_in(cwd, "--config", Path(__file__).resolve().parent.parent / "configs/train/tiny.yaml", "--executor",
+                     "debug", "--output-dir", "run", "--set", "liger=true", "--set", "max_steps=1")
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "liger=true needs" in proc.stderr and "Traceback" not in proc.stderr
+    if importlib.util.find_spec("liger_kernel") is None:
+        assert "pip install liger-kernel==" in proc.stderr and "--set liger=" in proc.stderr
+        assert not (cwd / "run").exists()  # refused by check_inputs, before submitit writes its folder
+    else:  # installed on a CPU machine: refused where the job starts, before the model is built
+        assert "a CUDA device" in proc.stderr
+    assert not (cwd / "run" / "tiny-model").exists() and not list(cwd.rglob("checkpoint-*"))

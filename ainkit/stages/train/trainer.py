@@ -8,6 +8,8 @@ Configuration in layers: the dataclass defaults, a preset (configs/train/*.yaml)
 Attention: flash_attention_2 when flash-attn imports on a CUDA machine, else sdpa (logged).
 `packing=true` fills each row with several samples up to cutoff_len (ainkit.stages.train.packing: per-sample
 M-RoPE positions, no attention across samples, the same loss as padded); per_device_batch then counts rows.
+`liger=true` puts Liger's Triton kernels on the language model (ainkit.stages.train.liger; needs liger-kernel and a
+CUDA device, refused at start without them, never trained without them silently).
 Checkpoints every `save_steps` hold model, optimizer, scheduler and RNG state; a re-run (or a
 requeued job) resumes from the last one with the same data order and stops at max_steps. A re-run
 of a run whose last checkpoint already reached its last step (max_steps, or the steps its epochs
@@ -61,6 +63,7 @@ class TrainConfig:
     deepspeed: str | None = None
     attention: str = "auto"
     packing: bool = False  # several samples a row up to cutoff_len, none seeing another (ainkit.stages.train.packing)
+    liger: bool = False    # Liger's Triton kernels (RMSNorm, SwiGLU, rope, fused cross-entropy): GPU only (ainkit.stages.train.liger)
     save_steps: int = 500
     logging_steps: int = 10
     seed: int = 42
@@ -103,7 +106,8 @@ HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # "Qwen/Qwen2-VL-7B-Instruct
 
 def check_inputs(cfg: TrainConfig) -> None:
     """Refuse (UserError, exit 2) a run whose files are missing or unusable, before a model is built or a job planned:
-    the data file, the DeepSpeed config, a local model folder, and an output folder that is a file."""
+    the data file, the DeepSpeed config, a local model folder, an output folder that is a file, and liger=true without
+    liger-kernel installed."""
     problems = []
 
     def readable_file(key: str, value: str, what: str) -> Path | None:
@@ -140,6 +144,10 @@ def check_inputs(cfg: TrainConfig) -> None:
         elif not HUB_ID.fullmatch(cfg.model) or cfg.model.startswith((".", "~")):
             problems.append(("model", f"model={cfg.model} ({path.absolute()}): no such folder, and not a hub id such as "
                             "Qwen/Qwen2-VL-7B-Instruct"))
+    if cfg.liger:  # the packages here (a SLURM job runs this same interpreter); CUDA is checked where the job starts
+        from ainkit.stages.train import liger
+
+        problems += [("liger", f"liger=true needs {m}") for m in liger.missing(cuda=True)]
     out = Path(cfg.output_dir).expanduser()
     if out.exists() and not out.is_dir():
         problems.append(("output_dir", f"output_dir={cfg.output_dir}: is a file; expected the run folder"))
@@ -213,6 +221,18 @@ def load_model(cfg: TrainConfig, source: Any, attn: str):
     return model
 
 
+def patch_liger(cfg: TrainConfig, model) -> dict[str, int] | None:
+    """Liger's kernels on `model` when cfg.liger (refused, naming what is missing, without liger-kernel or CUDA)."""
+    if not cfg.liger:
+        return None
+    import torch
+
+    from ainkit.stages.train import liger
+
+    liger.require(torch.cuda.is_available())
+    return liger.apply(model)
+
+
 def build_trainer(cfg: TrainConfig, model, examples: list[dict[str, Any]], collate, world: int = 1, callbacks=None,
                   tokenizer=None, **arg_overrides: Any):
     """The Hugging Face Trainer as `train` runs it; `arg_overrides` (TrainingArguments fields) only for checks such as
@@ -248,10 +268,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     from ainkit.stages.train.data import LazyRecords
 
     check_inputs(cfg)
+    cuda = torch.cuda.is_available()
+    if cfg.liger:
+        from ainkit.stages.train import liger
+
+        liger.require(cuda)
     out = Path(cfg.output_dir)
     rank = int(os.environ.get("RANK", "0"))
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo")
     if rank == 0:
@@ -307,6 +331,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     # under DeepSpeed the engine restores them from global_step*/ instead
     resume_weights = last is not None and not (cfg.deepspeed and torch.cuda.is_available())
     model = load_model(cfg, last if resume_weights else model_path, attn)
+    kernels = patch_liger(cfg, model)
     samples, collate = len(examples), enc.collate
     if cfg.packing:
         from ainkit.stages.train.packing import Packed, PackedCollate
@@ -329,6 +354,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         os.replace(staged.name, out / "rejects.jsonl")
         print(f"[train] {samples} examples" + (f" in {len(examples)} packed rows" if cfg.packing else "")
               + f", {rejected[0]} rejected; attention {attn}; world size {world}; "
+              + (f"Liger kernels {kernels}; " if kernels else "") + 
               f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters", flush=True)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)
