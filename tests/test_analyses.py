@@ -1,4 +1,5 @@
 """The result rows, tables and figures notebooks 01, 03, 04 and 05 get from one call each into ainkit.reproduction.analyses."""
+import json
 import math
 
 import numpy as np
@@ -171,3 +172,30 @@ def test_training_figures():
     assert list(training.loss_figure(SUMMARY).axes[0].lines[0].get_ydata()) == SUMMARY["losses"]
     a = Assumptions()
     assert len(training.memory_figure(a).axes[0].patches) == len(memory_per_gpu(a)) - len(training.SUMMARY_ROWS)
+
+
+def test_table1_leads_against_sampling_noise_by_hand():
+    from ainkit.reproduction.analyses import benchmarks
+
+    t1 = paper.load("table1")
+    leads = benchmarks.table1_leads(t1)
+    agro = leads.loc["Agro."]  # one sub-domain of 769 questions (CAMEL-Bench Table 2)
+    a, b = t1.loc[agro["best"], "Agro."] / 100, t1.loc[agro["second"], "Agro."] / 100
+    assert agro["lead"] == pytest.approx(round(100 * (a - b), 2))
+    assert agro["noise_95"] == pytest.approx(round(100 * 1.96 * math.sqrt(a * (1 - a) / 769 + b * (1 - b) / 769), 2))
+    assert sum(sum(v) for v in benchmarks.CAMEL_SUBDOMAIN_QUESTIONS.values()) == 29036  # the benchmark's stated size
+    assert set(leads["verdict"]) <= {"beyond sampling noise", "within sampling noise"}
+    assert (leads["verdict"] == "beyond sampling noise").tolist() == (leads["z"] >= 1.96).tolist()
+
+
+def test_lab_scores_keep_their_intervals(tmp_path):
+    from ainkit.reproduction.analyses import benchmarks
+
+    res = {"benchmark": "arabic-mmlu", "model": "mine", "categories": {"Law": {"accuracy": 0.5, "n": 4, "ci95": [0.25, 0.75]}},
+           "total": {"accuracy": 0.5, "n": 4, "ci95": [0.25, 0.75]}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(res))
+    (m,) = benchmarks.load_model_scores(str(path))
+    table = benchmarks.lab_intervals([m]).set_index("name")
+    assert table.loc["Total", "ci95_low"] == 25.0 and table.loc["Total", "score"] == 50.0
+    assert benchmarks.lab_intervals([]).empty

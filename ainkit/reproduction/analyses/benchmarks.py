@@ -44,6 +44,7 @@ class ModelScores:
     arabicmmlu: dict[str, float] = field(default_factory=dict)
     english: dict[str, float] = field(default_factory=dict)
     path: str = ""
+    intervals: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # section -> name -> 95 % interval (%)
 
 
 def _from_evaluate(payload: dict, path: Path) -> dict:
@@ -51,15 +52,22 @@ def _from_evaluate(payload: dict, path: Path) -> dict:
     if payload["benchmark"] == "arabic-mmlu":
         known = set(paper.load("table2").index)
         cats = {c: 100 * v["accuracy"] for c, v in payload.get("categories", {}).items() if c in known}
+        ci = {c: [100 * x for x in v["ci95"]] for c, v in payload.get("categories", {}).items() if c in known and "ci95" in v}
         if payload.get("total", {}).get("accuracy") is not None:
             cats["Total"] = 100 * payload["total"]["accuracy"]
-        return {"model": payload["model"], "arabicmmlu": cats}
+            if "ci95" in payload["total"]:
+                ci["Total"] = [100 * x for x in payload["total"]["ci95"]]
+        return {"model": payload["model"], "arabicmmlu": cats, "intervals": {"arabicmmlu": ci}}
     if payload["benchmark"] == "camel-bench":
         block = payload.get("corrected", {})
         doms = {d: 100 * a for d, a in block.get("domains", {}).items()}
+        bounds = payload.get("ci95", {}).get("corrected", {})
+        ci = {d: [100 * x for x in v] for d, v in bounds.get("domains", {}).items()}
         if len(doms) == len(paper.CAMEL_DOMAINS) and block.get("total") is not None:
             doms["Total"] = 100 * block["total"]
-        return {"model": payload["model"], "camel_bench": doms}
+            if bounds.get("total"):
+                ci["Total"] = [100 * x for x in bounds["total"]]
+        return {"model": payload["model"], "camel_bench": doms, "intervals": {"camel_bench": ci}}
     raise ValueError(f"{path}: unknown benchmark {payload['benchmark']!r}")
 
 
@@ -75,7 +83,7 @@ def load_model_scores(path: str | Path | list[str | Path]) -> list[ModelScores]:
         for part in path:
             for m in load_model_scores(part):
                 if m.model in merged:
-                    for section in ("camel_bench", "arabicmmlu", "english"):
+                    for section in ("camel_bench", "arabicmmlu", "english", "intervals"):
                         getattr(merged[m.model], section).update(getattr(m, section))
                 else:
                     merged[m.model] = m
@@ -87,8 +95,10 @@ def load_model_scores(path: str | Path | list[str | Path]) -> list[ModelScores]:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: line {exc.lineno}: not valid JSON ({exc.msg})") from exc
+    intervals = {}
     if isinstance(payload, dict) and "benchmark" in payload:
         payload = _from_evaluate(payload, path)
+        intervals = payload.pop("intervals")
     entries = payload if isinstance(payload, list) else [payload]
     known = {
         "camel_bench": set(paper.CAMEL_DOMAINS) | {"Total"},
@@ -104,7 +114,7 @@ def load_model_scores(path: str | Path | list[str | Path]) -> list[ModelScores]:
         extra = set(entry) - {"model", *known}
         if extra:
             raise ValueError(f"{where}: unknown section(s) {sorted(extra)}; expected {sorted(known)}")
-        scores = ModelScores(model=entry["model"], path=str(path))
+        scores = ModelScores(model=entry["model"], path=str(path), intervals=intervals)
         for section, names in known.items():
             block = entry.get(section, {})
             if not isinstance(block, dict):
@@ -131,6 +141,62 @@ def camel_table(extra: list[ModelScores] = ()) -> pd.DataFrame:
         row["Total"] = m.camel_bench.get("Total", float(np.mean([row[d] for d in paper.CAMEL_DOMAINS])))
         table.loc[m.model] = row
     return table
+
+
+def lab_intervals(extra: list[ModelScores] = ()) -> pd.DataFrame:
+    """Each lab score that came with a 95 % bootstrap interval (`ainkit evaluate` results.json): model, benchmark,
+    name, score and bounds (%)."""
+    rows = []
+    for m in extra:
+        for section, bounds in m.intervals.items():
+            for name, (lo, hi) in bounds.items():
+                rows.append({"model": m.model, "benchmark": section, "name": name,
+                             "score": getattr(m, section).get(name, np.nan), "ci95_low": lo, "ci95_high": hi})
+    return pd.DataFrame(rows, columns=["model", "benchmark", "name", "score", "ci95_low", "ci95_high"])
+
+
+# CAMEL-Bench's questions per sub-domain, by the AIN report's domain column: CAMEL-Bench paper (arXiv 2410.18976)
+# Table 2, as read in ../shared/reference/camel-bench-taxonomy.md (Med.: its five medical sub-fields and
+# MMT-MI-Bench; the rows sum to the stated 29,036).
+CAMEL_SUBDOMAIN_QUESTIONS = {
+    "VQA": [3971, 997, 531, 1624, 3840, 120, 1422, 624, 1062, 60], "OCR": [480, 703, 1217, 40, 2354, 711, 1400, 506, 520],
+    "CDT": [745, 1994, 81], "Video": [87, 24, 654], "Cult.": [444, 347, 494], "Med.": [89, 83, 87, 82, 87, 78],
+    "Agro.": [769], "RS": [709]}
+
+
+def _domain_variance(score: float, sizes: list[int]) -> float:
+    """Sampling variance of a domain score (0-1) that is the plain mean of its sub-domains, each at `score`."""
+    return sum(score * (1 - score) / n for n in sizes) / len(sizes) ** 2
+
+
+def table1_leads(table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per Table 1 column: the best model's lead over the second and whether it exceeds sampling noise.
+
+    The published scores come without item-level answers, so no paired test is possible; the noise is the
+    sampling error of each score on CAMEL-Bench's questions (the domain as the plain mean of its sub-domains,
+    every sub-domain at the domain's published accuracy), the two models taken as independent. Answers on the
+    same items are usually positively correlated, which makes the paired error smaller: a lead called 'within
+    noise' here could still be real, one called 'beyond noise' is so under this model."""
+    table = paper.load("table1") if table is None else table
+    order = best_and_second(table[[*paper.CAMEL_DOMAINS, "Total"]])
+    rows = {}
+    for col, r in order.iterrows():
+        best, second = r["best"].split(", ")[0], r["second"].split(", ")[0] if r["second"] else ""
+        if not second:
+            continue
+        a, b = table.loc[best, col] / 100, table.loc[second, col] / 100
+        if col == "Total":
+            var = lambda row: sum(_domain_variance(table.loc[row, d] / 100, CAMEL_SUBDOMAIN_QUESTIONS[d])
+                                  for d in paper.CAMEL_DOMAINS) / len(paper.CAMEL_DOMAINS) ** 2
+            se = math.sqrt(var(best) + var(second))
+        else:
+            sizes = CAMEL_SUBDOMAIN_QUESTIONS[col]
+            se = math.sqrt(_domain_variance(a, sizes) + _domain_variance(b, sizes))
+        lead = 100 * (a - b)
+        rows[col] = {"best": best, "second": second, "lead": round(lead, 2), "noise_95": round(100 * 1.96 * se, 2),
+                     "z": round(lead / (100 * se), 2),
+                     "verdict": "beyond sampling noise" if lead >= 100 * 1.96 * se else "within sampling noise"}
+    return pd.DataFrame(rows).T
 
 
 def table1_totals(table: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -318,6 +384,10 @@ def result_rows(extra: list[ModelScores] = ()) -> list[Row]:
     for col, r in bs.iterrows():
         rows.append(Row("Table 1", f"{col}: best", None, f"{r['best']} ({r['best_score']:.2f})", "recomputed",
                         "best is green in the PDF, lost in the extracted text"))
+    for col, r in table1_leads(t1).iterrows():
+        rows.append(Row("Table 1", f"{col}: lead of {r['best']} over {r['second']} vs sampling noise", None,
+                        f"{r['lead']:.2f} pp, noise {r['noise_95']:.2f} pp", "recomputed",
+                        f"{r['verdict']} (95 %, independent samples on CAMEL-Bench's question counts)"))
     for col, (printed, comp, same) in printed_second_best_agreement().items():
         rows.append(Row("Table 1", f"{col}: second best (underlined)", printed, comp, "recomputed",
                         "matches the printed underline" if same else "differs from the printed underline"))
