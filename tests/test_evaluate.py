@@ -17,7 +17,7 @@ def tiny_lm(tmp_path_factory):
 
 def test_fixture_schema_and_categories():
     items = arabic_mmlu.load()
-    assert len(items) == 24 and {i["category"] for i in items} == set(arabic_mmlu.CATEGORIES)
+    assert len(items) == 44 and {i["category"] for i in items} == set(arabic_mmlu.CATEGORIES)
     assert arabic_mmlu.category("Arabic Language (Grammar)") == "Arabic Language" and arabic_mmlu.category("Astronomy") == "other"
     assert arabic_mmlu.extract("الإجابة: ب", 4) == "B" and arabic_mmlu.extract("(c)", 4) == "C" and arabic_mmlu.extract("E", 4) is None
 
@@ -78,13 +78,13 @@ def test_logits_path_and_cache(tiny_lm, tmp_path):
     out = tmp_path / "run"
     first = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out), limit=10)
     assert first["asked_now"] == 10
-    # the first 10 are answered, in the shared cache: a full run into another folder asks only the other 14
+    # the first 10 are answered, in the shared cache: a full run into another folder asks only the other 34
     second = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(tmp_path / "elsewhere"))
-    assert second["asked_now"] == 14 and second["from_cache"] == 10
+    assert second["asked_now"] == 34 and second["from_cache"] == 10
     third = runner.run_arabic_mmlu(f"hf:{tiny_lm}", "fixture", str(out))
     assert third["asked_now"] == 0
     res = json.loads((out / "results.json").read_text())
-    assert 0 <= res["total"]["accuracy"] <= 1 and res["total"]["n"] == 24
+    assert 0 <= res["total"]["accuracy"] <= 1 and res["total"]["n"] == 44
     preds = [json.loads(l) for l in (out / "predictions.jsonl").read_text().splitlines()]
     assert all(p["prediction"] in "ABCDE" for p in preds)
 
@@ -364,7 +364,7 @@ def test_the_loop_closes_a_trained_checkpoint_is_evaluated(tmp_path):
     proc = cli("evaluate", "--benchmark", "arabic-mmlu", "--model", f"hf:{ckpt}", "--output", str(tmp_path / "mmlu"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     mmlu = json.loads((tmp_path / "mmlu" / "results.json").read_text())
-    assert mmlu["items"] == 24 and mmlu["unanswered"] == 0 and 0 <= mmlu["total"]["accuracy"] <= 1
+    assert mmlu["items"] == 44 and mmlu["unanswered"] == 0 and 0 <= mmlu["total"]["accuracy"] <= 1
     proc = cli("evaluate", "--benchmark", "camel-bench", "--model", f"hf:{ckpt}", "--output", str(tmp_path / "cb"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     preds = [json.loads(l) for l in (tmp_path / "cb" / "predictions.jsonl").read_text().splitlines()]

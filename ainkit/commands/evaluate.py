@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--predictions", help="CAMEL-Bench answers to score: JSON Lines {dataset, id, prediction, answer}, or the "
                    "benchmark's own results/ folder of <model>_<dataset>.json files")
     p.add_argument("--output", help="output folder (required with --benchmark)")
+    p.add_argument("--mmlu-prompt", choices=["authors", "kit", "lighteval"], default="authors",
+                   help="ArabicMMLU formulation: the authors' prompt as lm-evaluation-harness's arabicmmlu asks it "
+                   "(default), the kit's earlier English prompt, or lighteval's Arabic one (ainkit.stages.evaluate.arabic_mmlu)")
     p.add_argument("--limit", type=int, help="first N items only")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa) and ARB's final answers "
@@ -91,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.model:
             raise ValueError("--model is required for arabic-mmlu")
         data = hub.arabic_mmlu_data(args.data, args.output, args.allow_download)
-        r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency, args.base_url)
+        r = runner.run_arabic_mmlu(args.model, data, args.output, args.limit, args.concurrency, args.base_url,
+                                   args.mmlu_prompt)
         acc = r["total"]["accuracy"]
         print(f"[evaluate] arabic-mmlu {args.model}: {r['items']} items, {r['asked_now']} asked now, {r['from_cache']} "
               f"from cache, {r['unanswered']} without a usable answer; accuracy {acc:.4f}; {args.output}/results.json")

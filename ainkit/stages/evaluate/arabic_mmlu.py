@@ -1,23 +1,47 @@
-"""ArabicMMLU, zero-shot: 19 categories of the AIN report's Table 2, local logits or API generation.
+"""ArabicMMLU, zero-shot: 19 categories of the AIN report's Table 2, local log-likelihoods or API generation.
 
     ainkit evaluate --benchmark arabic-mmlu --model hf:PATH --data fixture --output runs/mine
+    ainkit evaluate --benchmark arabic-mmlu --model hf:PATH --mmlu-prompt lighteval --output runs/mine-lighteval
     ainkit evaluate --benchmark arabic-mmlu --model openai:gpt-4o-mini --data path/to/ArabicMMLU.csv --output runs/4o
 
 Items follow the schema of `MBZUAI/ArabicMMLU` (ID, Source, Country, Group, Subject, Level, Question,
-Context, Answer Key, Option 1-5, is_few_shot). The prompt is English (the authors' README reports
-it works best) with options labelled A-E. A local Hugging Face model chooses by the arg-max of its
-next-token scores over the option letters (as the authors' code does); an API model generates and
-its letter is extracted robustly (Latin A-E or Arabic أ ب ج د هـ, with or without brackets or a
-lead-in). Categories: the report names 19 without saying how ArabicMMLU's 40 subjects fold into
-them; the kit's rule is: a subject belongs to the Table 2 category its name starts with
-("Arabic Language (Grammar)" -> Arabic Language); others are reported as "other".
+Context, Answer Key, Option 1-5, is_few_shot); Level is one of the published codes (Primary, Middle, High,
+Univ, Prof) or empty. Three formulations (`--mmlu-prompt`), each a prompt text, the choice strings scored
+after it, and the scoring rule:
+
+- `authors` (default): the ArabicMMLU authors' English prompt, as lm-evaluation-harness's `arabicmmlu` task
+  renders it: "This is a {Subject} question for {level} in {Country}. Select the correct answer!\n\nQuestion:
+  {Context\n\n}{Question}\n{A. opt ...}\n\nAnswer:"; choices " A" ... (lm-eval's target delimiter " " before the
+  letter); accuracy by the highest log-likelihood. Template facts from mbzuai-nlp/ArabicMMLU @ 8d5b148
+  `util_prompt.py` (`prepare_data_en`, `level_en`, `alpa_en`) and EleutherAI/lm-evaluation-harness @ 4e7e0d4
+  `lm_eval/tasks/arabicmmlu/utils.py` (`doc_to_text`, `doc_to_choice`) and `_default_arabicmmlu_template_yaml`
+  (`doc_to_target: "Answer Key"`, metric `acc`). The authors' own script differs only in where the space sits:
+  it ends the prompt with "Answer: " and reads the next-token logit of the bare letter
+  (`util_compute.py` `predict_classification_causal_by_letter`, `tokenizer.encode(choice)[-1]`).
+- `kit`: the kit's earlier prompt: one fixed English instruction line, the context, the question, "A. opt"
+  lines, "Answer:"; choices " A" ...; highest log-likelihood.
+- `lighteval`: lighteval's community Arabic task (huggingface/lighteval @ 3fd1526,
+  `src/lighteval/tasks/multilingual/tasks/arabic.py` `arabic_mmlu_pfn`, added in PR #372): an Arabic
+  instruction, the question (no context: the prompt function leaves it out), options labelled with Arabic
+  letters أ ب ج د هـ, "الإجابة:"; the choices are the bare Arabic letters, scored by log-likelihood divided by
+  the choice's length in characters (`LogProbCharNorm`, so هـ counts 2).
+
+A local Hugging Face model (`hf:PATH`) is scored the way lm-evaluation-harness (0.4.x, `HFLM`) scores a
+`multiple_choice` task: trailing spaces of the prompt move to the continuation, the prompt and prompt+choice are
+encoded with the tokenizer's default special tokens, the choice's tokens are what the joint encoding adds, and its
+log-likelihood is the sum of their log-softmax scores; the first maximum wins. An API model generates and its
+letter is extracted robustly (Latin A-E or Arabic أ ب ج د هـ, with or without brackets or a lead-in).
+Categories: the report names 19 without saying how ArabicMMLU's 40 subjects fold into them; the kit's rule is:
+a subject belongs to the Table 2 category its name starts with ("Arabic Language (Grammar)" -> Arabic
+Language); others are reported as "other".
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ainkit.stages.evaluate import text as T
 from ainkit.ground.paths import PACKAGE
@@ -29,6 +53,11 @@ CATEGORIES = ["Accounting", "Arabic Language", "Biology", "Civics", "Computer Sc
               "General Knowledge", "Geography", "History", "Islamic Studies", "Law", "Management", "Math",
               "Natural Science", "Philosophy", "Physics", "Political Science", "Social Science"]
 LETTERS = "ABCDE"
+# The published Level codes and their English words (the authors' `level_en`; lm-eval's utils.py the same).
+LEVELS = {"Primary": "primary school", "Middle": "middle school", "High": "high school", "Univ": "university",
+          "Prof": "professional"}
+_LEVEL_HINTS = {"primary school": "Primary", "middle school": "Middle", "high school": "High", "university": "Univ",
+                "professional": "Prof"}
 
 
 def category(subject: str) -> str:
@@ -58,6 +87,16 @@ def _records(fh, path: Path):
         yield start, {**dict.fromkeys(fieldnames), **dict(zip(fieldnames, row))}
 
 
+def _level(raw: str | None, path: Path, line: int) -> str:
+    """The row's Level as a published code ('' when empty); anything else is refused, naming the line."""
+    level = (raw or "").strip()
+    if level and level not in LEVELS:
+        hint = _LEVEL_HINTS.get(level.lower())
+        raise ValueError(f"{path}: line {line}: Level {raw!r} is not a published ArabicMMLU level code "
+                         f"({', '.join(LEVELS)}, or empty)" + (f"; write {hint!r}" if hint else ""))
+    return level
+
+
 def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Items from a CSV in the published schema ('fixture' or None: the kit's fixture; a UTF-8 BOM is fine); errors name the line."""
     path = FIXTURE if path in (None, "fixture") else Path(path)
@@ -68,7 +107,12 @@ def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[
         for line, row in _records(fh, path):
             if str(row.get("is_few_shot", "0")).strip() in ("1", "True", "true"):
                 continue
-            options = [row[f"Option {i}"] for i in range(1, 6) if (row.get(f"Option {i}") or "").strip()]
+            cells = [(row.get(f"Option {i}") or "") for i in range(1, 6)]
+            filled = [bool(c.strip()) for c in cells]
+            if any(filled[i] and not filled[i - 1] for i in range(1, 5)):  # lm-eval's text stops at the first gap
+                raise ValueError(f"{path}: line {line}: an option follows an empty one "
+                                 f"(Option {filled.index(False) + 1} is empty); fill the options in order")
+            options = [c for c, f in zip(cells, filled) if f]
             key = (row["Answer Key"] or "").strip().upper()
             if key not in LETTERS[: len(options)]:
                 raise ValueError(f"{path}: line {line}: Answer Key {row['Answer Key']!r} does not name one of {len(options)} options")
@@ -78,14 +122,26 @@ def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[
                                  f"(first at line {first_line[ident]})")
             first_line[ident] = line
             items.append({"id": row["ID"], "subject": row["Subject"], "category": category(row["Subject"]),
-                          "question": row["Question"], "context": row.get("Context") or "", "options": options, "answer": key})
+                          "level": _level(row.get("Level"), path, line), "country": (row.get("Country") or "").strip(),
+                          "question": row["Question"], "context": row.get("Context") or "", "options": options,
+                          "answer": key})
             if limit and len(items) >= limit:
                 break
     return items
 
 
-def prompt(item: dict[str, Any]) -> str:
-    """The zero-shot prompt: instruction, context, question, lettered options, 'Answer:'."""
+def authors_prompt(item: dict[str, Any]) -> str:
+    """The authors' English prompt as lm-eval's `doc_to_text` renders it (template at the commits cited above)."""
+    level = f" for {LEVELS[item['level']]}" if item["level"] else ""
+    country = f" in {item['country']}" if item["country"] else ""
+    question = f"{item['context']}\n\n{item['question']}" if item["context"] else item["question"]
+    options = "\n".join(f"{LETTERS[i]}. {opt}" for i, opt in enumerate(item["options"]))
+    return (f"This is a {item['subject']} question{level}{country}. Select the correct answer!\n\n"
+            f"Question: {question}\n{options}\n\nAnswer:")
+
+
+def kit_prompt(item: dict[str, Any]) -> str:
+    """The kit's earlier prompt: instruction, context, question, lettered options, 'Answer:'."""
     lines = ["The following is a multiple choice question. Answer with the letter of the correct option only.", ""]
     if item["context"]:
         lines += [item["context"], ""]
@@ -95,8 +151,59 @@ def prompt(item: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def prompt_hash(item: dict[str, Any]) -> str:
-    return hashlib.sha256(prompt(item).encode("utf-8")).hexdigest()[:16]
+LIGHTEVAL_LETTERS = ("أ", "ب", "ج", "د", "هـ")  # arabic_mmlu_pfn's latin_to_arabic (E is ه + tatweel)
+
+
+def lighteval_prompt(item: dict[str, Any]) -> str:
+    """lighteval's `arabic_mmlu_pfn` query: Arabic instruction, question (no context), أ. ... options, 'الإجابة:'."""
+    instruction = "السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة:\n\n"
+    options = "".join(f"{LIGHTEVAL_LETTERS[i]}. {opt}\n" for i, opt in enumerate(item["options"]))
+    return f"{instruction}{item['question']}\n{options}الإجابة:"
+
+
+@dataclass(frozen=True)
+class Formulation:
+    """How an item is asked and scored: prompt text, the choice strings scored after it, length normalisation."""
+    name: str
+    render: Callable[[dict[str, Any]], str]
+    choices: tuple[str, ...]  # the continuation for option A, B, ... (delimiter included)
+    char_norm: bool  # log-likelihood divided by the choice's length in characters
+    source: str
+
+    def continuations(self, item: dict[str, Any]) -> list[str]:
+        return list(self.choices[: len(item["options"])])
+
+    def signature(self) -> str:
+        """What the answers depend on besides the prompt text (part of the cache key)."""
+        return f"{self.name}|choices:{'/'.join(self.choices)}|norm:{'char' if self.char_norm else 'none'}|ll:lm-eval-0.4"
+
+
+FORMULATIONS = {
+    "authors": Formulation("authors", authors_prompt, tuple(" " + l for l in LETTERS), False,
+                           "mbzuai-nlp/ArabicMMLU util_prompt.py as lm-evaluation-harness arabicmmlu renders it"),
+    "kit": Formulation("kit", kit_prompt, tuple(" " + l for l in LETTERS), False, "ainkit's earlier prompt"),
+    "lighteval": Formulation("lighteval", lighteval_prompt, LIGHTEVAL_LETTERS, True,
+                             "lighteval community arabic_mmlu (arabic_mmlu_pfn, LogProbCharNorm)"),
+}
+DEFAULT = "authors"
+
+
+def formulation(name: str | None = None) -> Formulation:
+    try:
+        return FORMULATIONS[name or DEFAULT]
+    except KeyError:
+        raise ValueError(f"ArabicMMLU formulation {name!r} unknown: use one of {', '.join(FORMULATIONS)}") from None
+
+
+def prompt(item: dict[str, Any], name: str | None = None) -> str:
+    """The zero-shot prompt of formulation `name` (default: the authors')."""
+    return formulation(name).render(item)
+
+
+def prompt_hash(item: dict[str, Any], name: str | None = None) -> str:
+    """Hash of the formulation's signature and the prompt text: answers are cached per formulation."""
+    f = formulation(name)
+    return hashlib.sha256(f"{f.signature()}\n{f.render(item)}".encode("utf-8")).hexdigest()[:16]
 
 
 def extract(answer: str | None, n_options: int) -> str | None:
@@ -108,26 +215,50 @@ def extract(answer: str | None, n_options: int) -> str | None:
     return latin if latin in LETTERS[:n_options] else None
 
 
-class LogitsChooser:
-    """Zero-shot choice by a local causal LM: arg-max of next-token logits over the option letters."""
+class LogLikelihoodChooser:
+    """Zero-shot choice by a local causal LM: the option whose choice string is likeliest after the prompt (lm-eval's
+    `multiple_choice` scoring, one sequence at a time), optionally divided by the choice's length in characters."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, name: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.torch = torch
+        self.form = formulation(name)
         self.tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).eval()
-        self.letter_ids = []
-        for letter in LETTERS:
-            ids = self.tok.encode(" " + letter, add_special_tokens=False) or self.tok.encode(letter, add_special_tokens=False)
-            self.letter_ids.append(ids[-1])
+        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, dtype="auto").eval()
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """(context tokens, continuation tokens): trailing spaces move to the continuation, whose tokens are what the
+        joint encoding adds after the context's (tokenizer's default special tokens)."""
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+        whole = self.tok.encode(context + continuation)
+        ctx = self.tok.encode(context)
+        return ctx, whole[len(ctx):]
+
+    def loglikelihoods(self, context: str, continuations: list[str]) -> list[float]:
+        """Sum of the log-softmax scores of each continuation's tokens given the context."""
+        torch, out, seen = self.torch, [], {}
+        for cont in continuations:
+            ctx, cont_ids = self.encode_pair(context, cont)
+            if not cont_ids:
+                raise ValueError(f"choice {cont!r} adds no token after the prompt with this tokenizer")
+            inp = tuple((ctx + cont_ids)[:-1])  # the model reads the context and all but the last choice token
+            if inp not in seen:
+                with torch.no_grad():
+                    seen[inp] = torch.nn.functional.log_softmax(self.model(torch.tensor([inp])).logits, dim=-1)[0]
+            logp = seen[inp][len(inp) - len(cont_ids):]  # [len(cont_ids), vocab]
+            out.append(float(torch.gather(logp, 1, torch.tensor(cont_ids).unsqueeze(-1)).sum()))
+        return out
 
     def choose(self, item: dict[str, Any]) -> tuple[str, list[float]]:
-        enc = self.tok(prompt(item), return_tensors="pt")
-        with self.torch.no_grad():
-            logits = self.model(**enc).logits[0, -1]
-        scores = [float(logits[i]) for i in self.letter_ids[: len(item["options"])]]
+        """(Latin letter chosen, the score of each option); the first maximum wins, as numpy's argmax."""
+        conts = self.form.continuations(item)
+        scores = self.loglikelihoods(self.form.render(item), conts)
+        if self.form.char_norm:
+            scores = [s / len(c) for s, c in zip(scores, conts)]
         return LETTERS[max(range(len(scores)), key=scores.__getitem__)], scores
 
 

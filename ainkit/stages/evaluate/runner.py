@@ -69,8 +69,10 @@ class AnswerCache:
 
 
 def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None = None, concurrency: int = 16,
-                    base_url: str | None = None) -> dict[str, Any]:
-    """Evaluate `model` (at `base_url` when given) on ArabicMMLU items; returns the results dict (also DIR/results.json)."""
+                    base_url: str | None = None, formulation: str = arabic_mmlu.DEFAULT) -> dict[str, Any]:
+    """Evaluate `model` (at `base_url` when given) on ArabicMMLU items asked in `formulation` (arabic_mmlu.FORMULATIONS);
+    returns the results dict (also DIR/results.json)."""
+    form = arabic_mmlu.formulation(formulation)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     items = arabic_mmlu.load(data, limit)
@@ -82,7 +84,7 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
     try:
         todo = []
         for it in items:
-            k = AnswerCache.key("arabic-mmlu", model, it["id"], arabic_mmlu.prompt_hash(it))
+            k = AnswerCache.key("arabic-mmlu", model, it["id"], arabic_mmlu.prompt_hash(it, form.name))
             hit = cache.get(k)
             todo.append((it, k, hit))
         missing = [(it, k) for it, k, hit in todo if hit is None]
@@ -93,12 +95,12 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
                 vlm = local_vlm.QwenVL(name)
                 for it, k in missing:
                     letters = arabic_mmlu.LETTERS[:len(it["options"])]
-                    scores = vlm.letter_scores(arabic_mmlu.prompt(it), list(letters))
+                    scores = vlm.letter_scores(form.render(it), [c.strip() for c in form.continuations(it)])
                     cache.put(k, {"raw": None, "prediction": letters[max(range(len(scores)), key=scores.__getitem__)],
                                   "scores": scores})
                     asked += 1
             else:
-                chooser = arabic_mmlu.LogitsChooser(name)
+                chooser = arabic_mmlu.LogLikelihoodChooser(name, form.name)
                 for it, k in missing:
                     letter, scores = chooser.choose(it)
                     cache.put(k, {"raw": None, "prediction": letter, "scores": scores})
@@ -106,7 +108,7 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
         elif missing and kind in ("openai", "local"):
             with endpoint.open_endpoint(ep, unset="openai:NAME needs OPENAI_BASE_URL or OPENAI_API_KEY") as b:
                 client = Client(b, concurrency=concurrency)
-                answers = client.run([[{"role": "user", "content": arabic_mmlu.prompt(it)}] for it, _ in missing],
+                answers = client.run([[{"role": "user", "content": form.render(it)}] for it, _ in missing],
                                      max_tokens=16, temperature=0)
                 for (it, k), ans in zip(missing, answers):
                     if ans.ok:  # a failed request is not cached: the next run asks again
@@ -124,7 +126,8 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
         cache.close()
     summary = arabic_mmlu.summarize(preds)
     add_intervals(summary, preds)
-    results = {"benchmark": "arabic-mmlu", "model": model, "data": str(data or "fixture"), "items": len(items),
+    results = {"benchmark": "arabic-mmlu", "model": model, "data": str(data or "fixture"), "formulation": form.name,
+               "formulation_signature": form.signature(), "items": len(items),
                "asked_now": asked, "from_cache": len(items) - asked, "seconds": round(time.time() - t0, 2), **summary}
     write_records(out / "predictions.jsonl", preds)
     atomic.write_json(out / "results.json", results)
