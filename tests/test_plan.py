@@ -38,3 +38,24 @@ def test_packing_budget_both_mfu_conventions_by_hand():
     assert b["padded"]["padding share"] > 0.3 > 0.05 > b["packed"]["padding share"]
     assert b["padded"]["samples a row"] == 1 and b["packed"]["samples a row"] > 2
     assert packing_budget(Assumptions())["padded"]["MFU, vision not counted"] == pytest.approx(sum(MFU_ANCHORS["padded"]) / 2)
+
+
+def test_mfu_comes_from_the_anchor_for_the_run_packed_or_not():
+    """No MFU typed in: a padded run plans at lmms-engine's padded mid-point, a packed one at the packed mid-point;
+    a given MFU is kept and said to be given. launch's SLURM time request follows the config's packing."""
+    from ainkit.pipelines import launch
+    from ainkit.stages.train.plan import MFU_ANCHORS, mfu_anchor
+    from ainkit.stages.train.trainer import load_config
+
+    padded, packed = Assumptions(), Assumptions(packing=True)
+    assert padded.mfu == pytest.approx(sum(MFU_ANCHORS["padded"]) / 2) == pytest.approx(0.225)
+    assert packed.mfu == pytest.approx(sum(MFU_ANCHORS["packed"]) / 2) == pytest.approx(0.35)
+    assert "lmms-engine's padded" in padded.mfu_source and "vision FLOPs not counted" in packed.mfu_source
+    assert (padded.mfu, padded.mfu_source) == mfu_anchor(False)
+    given = Assumptions(mfu=0.5)
+    assert (given.mfu, given.mfu_source) == (0.5, "given")
+    assert compute_budget(padded)["GPU-hours"] == pytest.approx(compute_budget(packed)["GPU-hours"] * 0.35 / 0.225)
+    hours = {p: launch.plan_hours(load_config("configs/train/ain_7b.yaml", [f"packing={p}", "data=sample"]))
+             for p in (False, True)}
+    assert hours[False][0] == pytest.approx(hours[True][0] * 0.35 / 0.225)
+    assert "22.5% MFU (lmms-engine's padded" in hours[False][1] and "35.0% MFU (lmms-engine's packed" in hours[True][1]

@@ -165,6 +165,7 @@ def test_dry_run_prints_script_config_and_memory_and_submits_nothing(tmp_path):
     for needle in ("#SBATCH --nodes=8", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --signal=USR2@120",
                    f"#SBATCH --time={minutes}\n", f"#SBATCH --cpus-per-task={launch.GPU_TASK_CPUS}\n",
                    f"#SBATCH --mem={8 * launch.GPU_TASK_MEM_GB}GB\n", f"plan {hours:.2f} h x {launch.TIME_MARGIN:g} margin",
+                   "22.5% MFU (lmms-engine's padded Qwen2.5-VL-7B anchor",
                    f"--output={cwd / 'runs/train/submitit'}/", "learning_rate: 1.0e-05",
                    f"deepspeed: {root / 'configs/deepspeed/ds_z3.json'}", "per-GPU memory estimate", "total"):
         assert needle in out, needle

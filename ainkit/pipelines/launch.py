@@ -9,9 +9,11 @@ same configuration, and the Trainer resumes from the last checkpoint in the outp
 
 What a job asks of the cluster (`resources`; a flag overrides each):
 - time limit: for a GPU run, the plan's wall-clock estimate (`ainkit.stages.train.plan.compute_budget`
-  for the run's GPUs and samples) x TIME_MARGIN + STARTUP_MIN. The plan assumes A100s at 40 %
-  MFU and a mean sample length; the margin covers a slower run, and requeue from the last
-  checkpoint covers one that still outlasts it (the safety net, not the schedule). A CPU run: CPU_TIME_MIN.
+  for the run's GPUs and samples) x TIME_MARGIN + STARTUP_MIN. The plan assumes A100s at the MFU
+  lmms-engine publishes for Qwen2.5-VL-7B fine-tuning (`plan.mfu_anchor`: 22.5 % for a padded run, 35 %
+  with packing=true, vision FLOPs not counted) and a mean sample length; the margin covers a slower
+  run, and requeue from the last checkpoint covers one that still outlasts it (the safety net, not the
+  schedule). A CPU run: CPU_TIME_MIN.
 - CPUs and memory per task (one task per GPU): the config's `cpus_per_task` / `mem_gb_per_task`
   when it has them, else GPU_TASK_CPUS / GPU_TASK_MEM_GB for a GPU rank (it decodes and resizes
   its own images) and the cluster's defaults for a CPU rank. SLURM gets memory per node (`--mem`).
@@ -82,7 +84,7 @@ def plan_hours(cfg: TrainConfig) -> tuple[float, str]:
     from ainkit.stages.train.plan import Assumptions, compute_budget
 
     gpus = max(1, cfg.nodes * cfg.gpus_per_node)
-    a = Assumptions(gpus=gpus, seq_len=cfg.cutoff_len, micro_batch=cfg.per_device_batch, epochs=1.0)
+    a = Assumptions(gpus=gpus, seq_len=cfg.cutoff_len, micro_batch=cfg.per_device_batch, epochs=1.0, packing=cfg.packing)
     if cfg.max_steps > 0:
         a.samples = cfg.max_steps * gpus * cfg.per_device_batch * cfg.gradient_accumulation
         source = f"max_steps {cfg.max_steps} x {gpus} GPUs x {cfg.per_device_batch * cfg.gradient_accumulation} samples"
@@ -95,7 +97,7 @@ def plan_hours(cfg: TrainConfig) -> tuple[float, str]:
         a.samples *= cfg.epochs
     hours = compute_budget(a)["wall-clock hours"]
     return hours, (f"{source}, {a.image_tokens + a.text_tokens} tokens each, Qwen2-VL-7B on {gpus} GPUs at "
-                   f"{a.peak_tflops:g} TFLOPS x {a.mfu:.0%} MFU")
+                   f"{a.peak_tflops:g} TFLOPS x {a.mfu:.1%} MFU ({a.mfu_source})")
 
 
 def resources(cfg: TrainConfig, time_min: int | None = None, cpus_per_task: int | None = None,

@@ -47,7 +47,8 @@ def result_rows(summary: dict[str, Any], cfg, a: Assumptions) -> list[Row]:
                         "from ainkit.stages.train.plan assumptions"))
     for k, v in compute_budget(a).items():
         rows.append(Row("Section 3 (plan)", k, None, float(f"{v:.4g}"), "recomputed",
-                        f"assumes {a.text_tokens} text + {a.image_tokens} image tokens per sample, MFU {a.mfu}"))
+                        f"assumes {a.text_tokens} text + {a.image_tokens} image tokens per sample, MFU {a.mfu:g} "
+                        f"({a.mfu_source})"))
     return rows
 
 

@@ -6,6 +6,7 @@
 
 Every number is computed from the fields of `Assumptions`, each with where it comes from;
 change them to plan another run. None of it is measured: notebook 05 labels it as a plan.
+The MFU is lmms-engine's published range for a padded or a packed run (`MFU_ANCHORS`, `mfu_anchor`), unless given.
 """
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ from dataclasses import asdict, dataclass
 # lmms-engine's MFU reference (../shared/reference/training-throughput-anchors.md): Qwen2.5-VL-7B image SFT on 32 A800s,
 # FSDP2, the vision tower's FLOPs NOT counted: 20-25 % padded, 30-40 % packed (padding removed, Liger kernels).
 MFU_ANCHORS = {"padded": (0.20, 0.25), "packed": (0.30, 0.40)}
+
+
+def mfu_anchor(packing: bool) -> tuple[float, str]:
+    """(MFU, where it comes from): the mid-point of lmms-engine's range for a padded or a packed run."""
+    kind = "packed" if packing else "padded"
+    low, high = MFU_ANCHORS[kind]
+    return (low + high) / 2, (f"lmms-engine's {kind} Qwen2.5-VL-7B anchor {low:.0%}-{high:.0%}, mid-point; "
+                              "vision FLOPs not counted")
 
 
 @dataclass
@@ -33,8 +42,16 @@ class Assumptions:
     text_tokens: int = 300              # assumed mean text tokens of an instruction sample (not stated in the report)
     epochs: float = 1.0                 # report Section 3
     peak_tflops: float = 312.0          # A100 dense bf16 peak
-    mfu: float = 0.40                   # assumed model FLOPs utilisation of a well-tuned ZeRO-3 run: the top of the packed
-    #                                     range below; a padded run gets about half that (packing_budget shows both)
+    packing: bool = False               # the run packs samples (TrainConfig.packing): picks the MFU anchor below
+    mfu: float | None = None            # model FLOPs utilisation (language model FLOPs only); None: mfu_anchor(packing),
+    #                                     22.5 % padded, 35 % packed (lmms-engine); packing_budget shows both
+    mfu_source: str = ""                # where mfu comes from (filled in: the anchor, or "given")
+
+    def __post_init__(self):
+        if self.mfu is None:
+            self.mfu, self.mfu_source = mfu_anchor(self.packing)
+        elif not self.mfu_source:
+            self.mfu_source = "given"
 
 
 def memory_per_gpu(a: Assumptions) -> dict[str, float]:
@@ -70,12 +87,17 @@ def assumptions_table(a: Assumptions) -> dict[str, float]:
     return asdict(a)
 
 
-def report_like_lengths(n: int = 10_000, cutoff: int = 2048, seed: int = 0) -> list[int]:
-    """Tokens a sample of an assumed report-like mix (the report's data are not public): one image of 64 to 729 tokens
-    (log-uniform: 256 x 256 to 756 x 756 pixels) plus lognormal text (median 120 tokens, sigma 1.0), capped at cutoff."""
+def report_like_parts(n: int = 10_000, seed: int = 0) -> list[tuple[int, int]]:
+    """(image tokens, text tokens) of n samples of an assumed report-like mix (the report's data are not public): one
+    image of 64 to 729 tokens (log-uniform: 256 x 256 to 756 x 756 pixels) plus lognormal text (median 120 tokens,
+    sigma 1.0, at least 8)."""
     rng = random.Random(seed)
-    return [min(cutoff, round(64 * (729 / 64) ** rng.random()) + max(8, round(rng.lognormvariate(4.79, 1.0))))
-            for _ in range(n)]
+    return [(round(64 * (729 / 64) ** rng.random()), max(8, round(rng.lognormvariate(4.79, 1.0)))) for _ in range(n)]
+
+
+def report_like_lengths(n: int = 10_000, cutoff: int = 2048, seed: int = 0) -> list[int]:
+    """Tokens a sample of report_like_parts, capped at cutoff."""
+    return [min(cutoff, image + text) for image, text in report_like_parts(n, seed)]
 
 
 def packing_budget(a: Assumptions, mfu_padded: float = sum(MFU_ANCHORS["padded"]) / 2,
