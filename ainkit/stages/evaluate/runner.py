@@ -346,7 +346,6 @@ def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Pat
         return _ask_local(ep.name, model, items, base, out, max_images, benchmark)
     backend = endpoint.vision_backend(ep, refusal=refusal, unset=refusal)
     client = Client(backend, concurrency=concurrency)
-    endpoint.require_vision(backend, client)
     cache = AnswerCache()
     try:
         todo, keys = [], {}
@@ -355,6 +354,8 @@ def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Pat
             if cache.get(keys[i]) is None:
                 parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
                 todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
+        if todo:  # every answer cached: nothing to ask, not even whether the model sees images
+            endpoint.require_vision(backend, client)
         answers = client.run([m for _, m in todo], max_tokens=max_tokens, temperature=0)
         for (i, _), ans in zip(todo, answers):
             if ans.ok:
