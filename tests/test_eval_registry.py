@@ -16,7 +16,8 @@ def test_registry_lists_every_benchmark_with_keys_licence_and_gating():
     assert set(rows) == {"camel-bench", "arabic-mmlu", "kitab-bench", "jeem", "arb"}
     assert all(r["size"] and r["keys"] and r["licence"] and r["gating"] for r in rows.values())
     assert "TEDS" in rows["kitab-bench"]["not implemented"] and "MARS" in rows["kitab-bench"]["not implemented"]
-    assert rows["jeem"]["runs"] == "no" and "gated" in rows["jeem"]["gating"] and "judge" in rows["arb"]["metrics"]
+    assert rows["jeem"]["runs"] == "yes" and "gated" in rows["jeem"]["gating"] and "judge" in rows["arb"]["metrics"]
+    assert "CIDEr" in rows["jeem"]["metrics"] and "BERTScore" in rows["jeem"]["not implemented"]
     assert "rubric" in rows["arb"]["not implemented"]
     text = registry.render()
     assert "kitab-bench:" in text and "not implemented:" in text
