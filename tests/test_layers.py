@@ -48,6 +48,7 @@ SERVICES = {  # what stages share; a new service is listed here, with what it ho
     "ainkit.services.chat": "the chat record schema: turn keys, the image placeholder, pixel bounds",
     "ainkit.services.qwen2vl": "the Qwen2-VL chat format: records -> model inputs (training and evaluation)",
     "ainkit.services.config": "layered YAML configs with dotted --set overrides (curate, train)",
+    "ainkit.services.phash": "perceptual image hashes (DCT pHash) and their blocked Hamming matching",
 }
 NEVER_REACH = {"ainkit.stages.similarity": "ainkit.services.llm", "ainkit.stages.metrics": "ainkit.services.llm"}
 

@@ -15,15 +15,15 @@ import sys
 import traceback
 
 from ainkit import __version__
-from ainkit.commands import (curate, evaluate, export, gallery, lab, metrics, paper, reproduce, serve, similarity,
-                             survey, toxicity, train, translate, verify)
+from ainkit.commands import (curate, evaluate, export, gallery, lab, leakage, metrics, paper, reproduce, serve,
+                             similarity, survey, toxicity, train, translate, verify)
 from ainkit.commands.options import COMMON, Terminated
 from ainkit.ground.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, UserError, epilog
 
 # the sub-commands, in --help order: name -> its module (ainkit.commands.<name>)
 COMMANDS = {"reproduce": reproduce, "paper": paper, "similarity": similarity, "metrics": metrics, "verify": verify,
             "export": export, "curate": curate, "translate": translate, "serve": serve, "toxicity": toxicity,
-            "evaluate": evaluate, "train": train, "lab": lab, "gallery": gallery, "survey": survey}
+            "evaluate": evaluate, "leakage": leakage, "train": train, "lab": lab, "gallery": gallery, "survey": survey}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "similarity": {"encoder": "auto", "batch_size": 32, "allow_download": False},
     "metrics": {"max_words": 1000},
     "verify": {"thresholds": dict(DEFAULT_RULES)},  # the report's (Figure 13), owned by the verify stage
+    "leakage": {"drop": None},  # a drop list of `ainkit leakage` (OUTPUT/drop.jsonl): its records rejected at structure
     "toxicity": {"mode": "required", "model": None, "backend": None, "concurrency": 16},
     "export": {"name": "ain_curated", "images": "copy"},
     "slurm": {"partition": None, "array_parallelism": 16, "cpus_per_task": 2, "mem_gb": None, "time_min": 240},
@@ -84,6 +85,9 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None, sha
                               + f" (known: {', '.join(RULE_NAMES)})")
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise CurateError(f"verify.thresholds.{name} {value!r}: expected a number")
+    drop = cfg["leakage"]["drop"]
+    if drop is not None and (not isinstance(drop, str) or not Path(drop).is_file()):
+        raise CurateError(f"leakage.drop {drop!r}: not a file (the drop.jsonl that `ainkit leakage` writes)")
     if cfg["export"]["images"] not in IMAGE_MODES:
         raise CurateError(f"export.images {cfg['export']['images']!r}: choose one of {', '.join(IMAGE_MODES)}")
     if not NAME.fullmatch(str(cfg["export"]["name"])):

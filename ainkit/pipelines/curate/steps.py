@@ -104,12 +104,22 @@ def structure_problems(rec: dict[str, Any], images: Path, max_chars: int = 20_00
 
 
 def step_structure(run: Run, i: int) -> dict[str, Any]:
-    """The free checks (`structure_problems`) of every record, before any paid step."""
+    """The free checks (`structure_problems`) of every record, before any paid step; and, with `leakage.drop` set,
+    the records `ainkit leakage` found in a benchmark (with its reasons)."""
     settings = {"stage": "curate-structure", "version": VERSION, "images": str(run.images)}
+    drops: dict[str, list[str]] = {}
+    path = run.config.get("leakage", {}).get("drop")
+    if path:
+        from ainkit.pipelines.leakage import read_drop
+        from ainkit.services.cache import file_sha256
+
+        drops = read_drop(path)
+        settings["leakage_drop"] = {"path": str(path), "sha256": file_sha256(path)}
     with StageIO(run.output(i, "input"), run.output(i, "structure"), rejects=run.rejects(i, "structure"),
                  settings=settings) as io:
         for rec in io.pending():
-            reasons = structure_problems(rec, run.images, run.config["translate"]["max_chars"])
+            reasons = drops.get(str(rec.get("id")), []) + structure_problems(rec, run.images,
+                                                                             run.config["translate"]["max_chars"])
             if reasons:
                 io.reject(rec, reasons)
             else:

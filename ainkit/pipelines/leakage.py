@@ -1,0 +1,430 @@
+"""Leakage between training records and benchmarks, across languages: which training records show a benchmark's
+image or ask a benchmark's question, in the same words, in other words, or in the other language.
+
+    ainkit leakage --train runs/curate/demo/kept.jsonl --benchmarks camel=items.jsonl mmlu=ArabicMMLU.csv \\
+        --output runs/leak
+    ainkit curate ... --set leakage.drop=runs/leak/drop.jsonl     # the matching records left out, with the reason
+
+Four kinds of match, each a line of OUTPUT/leaks.jsonl:
+
+    image-exact      the same bytes (sha256)
+    image-near       64-bit DCT pHash (ainkit.services.phash) within `image_distance` bits of the benchmark image or
+                     of one of its 5 % crops (four corners and the centre; pHash alone does not survive a shifted
+                     crop); flat images (plain colours) match only exactly
+    question-exact   the same question once case, Arabic diacritics and tatweel, punctuation, digit script and
+                     spacing are normalised away
+    question-encoder cosine of the multilingual sentence encoder (use-multilingual by default, ainkit.stages.similarity)
+                     at least `question_threshold`: paraphrases and translations, which n-gram checks miss (a question
+                     translated from the benchmark's language is still a leak, arXiv 2601.14994)
+
+Training records are chat records (ainkit.services.chat: the user turns of `messages` / `conversations`, and of their
+`source_` copies when curate kept the English; a `question` string too) with `images` relative to `images_dir`.
+Benchmarks are item files in the kit's evaluation format (JSON Lines: id, question, images relative to the file,
+dataset) or ArabicMMLU CSVs (ID, Question, Context). The benchmarks are the index (small: 30 k items); the training
+records stream past it in chunks, so memory is flat in their number: images hashed, questions encoded, and both
+matched by brute force (XOR + popcount; one matrix product a chunk), costs in bench/leakage_scale.py.
+
+The defaults were chosen from measured distances (tests/test_leakage.py and bench/leakage_scale.py compute them):
+`image_distance` 8 bits: on the planted set (ainkit.pipelines.leakage_planted) every re-encoded, resized or 5 %-cropped
+copy came within 8 bits of one of its original's hashes, unrelated drawn images were 6 bits apart at the very closest
+(1 pair of 39,800) and almost all 12 or more. `question_threshold` 0.60 for use-multilingual: on the kit's 106
+hand-made English-Arabic pairs (ainkit/data/bilingual_samples.jsonl) 96 % of the translations score 0.60 or more and
+1 of the 11,130 unrelated pairs does; on the planted questions every translation does (lowest 0.605) and so do near
+misses (the same question about another country or shape, up to 0.69). Each training question counts only against
+its closest question of each benchmark. Another encoder needs its own threshold.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ainkit.ground import atomic
+from ainkit.ground.errors import UserError
+from ainkit.services import images, phash
+from ainkit.services.chat import CHAT_KEYS
+from ainkit.services.images import ImageError
+from ainkit.services.records import read_lines, record_id, write_records
+
+IMAGE_DISTANCE = 8          # bits of 64: the near-duplicate threshold (see the module docstring)
+QUESTION_THRESHOLD = 0.60   # cosine under use-multilingual (see the module docstring)
+ENCODER = "use-multilingual"
+CHUNK = 2048                # training records a chunk (images hashed and texts encoded together)
+EXAMPLES = 5                # examples of each kind a benchmark, in the report
+MIN_CHARS = 12              # a normalised question shorter than this ("yes or no?") is not matched
+TEMPLATE_ITEMS = 5          # a question more than this many items of a benchmark ask is its prompt template: not matched
+KINDS = ("image-exact", "image-near", "question-exact", "question-encoder")
+SIGNATURE = f"phash:dct32x8|crops:0.05x5|flat:{phash.FLAT_STD}"
+_DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
+_PLACEHOLDER = re.compile(r"<image>|<video>")
+_USER_ROLES = ("user", "human")
+
+
+class LeakageError(UserError):
+    """A benchmark or training file the check cannot read; the message names the file and line."""
+
+
+def normalise(text: str) -> str:
+    """The text for exact matching: NFKC, case folded, Arabic diacritics and tatweel out, digits in ASCII,
+    punctuation out, spaces collapsed."""
+    text = _DIACRITICS.sub("", unicodedata.normalize("NFKC", text)).casefold()
+    out = []
+    for ch in text:
+        if ch.isdigit():
+            out.append(str(unicodedata.digit(ch, 0)))
+        elif ch.isalnum():
+            out.append(ch)
+        else:
+            out.append(" ")
+    return " ".join("".join(out).split())
+
+
+@dataclass
+class Item:
+    """One benchmark item: where it is, its question texts and image paths."""
+
+    benchmark: str
+    id: str
+    dataset: str
+    line: int
+    texts: list[str]
+    images: list[Path]
+
+
+def benchmark_spec(spec: str) -> tuple[str, Path]:
+    """'NAME=PATH' or 'PATH' (named by its stem) -> (name, path)."""
+    name, sep, path = spec.partition("=")
+    if not sep:
+        name, path = Path(spec).stem, spec
+    if not name or not path:
+        raise LeakageError(f"--benchmarks {spec!r}: expected NAME=PATH or PATH")
+    return name, Path(path)
+
+
+def read_benchmark(name: str, path: Path) -> list[Item]:
+    """A benchmark's items: JSON Lines in the evaluation format, or an ArabicMMLU CSV."""
+    if not path.is_file():
+        raise LeakageError(f"benchmark {name}: {path}: no such file")
+    if path.suffix.lower() == ".csv":
+        return _read_csv(name, path)
+    items = []
+    for ln in read_lines(path):
+        if ln.error:
+            raise LeakageError(f"benchmark {name}: {path}: line {ln.number}: {ln.error}")
+        rec = ln.record
+        texts = [t for t in (rec.get("question"), rec.get("context")) if isinstance(t, str) and t.strip()]
+        imgs = rec.get("images") or ([rec["image"]] if isinstance(rec.get("image"), str) else [])
+        if not isinstance(imgs, list) or not all(isinstance(p, str) for p in imgs):
+            raise LeakageError(f"benchmark {name}: {path}: line {ln.number}: 'images' is not a list of paths")
+        if not texts and not imgs:
+            raise LeakageError(f"benchmark {name}: {path}: line {ln.number}: no 'question' and no 'images'")
+        items.append(Item(name, record_id(rec, ln.number), str(rec.get("dataset", "")), ln.number, texts,
+                          [path.parent / p for p in imgs]))
+    if not items:
+        raise LeakageError(f"benchmark {name}: {path}: no items")
+    return items
+
+
+def _read_csv(name: str, path: Path) -> list[Item]:
+    """ArabicMMLU's published CSV: a question (and its context) a row."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if "Question" not in (reader.fieldnames or []):
+            raise LeakageError(f"benchmark {name}: {path}: no 'Question' column (ArabicMMLU's CSV schema)")
+        items = []
+        for n, row in enumerate(reader, start=2):
+            texts = [t for t in (row.get("Question"), row.get("Context")) if t and t.strip()]
+            if not texts:
+                raise LeakageError(f"benchmark {name}: {path}: line {n}: empty Question")
+            items.append(Item(name, row.get("ID") or f"line:{n}", row.get("Subject", ""), n, texts, []))
+    if not items:
+        raise LeakageError(f"benchmark {name}: {path}: no rows")
+    return items
+
+
+def train_texts(rec: dict[str, Any]) -> list[str]:
+    """The questions a training record asks: its user turns (and their `source_` copies), placeholders out."""
+    texts = []
+    for key, text_key in CHAT_KEYS:
+        for k in (key, f"source_{key}"):
+            for turn in rec.get(k) or []:
+                if isinstance(turn, dict) and turn.get("role", turn.get("from")) in _USER_ROLES:
+                    text = _PLACEHOLDER.sub(" ", str(turn.get(text_key, ""))).strip()
+                    if text:
+                        texts.append(text)
+    if isinstance(rec.get("question"), str) and rec["question"].strip():
+        texts.append(rec["question"].strip())
+    return list(dict.fromkeys(texts))
+
+
+@dataclass
+class Index:
+    """The benchmarks as matching sees them: hashes (with crops), normalised questions, question embeddings."""
+
+    items: list[Item]
+    bits: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))  # (n,) pHashes of images and crops
+    bits_owner: list[tuple[int, str]] = field(default_factory=list)            # (item, image path) per hash
+    sha: dict[str, list[tuple[int, str]]] = field(default_factory=dict)        # sha256 -> (item, image path)
+    sha_of: dict[str, str] = field(default_factory=dict)                       # image path -> sha256
+    exact: dict[str, list[tuple[int, str]]] = field(default_factory=dict)      # normalised question -> (item, text)
+    emb: np.ndarray | None = None                                              # (m, dim) question embeddings
+    emb_owner: list[tuple[int, str]] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)                 # each benchmark's rows of emb
+    unreadable: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)  # questions too many items ask (prompts): not matched
+    flat: int = 0
+
+
+def build_index(items: list[Item], encoder=None) -> Index:
+    """Hash every benchmark image (and its 5 % crops), normalise and encode every question."""
+    index = Index(items)
+    asked = Counter((it.benchmark, k) for it in items for k in {normalise(t) for t in it.texts})
+    index.templates = sorted({k for (_, k), c in asked.items() if c > TEMPLATE_ITEMS})
+    bits: list[int] = []
+    for n, it in enumerate(items):
+        for p in it.images:
+            try:
+                data = images.read(p)
+                h = phash.of_bytes(data)
+                index.sha.setdefault(h.sha256, []).append((n, str(p)))
+                index.sha_of[str(p)] = h.sha256
+                if h.flat:
+                    index.flat += 1
+                    continue
+                for b in phash.crops(images.whole(data)):
+                    bits.append(b)
+                    index.bits_owner.append((n, str(p)))
+            except ImageError as exc:
+                index.unreadable.append(f"{it.benchmark} {it.id}: {exc}")
+        for t in it.texts:
+            key = normalise(t)
+            if len(key) >= MIN_CHARS and asked[(it.benchmark, key)] <= TEMPLATE_ITEMS:
+                index.exact.setdefault(key, []).append((n, t))
+                index.emb_owner.append((n, t))
+    index.bits = phash.as_array(bits)
+    names = [index.items[n].benchmark for n, _ in index.emb_owner]
+    index.spans = [(names.index(b), len(names) - names[::-1].index(b)) for b in dict.fromkeys(names)]
+    if encoder is not None and index.emb_owner:
+        index.emb = encoder.encode([t[:encoder.max_chars] for _, t in index.emb_owner], batch_size=64)
+    return index
+
+
+def _train_chunks(path: Path, images_dir: Path, chunk: int) -> Iterator[list[tuple[int, str, list[str], list[Path]]]]:
+    """(line, id, question texts, image paths) of the training records, `chunk` at a time; a bad line stops the
+    check, naming it."""
+    batch = []
+    for ln in read_lines(path):
+        if ln.error:
+            raise LeakageError(f"--train {path}: line {ln.number}: {ln.error}")
+        rec = ln.record
+        imgs = rec.get("images") or []
+        if not isinstance(imgs, list) or not all(isinstance(p, str) for p in imgs):
+            raise LeakageError(f"--train {path}: line {ln.number}: 'images' is not a list of paths")
+        batch.append((ln.number, record_id(rec, ln.number), train_texts(rec), [images_dir / p for p in imgs]))
+        if len(batch) >= chunk:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | Path, images_dir: str | Path | None = None,
+          encoder=None, encoder_name: str = "", image_distance: int = IMAGE_DISTANCE,
+          question_threshold: float = QUESTION_THRESHOLD, chunk: int = CHUNK, examples: int = EXAMPLES) -> dict[str, Any]:
+    """Match the training records against the benchmarks; write OUTPUT/leaks.jsonl, drop.jsonl, report.json; return
+    the report. `encoder`: a loaded sentence encoder (ainkit.stages.similarity), or None for exact questions only."""
+    t0 = time.time()
+    train, out = Path(train), Path(output)
+    if not train.is_file():
+        raise LeakageError(f"--train {train}: no such file")
+    if out.exists() and not out.is_dir():
+        raise LeakageError(f"--output {out}: is a file; give a folder")
+    if len({n for n, _ in benchmarks}) != len(benchmarks):
+        raise LeakageError("--benchmarks: two benchmarks have the same name; give NAME=PATH")
+    images_dir = Path(images_dir) if images_dir else train.parent
+    items = [it for name, path in benchmarks for it in read_benchmark(name, path)]
+    index = build_index(items, encoder)
+    t_index = time.time() - t0
+    leaks: list[dict[str, Any]] = []
+    n_train = n_images = n_texts = n_unreadable = 0
+    unreadable: list[str] = []
+    seconds = Counter()
+    for batch in _train_chunks(train, images_dir, chunk):
+        n_train += len(batch)
+        t = time.time()
+        seen: dict[str, phash.ImageHash | str] = {}  # the chunk's image paths -> hash, or why unreadable (memory flat)
+        hashes = []
+        for line, rid, _, paths in batch:
+            for p in paths:
+                n_images += 1
+                if str(p) not in seen:
+                    try:
+                        seen[str(p)] = phash.of_file(p)
+                    except ImageError as exc:
+                        seen[str(p)] = str(exc)
+                h = seen[str(p)]
+                if isinstance(h, str):
+                    n_unreadable += 1
+                    if len(unreadable) < examples:
+                        unreadable.append(f"line {line} ({rid}): {h}")
+                else:
+                    hashes.append((line, rid, str(p), h))
+        seconds["hash images"] += time.time() - t
+        t = time.time()
+        leaks += _image_matches(hashes, index, image_distance)
+        seconds["match images"] += time.time() - t
+        texts = [(line, rid, s) for line, rid, ts, _ in batch for s in ts]
+        n_texts += len(texts)
+        for line, rid, s in texts:
+            for n, bt in index.exact.get(normalise(s), []):
+                leaks.append(_leak(line, rid, index.items[n], "question-exact", 1.0, s, bt))
+        if encoder is not None and index.emb is not None and texts:
+            t = time.time()
+            emb = encoder.encode([s[:encoder.max_chars] for _, _, s in texts], batch_size=64)
+            seconds["encode questions"] += time.time() - t
+            t = time.time()
+            scores = emb @ index.emb.T  # (texts, bench questions) cosines
+            for lo, hi in index.spans:  # each benchmark's columns: a training question's closest of them, if close
+                best = lo + scores[:, lo:hi].argmax(axis=1)
+                for i in np.nonzero(scores[np.arange(len(texts)), best] >= question_threshold)[0]:
+                    line, rid, s = texts[i]
+                    n, bt = index.emb_owner[best[i]]
+                    leaks.append(_leak(line, rid, index.items[n], "question-encoder", round(float(scores[i, best[i]]), 4),
+                                       s, bt))
+            seconds["match questions"] += time.time() - t
+    leaks = _deduplicated(leaks)
+    settings = {"image_distance": image_distance, "question_threshold": question_threshold,
+                "encoder": encoder_name if encoder is not None else "none (exact questions only)",
+                "signature": SIGNATURE, "min_chars": MIN_CHARS, "train": str(train), "images": str(images_dir),
+                "benchmarks": {n: str(p) for n, p in benchmarks}}
+    report = _report(leaks, index, benchmarks, (n_train, n_images, n_texts, n_unreadable), unreadable, settings,
+                     examples)
+    report["seconds"] = {"index": round(t_index, 2), **{k: round(v, 2) for k, v in seconds.items()},
+                         "total": round(time.time() - t0, 2)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_records(out / "leaks.jsonl", leaks)
+    write_records(out / "drop.jsonl", drop_list(leaks))
+    atomic.write_json(out / "report.json", report)
+    return report
+
+
+def _image_matches(hashes: list[tuple[int, str, str, phash.ImageHash]], index: Index,
+                   distance: int) -> Iterator[dict[str, Any]]:
+    """Exact (sha256) and near (pHash) matches of a chunk's training images."""
+    for line, rid, path, h in hashes:
+        for n, bp in index.sha.get(h.sha256, []):
+            yield _leak(line, rid, index.items[n], "image-exact", 0, path, bp)
+    near = [(line, rid, path, h) for line, rid, path, h in hashes if not h.flat]
+    if not near or not len(index.bits):
+        return
+    for i, j, d in phash.near(phash.as_array([h.bits for *_, h in near]), index.bits, distance):
+        line, rid, path, h = near[i]
+        n, bp = index.bits_owner[j]
+        if index.sha_of.get(bp) != h.sha256:  # the same bytes are an image-exact leak already
+            yield _leak(line, rid, index.items[n], "image-near", d, path, bp)
+
+
+def _leak(line: int, rid: str, item: Item, kind: str, value: float, train_side: str, bench_side: str) -> dict[str, Any]:
+    measure = "distance" if kind.startswith("image") else "score"
+    return {"id": rid, "line": line, "benchmark": item.benchmark, "bench_id": item.id, "dataset": item.dataset,
+            "kind": kind, measure: value, "train": train_side, "bench": bench_side}
+
+
+def _deduplicated(leaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One leak per (training record, benchmark item, kind, train side): the closest; in training-file order."""
+    best: dict[tuple, dict[str, Any]] = {}
+    for lk in leaks:
+        key = (lk["line"], lk["benchmark"], lk["bench_id"], lk["kind"], lk["train"])
+        closer = key in best and (lk.get("distance", 0) < best[key].get("distance", 0)
+                                  or lk.get("score", 0) > best[key].get("score", 0))
+        if key not in best or closer:
+            best[key] = lk
+    return sorted(best.values(), key=lambda lk: (lk["line"], lk["benchmark"], lk["bench_id"], KINDS.index(lk["kind"])))
+
+
+def drop_list(leaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per leaking training record: {id, line, reasons}, what `curate --set leakage.drop=` reads."""
+    reasons: dict[tuple[int, str], list[str]] = defaultdict(list)
+    for lk in leaks:
+        how = f"distance {lk['distance']} bits" if "distance" in lk else f"cosine {lk['score']}"
+        text = f"benchmark leak: {lk['kind']} ({lk['benchmark']} item {lk['bench_id']}, {how})"
+        if text not in reasons[(lk["line"], lk["id"])]:
+            reasons[(lk["line"], lk["id"])].append(text)
+    return [{"id": rid, "line": line, "reasons": rs} for (line, rid), rs in sorted(reasons.items())]
+
+
+def _report(leaks, index, benchmarks, counts, unreadable, settings, examples) -> dict[str, Any]:
+    n_train, n_images, n_texts, n_unreadable = counts
+    per: dict[str, Any] = {}
+    for name, _ in benchmarks:
+        own = [lk for lk in leaks if lk["benchmark"] == name]
+        its = [it for it in index.items if it.benchmark == name]
+        per[name] = {"items": len(its), "images": sum(len(it.images) for it in its),
+                     "questions": sum(len(it.texts) for it in its),
+                     "leaks": {k: sum(lk["kind"] == k for lk in own) for k in KINDS},
+                     "items_leaked": len({lk["bench_id"] for lk in own}),
+                     "train_records_leaking": len({lk["line"] for lk in own}),
+                     "examples": {k: _examples([lk for lk in own if lk["kind"] == k], examples) for k in KINDS}}
+    return {"train": {"records": n_train, "images": n_images, "questions": n_texts, "unreadable_images": n_unreadable,
+                      "unreadable_examples": unreadable[:examples]},
+            "benchmarks": per, "bench_unreadable_images": index.unreadable[:examples],
+            "bench_flat_images": index.flat, "bench_templates_skipped": index.templates[:examples], "records_to_drop": len({lk["line"] for lk in leaks}), "settings": settings}
+
+
+def _examples(leaks: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The n closest matches of one kind (highest cosine, smallest distance first)."""
+    return sorted(leaks, key=lambda lk: (lk.get("distance", 0), -lk.get("score", 0)))[:n]
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """One readable line per benchmark, and one for the whole check."""
+    tr = report["train"]
+    lines = []
+    for name, b in report["benchmarks"].items():
+        k = b["leaks"]
+        first = next((e for kind in KINDS for e in b["examples"][kind]), None)
+        eg = (f"; e.g. train {first['id']} ~ {first['bench_id']} ({first['kind']}: {str(first['train'])[:60]!r} ~ "
+              f"{str(first['bench'])[:60]!r})") if first else ""
+        lines.append(f"{name}: {tr['records']:,} train x {b['items']:,} items: images exact {k['image-exact']}, near "
+                     f"{k['image-near']}; questions exact {k['question-exact']}, by encoder {k['question-encoder']}; "
+                     f"{b['items_leaked']} items leaked into {b['train_records_leaking']} training records{eg}")
+    lines.append(f"leakage: {report['records_to_drop']:,} of {tr['records']:,} training records to drop "
+                 f"({tr['unreadable_images']} training images unreadable); {report['seconds']['total']:.1f} s")
+    return lines
+
+
+def precision_recall(leaks: list[dict[str, Any]], truth: list[dict[str, Any]], kinds: tuple[str, ...],
+                     benchmark: str) -> dict[str, Any]:
+    """Precision and recall of the (training id, item) pairs of `benchmark` found by `kinds` against its planted truth
+    pairs ({id, bench_id, kind} with kind 'image' or 'question')."""
+    family = {k.split("-")[0] for k in kinds}
+    want = {(t["id"], t["bench_id"]) for t in truth if t["kind"] in family}
+    got = {(lk["id"], lk["bench_id"]) for lk in leaks if lk["kind"] in kinds and lk["benchmark"] == benchmark}
+    tp = len(want & got)
+    return {"planted": len(want), "found": len(got), "true_positives": tp,
+            "precision": round(tp / len(got), 4) if got else None, "recall": round(tp / len(want), 4) if want else None,
+            "missed": sorted(want - got)[:10], "false": sorted(got - want)[:10]}
+
+
+def read_drop(path: str | Path) -> dict[str, list[str]]:
+    """A drop list (OUTPUT/drop.jsonl) as {training id: reasons}; LeakageError naming the line that is not one."""
+    out: dict[str, list[str]] = {}
+    for ln in read_lines(path):
+        rec = ln.record
+        if ln.error or not isinstance(rec.get("id"), (str, int)) or not isinstance(rec.get("reasons"), list):
+            raise LeakageError(f"{path}: line {ln.number}: {ln.error or 'expected {id, reasons} (ainkit leakage drop.jsonl)'}")
+        out.setdefault(str(rec["id"]), []).extend(str(r) for r in rec["reasons"])
+    return out
+
+
+def read_leaks(path: str | Path) -> list[dict[str, Any]]:
+    """OUTPUT/leaks.jsonl back as records."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,101 @@
+"""Perceptual hashes of images (64-bit DCT pHash) and their Hamming-distance matching, blocked for large sets.
+
+    from ainkit.services import phash
+    h = phash.of_file("photo.jpg")                 # ImageHash(sha256, bits, flat); ImageError when unreadable
+    for i, j, d in phash.near(train_bits, bench_bits, max_distance=10): ...
+
+The hash is the DCT pHash as Neal Krawetz describes it ("Looks Like It", hackerfactor.com, 2011): grey levels,
+shrunk to 32x32, a 2-D DCT-II, the top-left 8x8 block of low frequencies, one bit a coefficient: above the block's
+median or not. imagehash (JohannesBuchner/imagehash, BSD-2) implements the same idea; its phash at 5b69679
+(imagehash/__init__.py) took a 1-D DCT along rows only and compared to the mean; this module takes the 2-D DCT
+and the median, as the description and imagehash's later releases do. Written here (scipy's DCT), not imported.
+
+A flat image (a plain colour, a near-uniform scan) has no low-frequency structure: its 63 AC coefficients are
+rounding noise, so its hash says nothing and two different plain images can hash alike. Such images are marked
+`flat` (grey-level standard deviation of the 32x32 thumbnail under FLAT_STD) and are matched only by their bytes,
+never as near duplicates.
+
+Matching (`near`) is brute force over 64-bit integers: XOR and a population count (numpy.bitwise_count), in blocks
+of rows so memory stays at block x len(b) bytes; bench/leakage_scale.py measures its cost.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+SIDE = 32        # the thumbnail's side, pixels
+LOW = 8          # the low-frequency block's side: LOW * LOW = 64 bits
+FLAT_STD = 2.0   # grey levels (0-255): a thumbnail whose standard deviation is lower is flat (hash meaningless)
+CROP = 0.05      # share of each side the index's crops take off (`crops`)
+BLOCK_ROWS = 4096  # rows of `a` compared at once in `near` (block x len(b) uint8 distances in memory)
+
+
+@dataclass(frozen=True)
+class ImageHash:
+    """One image: the sha256 of its bytes (exact duplicates), its 64-bit pHash, and whether it is flat."""
+
+    sha256: str
+    bits: int
+    flat: bool
+
+
+def of_image(im) -> tuple[int, bool]:
+    """(64-bit pHash as an int, flat?) of a Pillow image."""
+    from PIL import Image
+    from scipy.fft import dctn
+
+    grey = np.asarray(im.convert("L").resize((SIDE, SIDE), Image.Resampling.LANCZOS), dtype=np.float64)
+    low = dctn(grey, type=2, norm="ortho")[:LOW, :LOW].ravel()  # (64,) low frequencies, DC first
+    bits = low > np.median(low)
+    value = int(np.packbits(bits.astype(np.uint8)).view(">u8")[0])
+    return value, bool(grey.std() < FLAT_STD)
+
+
+def of_bytes(data: bytes) -> ImageHash:
+    """The hash of image bytes (decoded whole, as the trainer meets them); ImageError when they are not an image."""
+    from ainkit.services import images
+
+    bits, flat = of_image(images.whole(data))
+    return ImageHash(hashlib.sha256(data).hexdigest(), bits, flat)
+
+
+def of_file(path: str | os.PathLike) -> ImageHash:
+    """The hash of an image file (read with ainkit.services.images' checks); ImageError with a one-line reason."""
+    from ainkit.services import images
+
+    return of_bytes(images.read(path))
+
+
+def crops(im, share: float = CROP) -> list[int]:
+    """pHashes of the image and of its crops by `share` of each side at the four corners and the centre: a copy
+    cropped by up to that much on any sides lies within a few bits of one of them (the hash alone does not)."""
+    w, h = im.size
+    dx, dy = int(w * share), int(h * share)
+    boxes = [(dx, dy, w, h), (0, 0, w - dx, h - dy), (dx, 0, w, h - dy), (0, dy, w - dx, h),
+             (dx // 2, dy // 2, w - dx + dx // 2, h - dy + dy // 2)]
+    return [of_image(im)[0]] + ([of_image(im.crop(b))[0] for b in boxes] if dx and dy else [])
+
+
+def as_array(values: list[int]) -> np.ndarray:
+    """Hashes (Python ints) as a uint64 array."""
+    return np.array(values, dtype=np.uint64).reshape(-1)
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) Hamming distances (uint8) of two uint64 hash arrays."""
+    return np.bitwise_count(a[:, None] ^ b[None, :])
+
+
+def near(a: np.ndarray, b: np.ndarray, max_distance: int, block: int = BLOCK_ROWS) -> Iterator[tuple[int, int, int]]:
+    """(i, j, distance) of every pair a[i], b[j] within `max_distance` bits, a in blocks of `block` rows."""
+    if not 0 <= max_distance <= 64:
+        raise ValueError(f"max_distance {max_distance}: expected 0 to 64 bits")
+    for start in range(0, len(a), block):
+        d = distances(a[start:start + block], b)
+        rows, cols = np.nonzero(d <= max_distance)
+        for i, j in zip(rows.tolist(), cols.tolist()):
+            yield start + i, j, int(d[i, j])
