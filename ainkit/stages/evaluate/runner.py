@@ -120,7 +120,8 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
             hit = cache.get(k)
             pred = hit["prediction"] if hit else None
             preds.append({"id": it["id"], "category": it["category"], "answer": it["answer"], "prediction": pred,
-                          "raw": hit.get("raw") if hit else None, "correct": pred == it["answer"],
+                          "raw": hit.get("raw") if hit else None, "scores": hit.get("scores") if hit else None,
+                          "correct": pred == it["answer"],
                           "error": "" if hit else "no answer (request failed)"})
     finally:
         cache.close()
@@ -343,14 +344,15 @@ def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Pat
                "(hf:PATH); the embedded server is text-only")
     ep = _parse(model, base_url, refusal)
     if ep.kind == "hf":
-        return _ask_local(ep.name, model, items, base, out, max_images, benchmark)
+        return _ask_local(ep.name, model, items, base, out, max_images, benchmark, max_tokens)
     backend = endpoint.vision_backend(ep, refusal=refusal, unset=refusal)
     client = Client(backend, concurrency=concurrency)
     cache = AnswerCache()
     try:
         todo, keys = [], {}
         for i, it in enumerate(items, 1):
-            keys[i] = camel_key(model, it, i, base, benchmark)
+            keys[i] = camel_key(model, it, i, base, benchmark,
+                                f"long_side={long_side}|max_images={max_images}|max_tokens={max_tokens}|temperature=0")
             if cache.get(keys[i]) is None:
                 parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
                 todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
@@ -388,17 +390,18 @@ def require_answers(model: str, rows: list[dict[str, Any]]) -> None:
                        "scored. The answers that came are cached: the same command asks only the rest")
 
 
-def camel_key(model: str, it: dict[str, Any], i: int, base: Path, benchmark: str = "camel-bench") -> str:
-    """The answer-cache key of a CAMEL-Bench item asked of `model`: its question and its images' bytes (a path
-    relative to `base`), so a changed image is asked again and a moved one is not; an unreadable image counts by
-    its path (asking fails on it anyway)."""
+def camel_key(model: str, it: dict[str, Any], i: int, base: Path, benchmark: str = "camel-bench", settings: str = "") -> str:
+    """The answer-cache key of an item with images asked of `model`: its question, its images' bytes (a path
+    relative to `base`) and the request `settings` (image size, image count, token limit), so a changed image or
+    setting is asked again and a moved image is not; an unreadable image counts by its path (asking fails on it
+    anyway)."""
     def content(p: str) -> str:
         try:
             return cache.file_sha256(base / p if not Path(p).is_absolute() else p)
         except OSError:
             return f"unreadable:{p}"
     images = [content(str(p)) for p in it.get("images", [])]
-    phash = hashlib.sha256((it["question"] + "|" + "|".join(images)).encode()).hexdigest()[:16]
+    phash = hashlib.sha256((it["question"] + "|" + "|".join(images) + (f"|{settings}" if settings else "")).encode()).hexdigest()[:16]
     return AnswerCache.key(benchmark, model, f"{it['dataset']}/{it.get('id', i)}", phash)
 
 
@@ -409,7 +412,7 @@ def camel_row(it: dict[str, Any], i: int, prediction: str | None) -> dict[str, A
 
 
 def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, out: Path, max_images: int,
-               benchmark: str = "camel-bench") -> Path:
+               benchmark: str = "camel-bench", max_tokens: int = 64) -> Path:
     """Items answered by a local Qwen2-VL checkpoint (greedy generation with the item's images); cached."""
     from tqdm.auto import tqdm
 
@@ -423,12 +426,12 @@ def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, o
         preds = []
         for i, it in enumerate(tqdm(items, desc=benchmark, unit="item", disable=not sys.stderr.isatty()), 1):
             images = [str(p) for p in it.get("images", [])[:max_images]]
-            key = camel_key(model, it, i, base, benchmark)
+            key = camel_key(model, it, i, base, benchmark, f"max_images={max_images}|greedy|max_new_tokens={max_tokens}")
             hit = cache.get(key)
             if hit is None:
                 vlm = vlm or local_vlm.QwenVL(path)
                 question = it["question"].replace("<image>", "").strip()  # images first, as the API path sends them
-                hit = {"prediction": vlm.generate("<image>" * len(images) + question, images, base)}
+                hit = {"prediction": vlm.generate("<image>" * len(images) + question, images, base, max_tokens)}
                 cache.put(key, hit)
                 asked += 1
             preds.append(camel_row(it, i, hit["prediction"]))
