@@ -11,6 +11,7 @@ from PIL import Image
 from ainkit.commands.cli import main
 from ainkit.pipelines import curate, leakage, leakage_planted
 from ainkit.services import phash
+from ainkit.services.images import ImageError
 
 ROOT = Path(__file__).resolve().parent.parent
 CHATS = ROOT / "ainkit" / "data" / "curate" / "chats.jsonl"
@@ -169,3 +170,32 @@ def test_planted_translated_questions_found_by_the_encoder(tmp_path):
     assert questions["recall"] >= 0.95 and questions["precision"] >= 0.7
     false = {i for i, _ in questions["false"]}
     assert all(i.startswith("t-qd-") and int(i[5:]) < leakage_planted.NEAR_MISSES for i in false), false
+
+
+def test_a_vqa_question_about_another_image_is_reported_not_dropped(tmp_path):
+    """A benchmark item with an image: the same question about another image is counted, not dropped; with the
+    item's image too, the record is dropped for both."""
+    leakage_planted.scene(1).save(tmp_path / "item.png")
+    leakage_planted.scene(2).save(tmp_path / "other.png")
+    question = "What colour is the car parked next to the tree?"
+    (tmp_path / "b.jsonl").write_text(json.dumps({"id": "v1", "question": question, "images": ["item.png"]}) + "\n")
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"id": rid, "images": [img], "messages": [
+        {"role": "user", "content": "<image>" + question}]}) + "\n" for rid, img in (("r-other", "other.png"),
+                                                                                     ("r-same", "item.png"))))
+    report = leakage.check(tmp_path / "t.jsonl", [("vqa", tmp_path / "b.jsonl")], tmp_path / "out")
+    b = report["benchmarks"]["vqa"]
+    assert b["leaks"]["question-exact"] == 2 and b["leaks"]["image-exact"] == 1
+    assert b["question_only_of_image_items"] == 1 and b["train_records_leaking"] == 1
+    drop = [json.loads(line) for line in (tmp_path / "out" / "drop.jsonl").read_text().splitlines()]
+    assert [d["id"] for d in drop] == ["r-same"] and len(drop[0]["reasons"]) == 2
+
+
+def test_a_truncated_image_is_refused_with_its_reason(tmp_path):
+    buf = tmp_path / "a.jpg"
+    leakage_planted.scene(3).save(buf, quality=90)
+    data = buf.read_bytes()
+    with pytest.raises(ImageError, match="truncated"):
+        phash.of_bytes(data[:len(data) // 2])
+    with pytest.raises(ImageError, match="not an image"):
+        phash.of_bytes(b"plain text")
+    assert phash.of_bytes(data).bits == phash.of_file(buf).bits

@@ -17,6 +17,10 @@ Four kinds of match, each a line of OUTPUT/leaks.jsonl:
                      at least `question_threshold`: paraphrases and translations, which n-gram checks miss (a question
                      translated from the benchmark's language is still a leak, arXiv 2601.14994)
 
+OUTPUT/drop.jsonl lists the records to leave out: every image match, and question matches of text-only items
+(ArabicMMLU's); a question of an item with images counts there only when the record also shows that image, since
+VQA benchmarks ask the same questions of thousands of images ("What colour is the car?"). The report counts all.
+
 Training records are chat records (ainkit.services.chat: the user turns of `messages` / `conversations`, and of their
 `source_` copies when curate kept the English; a `question` string too) with `images` relative to `images_dir`.
 Benchmarks are item files in the kit's evaluation format (JSON Lines: id, question, images relative to the file,
@@ -26,8 +30,9 @@ matched by brute force (XOR + popcount; one matrix product a chunk), costs in be
 
 The defaults were chosen from measured distances (tests/test_leakage.py and bench/leakage_scale.py compute them):
 `image_distance` 8 bits: on the planted set (ainkit.pipelines.leakage_planted) every re-encoded, resized or 5 %-cropped
-copy came within 8 bits of one of its original's hashes, unrelated drawn images were 6 bits apart at the very closest
-(1 pair of 39,800) and almost all 12 or more. `question_threshold` 0.60 for use-multilingual: on the kit's 106
+copy came within 6 bits of its original's closest crop (160 copies, mean 1.5), unrelated drawn images 12 bits at the
+closest (8,000 pairs, median 28), and random 64-bit hashes fall within 8 bits about 3 times in 10^10 pairs (binomial;
+the bench found 2 in 6 x 10^9). `question_threshold` 0.60 for use-multilingual: on the kit's 106
 hand-made English-Arabic pairs (ainkit/data/bilingual_samples.jsonl) 96 % of the translations score 0.60 or more and
 1 of the 11,130 unrelated pairs does; on the planted questions every translation does (lowest 0.605) and so do near
 misses (the same question about another country or shape, up to 0.69). Each training question counts only against
@@ -199,7 +204,7 @@ def build_index(items: list[Item], encoder=None) -> Index:
                 if h.flat:
                     index.flat += 1
                     continue
-                for b in phash.crops(images.whole(data)):
+                for b in phash.crops(phash.decoded(data)):
                     bits.append(b)
                     index.bits_owner.append((n, str(p)))
             except ImageError as exc:
@@ -291,14 +296,10 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
             emb = encoder.encode([s[:encoder.max_chars] for _, _, s in texts], batch_size=64)
             seconds["encode questions"] += time.time() - t
             t = time.time()
-            scores = emb @ index.emb.T  # (texts, bench questions) cosines
-            for lo, hi in index.spans:  # each benchmark's columns: a training question's closest of them, if close
-                best = lo + scores[:, lo:hi].argmax(axis=1)
-                for i in np.nonzero(scores[np.arange(len(texts)), best] >= question_threshold)[0]:
-                    line, rid, s = texts[i]
-                    n, bt = index.emb_owner[best[i]]
-                    leaks.append(_leak(line, rid, index.items[n], "question-encoder", round(float(scores[i, best[i]]), 4),
-                                       s, bt))
+            for i, j, score in closest(emb, index.emb, index.spans, question_threshold):
+                line, rid, s = texts[i]
+                n, bt = index.emb_owner[j]
+                leaks.append(_leak(line, rid, index.items[n], "question-encoder", round(score, 4), s, bt))
             seconds["match questions"] += time.time() - t
     leaks = _deduplicated(leaks)
     settings = {"image_distance": image_distance, "question_threshold": question_threshold,
@@ -314,6 +315,18 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
     write_records(out / "drop.jsonl", drop_list(leaks))
     atomic.write_json(out / "report.json", report)
     return report
+
+
+def closest(emb: np.ndarray, index: np.ndarray, spans: list[tuple[int, int]],
+            threshold: float) -> Iterator[tuple[int, int, float]]:
+    """(row, column, cosine) of each row's closest column within each span of columns (a benchmark), when at least
+    `threshold`; emb (n, dim) and index (m, dim) L2-normalised."""
+    scores = emb @ index.T  # (n, m) cosines
+    rows = np.arange(len(emb))
+    for lo, hi in spans:
+        best = lo + scores[:, lo:hi].argmax(axis=1)
+        for i in np.nonzero(scores[rows, best] >= threshold)[0].tolist():
+            yield i, int(best[i]), float(scores[i, best[i]])
 
 
 def _image_matches(hashes: list[tuple[int, str, str, phash.ImageHash]], index: Index,
@@ -335,7 +348,7 @@ def _image_matches(hashes: list[tuple[int, str, str, phash.ImageHash]], index: I
 def _leak(line: int, rid: str, item: Item, kind: str, value: float, train_side: str, bench_side: str) -> dict[str, Any]:
     measure = "distance" if kind.startswith("image") else "score"
     return {"id": rid, "line": line, "benchmark": item.benchmark, "bench_id": item.id, "dataset": item.dataset,
-            "kind": kind, measure: value, "train": train_side, "bench": bench_side}
+            "kind": kind, measure: value, "train": train_side, "bench": bench_side, "item_images": len(item.images)}
 
 
 def _deduplicated(leaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -351,14 +364,24 @@ def _deduplicated(leaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def drop_list(leaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per leaking training record: {id, line, reasons}, what `curate --set leakage.drop=` reads."""
+    """One entry per leaking training record: {id, line, reasons}, what `curate --set leakage.drop=` reads. A question
+    of an item with images counts only when the record also shows that item's image (see `dropped`)."""
     reasons: dict[tuple[int, str], list[str]] = defaultdict(list)
-    for lk in leaks:
+    for lk in dropped(leaks):
         how = f"distance {lk['distance']} bits" if "distance" in lk else f"cosine {lk['score']}"
         text = f"benchmark leak: {lk['kind']} ({lk['benchmark']} item {lk['bench_id']}, {how})"
         if text not in reasons[(lk["line"], lk["id"])]:
             reasons[(lk["line"], lk["id"])].append(text)
     return [{"id": rid, "line": line, "reasons": rs} for (line, rid), rs in sorted(reasons.items())]
+
+
+def dropped(leaks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The leaks that make a record drop: every image match; a question match of a text-only item; a question match of
+    an item with images only when the same record also matches one of its images. VQA asks the same questions of
+    thousands of images ("What colour is the car?"): the question alone, about another image, is not the item."""
+    shown = {(lk["line"], lk["benchmark"], lk["bench_id"]) for lk in leaks if lk["kind"].startswith("image")}
+    return [lk for lk in leaks if lk["kind"].startswith("image") or not lk["item_images"]
+            or (lk["line"], lk["benchmark"], lk["bench_id"]) in shown]
 
 
 def _report(leaks, index, benchmarks, counts, unreadable, settings, examples) -> dict[str, Any]:
@@ -367,16 +390,18 @@ def _report(leaks, index, benchmarks, counts, unreadable, settings, examples) ->
     for name, _ in benchmarks:
         own = [lk for lk in leaks if lk["benchmark"] == name]
         its = [it for it in index.items if it.benchmark == name]
+        drop = dropped(own)
         per[name] = {"items": len(its), "images": sum(len(it.images) for it in its),
                      "questions": sum(len(it.texts) for it in its),
                      "leaks": {k: sum(lk["kind"] == k for lk in own) for k in KINDS},
-                     "items_leaked": len({lk["bench_id"] for lk in own}),
-                     "train_records_leaking": len({lk["line"] for lk in own}),
+                     "question_only_of_image_items": len(own) - len(drop),
+                     "items_leaked": len({lk["bench_id"] for lk in drop}),
+                     "train_records_leaking": len({lk["line"] for lk in drop}),
                      "examples": {k: _examples([lk for lk in own if lk["kind"] == k], examples) for k in KINDS}}
     return {"train": {"records": n_train, "images": n_images, "questions": n_texts, "unreadable_images": n_unreadable,
                       "unreadable_examples": unreadable[:examples]},
             "benchmarks": per, "bench_unreadable_images": index.unreadable[:examples],
-            "bench_flat_images": index.flat, "bench_templates_skipped": index.templates[:examples], "records_to_drop": len({lk["line"] for lk in leaks}), "settings": settings}
+            "bench_flat_images": index.flat, "bench_templates_skipped": index.templates[:examples], "records_to_drop": len({lk["line"] for lk in dropped(leaks)}), "settings": settings}
 
 
 def _examples(leaks: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
@@ -394,7 +419,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         eg = (f"; e.g. train {first['id']} ~ {first['bench_id']} ({first['kind']}: {str(first['train'])[:60]!r} ~ "
               f"{str(first['bench'])[:60]!r})") if first else ""
         lines.append(f"{name}: {tr['records']:,} train x {b['items']:,} items: images exact {k['image-exact']}, near "
-                     f"{k['image-near']}; questions exact {k['question-exact']}, by encoder {k['question-encoder']}; "
+                     f"{k['image-near']}; questions exact {k['question-exact']}, by encoder {k['question-encoder']} "
+                     f"({b['question_only_of_image_items']} of them of image items, about other images: not dropped); "
                      f"{b['items_leaked']} items leaked into {b['train_records_leaking']} training records{eg}")
     lines.append(f"leakage: {report['records_to_drop']:,} of {tr['records']:,} training records to drop "
                  f"({tr['unreadable_images']} training images unreadable); {report['seconds']['total']:.1f} s")

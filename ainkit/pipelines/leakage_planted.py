@@ -124,19 +124,14 @@ def write(folder: Path, images: int = 40, distractors: int = 80, seed: int = 0) 
     img = folder / "images"
     img.mkdir(parents=True, exist_ok=True)
     bench, train, truth = [], [], []
-    questions = [ar for _, ar in PAIRS] + BENCH_ONLY_AR
     for i in range(images):
         scene(seed * 100_000 + i).save(img / f"bench-{i}.png")
-        bench.append({"id": f"b{i}", "dataset": "drawn", "question": questions[i] if i < len(questions) else "",
-                      "images": [f"images/bench-{i}.png"]})
+        bench.append({"id": f"b{i}", "dataset": "drawn", "images": [f"images/bench-{i}.png"]})
     for k, colour in enumerate(["red", "navy"]):  # plain images: exact copies leak, other plain colours must not
         Image.new("RGB", (64, 64), colour).save(img / f"bench-flat-{k}.png")
-        bench.append({"id": f"flat{k}", "dataset": "plain", "question": "", "images": [f"images/bench-flat-{k}.png"]})
-    for i in range(len(questions) - images if len(questions) > images else 0):  # questions without an image
-        bench.append({"id": f"q{images + i}", "dataset": "text", "question": questions[images + i], "images": []})
-    for b in bench:
-        if not b["question"]:
-            del b["question"]
+        bench.append({"id": f"flat{k}", "dataset": "plain", "images": [f"images/bench-flat-{k}.png"]})
+    for n, question in enumerate([ar for _, ar in PAIRS] + BENCH_ONLY_AR):  # text-only items, as ArabicMMLU's
+        bench.append({"id": f"q{n}", "dataset": "text", "question": question})
     neutral = iter(TRAIN_ONLY_EN[NEAR_MISSES:] * (images * len(COPIES) + 2))
     for i in range(images):
         source = Image.open(img / f"bench-{i}.png")
