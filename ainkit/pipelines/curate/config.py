@@ -88,6 +88,8 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None, sha
     drop = cfg["leakage"]["drop"]
     if drop is not None and (not isinstance(drop, str) or not Path(drop).is_file()):
         raise CurateError(f"leakage.drop {drop!r}: not a file (the drop.jsonl that `ainkit leakage` writes)")
+    if drop is not None:
+        cfg["leakage"]["drop"] = str(Path(drop).resolve())  # SLURM tasks run elsewhere: the path, not the cwd's
     if cfg["export"]["images"] not in IMAGE_MODES:
         raise CurateError(f"export.images {cfg['export']['images']!r}: choose one of {', '.join(IMAGE_MODES)}")
     if not NAME.fullmatch(str(cfg["export"]["name"])):
