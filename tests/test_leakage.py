@@ -111,17 +111,20 @@ def test_bad_benchmark_named_with_its_line(tmp_path, content, message):
 
 
 def test_command_with_truth_and_a_missing_image(tmp_path, capsys):
-    """The command in-process: a training image that cannot be read is counted, not fatal; --truth scores the run."""
+    """The command in-process: an unreadable training image and a torn line are counted and named, not fatal;
+    --truth scores the run."""
     folder, _ = _planted(tmp_path, images=4)
     with open(folder / "train.jsonl", "a") as fh:
         fh.write(json.dumps({"id": "gone", "messages": [{"role": "user", "content": "<image>hi"}],
-                             "images": ["images/none.png"]}) + "\n")
+                             "images": ["images/none.png"]}) + "\n{torn\n")
     code = main(["leakage", "--train", str(folder / "train.jsonl"), "--benchmarks", f"planted={folder / 'bench.jsonl'}",
                  "--encoder", "none", "--truth", str(folder / "truth.jsonl"), "--output", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0 and "planted images (planted): precision 1.0 recall 1.0" in out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["train"]["unreadable_images"] == 1 and "gone" in report["train"]["unreadable_examples"][0]
+    assert report["train"]["malformed_lines"] == 1 and "malformed JSON" in report["train"]["malformed_examples"][0]
+    assert "1 malformed lines not checked: line " in out
     assert json.loads((tmp_path / "out" / "planted.json").read_text())["images"]["planted"] == 4 * 4 + 1
     assert main(["leakage", "--train", str(folder / "train.jsonl"), "--output", str(tmp_path / "o2")]) == 2
 

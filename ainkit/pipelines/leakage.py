@@ -222,17 +222,17 @@ def build_index(items: list[Item], encoder=None) -> Index:
     return index
 
 
-def _train_chunks(path: Path, images_dir: Path, chunk: int) -> Iterator[list[tuple[int, str, list[str], list[Path]]]]:
-    """(line, id, question texts, image paths) of the training records, `chunk` at a time; a bad line stops the
-    check, naming it."""
+def _train_chunks(path: Path, images_dir: Path, chunk: int,
+                  malformed: list[str]) -> Iterator[list[tuple[int, str, list[str], list[Path]]]]:
+    """(line, id, question texts, image paths) of the training records, `chunk` at a time; a line that is not a
+    record goes to `malformed` ("line N: why") and is not matched."""
     batch = []
     for ln in read_lines(path):
-        if ln.error:
-            raise LeakageError(f"--train {path}: line {ln.number}: {ln.error}")
         rec = ln.record
-        imgs = rec.get("images") or []
-        if not isinstance(imgs, list) or not all(isinstance(p, str) for p in imgs):
-            raise LeakageError(f"--train {path}: line {ln.number}: 'images' is not a list of paths")
+        imgs = rec.get("images") or [] if rec is not None else []
+        if ln.error or not isinstance(imgs, list) or not all(isinstance(p, str) for p in imgs):
+            malformed.append(f"line {ln.number}: {ln.error or repr('images') + ' is not a list of paths'}")
+            continue
         batch.append((ln.number, record_id(rec, ln.number), train_texts(rec), [images_dir / p for p in imgs]))
         if len(batch) >= chunk:
             yield batch
@@ -262,7 +262,8 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
     n_train = n_images = n_texts = n_unreadable = 0
     unreadable: list[str] = []
     seconds = Counter()
-    for batch in _train_chunks(train, images_dir, chunk):
+    malformed: list[str] = []
+    for batch in _train_chunks(train, images_dir, chunk, malformed):
         n_train += len(batch)
         t = time.time()
         seen: dict[str, phash.ImageHash | str] = {}  # the chunk's image paths -> hash, or why unreadable (memory flat)
@@ -308,6 +309,8 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
                 "benchmarks": {n: str(p) for n, p in benchmarks}}
     report = _report(leaks, index, benchmarks, (n_train, n_images, n_texts, n_unreadable), unreadable, settings,
                      examples)
+    report["train"]["malformed_lines"] = len(malformed)
+    report["train"]["malformed_examples"] = malformed[:examples]
     report["seconds"] = {"index": round(t_index, 2), **{k: round(v, 2) for k, v in seconds.items()},
                          "total": round(time.time() - t0, 2)}
     out.mkdir(parents=True, exist_ok=True)
@@ -423,7 +426,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                      f"({b['question_only_of_image_items']} of them of image items, about other images: not dropped); "
                      f"{b['items_leaked']} items leaked into {b['train_records_leaking']} training records{eg}")
     lines.append(f"leakage: {report['records_to_drop']:,} of {tr['records']:,} training records to drop "
-                 f"({tr['unreadable_images']} training images unreadable); {report['seconds']['total']:.1f} s")
+                 f"({tr['unreadable_images']} training images unreadable, {tr['malformed_lines']} malformed lines not "
+                 f"checked{': ' + tr['malformed_examples'][0] if tr['malformed_examples'] else ''}); "
+                 f"{report['seconds']['total']:.1f} s")
     return lines
 
 
