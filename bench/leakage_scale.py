@@ -170,6 +170,10 @@ def planted(encoder, folder: Path) -> None:
         pr = leakage.precision_recall(leaks, truth, kinds, "planted")
         print(f"planted {what}: precision {pr['precision']} recall {pr['recall']} ({pr['true_positives']} of "
               f"{pr['planted']} planted, {pr['found']} found; {report['train']['records']} training records)")
+    for th in (0.65, 0.70, 0.75):  # the same check at higher thresholds: its encoder matches, the lower ones left out
+        kept = [lk for lk in leaks if lk.get("score", 1.0) >= th]
+        pr = leakage.precision_recall(kept, truth, ("question-exact", "question-encoder"), "planted")
+        print(f"planted questions at {th:.2f}: precision {pr['precision']} recall {pr['recall']}")
 
 
 def main() -> None:
