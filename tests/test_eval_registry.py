@@ -379,3 +379,31 @@ def test_a_kit_trained_checkpoint_on_kitab_and_jeem_then_nothing_generated(tmp_p
         again = cli("evaluate", "--benchmark", bench, "--model", f"hf:{ckpt}", "--output", str(tmp_path / (bench + "2")))
         assert again.returncode == 0 and f"{n} items, 0 generated now, {n} from the cache" in again.stdout
         assert json.loads((tmp_path / (bench + "2") / "results.json").read_text())["items"] == n
+
+
+# Qwen2-VL-7B-Instruct's chat template adds this system turn to a conversation without one (text parts only here)
+QWEN2_VL_LIKE_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+@pytest.mark.slow
+def test_a_released_checkpoint_is_asked_after_its_templates_system_turn(tmp_path):
+    from ainkit.services.tiny import build
+    from ainkit.stages.evaluate import local_vlm
+
+    path = build(tmp_path / "released")  # no config.yaml: not a run of `ainkit train`
+    assert local_vlm.QwenVL(path).system is None  # the tiny template adds no system turn
+    config = json.loads((path / "tokenizer_config.json").read_text())
+    (path / "chat_template.jinja").unlink(missing_ok=True)
+    (path / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": QWEN2_VL_LIKE_TEMPLATE}))
+    vlm = local_vlm.QwenVL(path)
+    assert vlm.system == "You are a helpful assistant."
+    asked = vlm._batch("ما عاصمة الأردن؟")["input_ids"][0].tolist()
+    expected = vlm.tok.apply_chat_template([{"role": "user", "content": "ما عاصمة الأردن؟"}], tokenize=True,
+                                           add_generation_prompt=True)
+    expected = expected["input_ids"] if isinstance(expected, dict) or hasattr(expected, "keys") else expected
+    assert asked == list(expected)  # what vLLM or transformers' chat template would send
+    (path / "config.yaml").write_text("min_pixels: 3136\nmax_pixels: 200704\n")
+    assert local_vlm.QwenVL(path).system is None  # a kit run: asked in its training format, as it learned

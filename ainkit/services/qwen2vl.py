@@ -131,10 +131,13 @@ class Encoder:
             out["pixel_values"], out["image_grid_thw"] = pixel["pixel_values"], pixel["image_grid_thw"]
         return out
 
-    def prompt(self, content: str, images: list[str] | None = None, base: Path | None = None) -> dict[str, Any]:
-        """A one-turn user prompt in the training format, ending where the assistant's answer starts
-        (`<|im_start|>assistant\n`), as an example `collate` takes (labels all ignored): for generation and scoring."""
-        ex = self.encode({"messages": [{"role": "user", "content": content}, {"role": "assistant", "content": ""}],
+    def prompt(self, content: str, images: list[str] | None = None, base: Path | None = None,
+               system: str | None = None) -> dict[str, Any]:
+        """A one-turn user prompt in the training format (after a `system` turn when given), ending where the
+        assistant's answer starts (`<|im_start|>assistant\n`), as an example `collate` takes (labels all ignored):
+        for generation and scoring."""
+        turns = [{"role": "system", "content": system}] if system else []
+        ex = self.encode({"messages": [*turns, {"role": "user", "content": content}, {"role": "assistant", "content": ""}],
                           "images": list(images or [])}, base)
         cut = len(ex["input_ids"]) - 1 - len(self._tokens("\n"))  # drop the empty answer's <|im_end|> and newline
         ex["input_ids"] = ex["input_ids"][:cut]

@@ -5,7 +5,9 @@
 
 Prompts use the training format (ainkit.services.qwen2vl.Encoder: `<|im_start|>user ... <|im_end|>` then
 `<|im_start|>assistant\\n`, images as their pad tokens with the checkpoint's pixel bounds), so the model is
-asked the way it learned. ArabicMMLU: arg-max of the next-token logits over the option letters after that
+asked the way it learned. A checkpoint that is not a run of `ainkit train` (no config.yaml beside it: a released
+model such as MBZUAI/AIN) is asked after the system turn its own chat template adds by default (Qwen2-VL's:
+"You are a helpful assistant."), as vLLM or transformers' chat template would ask it. ArabicMMLU: arg-max of the next-token logits over the option letters after that
 prompt. CAMEL-Bench: greedy generation with the item's images (at most `max_images`), up to `max_new_tokens`.
 """
 from __future__ import annotations
@@ -27,6 +29,22 @@ def is_qwen2_vl(path: str | Path) -> bool:
         return str(json.loads(config.read_text(encoding="utf-8")).get("model_type", "")).startswith("qwen2_vl")
     except (OSError, ValueError):
         return False
+
+
+def kit_run(path: Path) -> bool:
+    """True for a checkpoint of `ainkit train` (its run's config.yaml in the folder or beside it)."""
+    return any((folder / "config.yaml").is_file() for folder in (path, path.parent))
+
+
+def default_system(tokenizer) -> str | None:
+    """The system turn the tokenizer's chat template adds to a conversation that has none (None if it adds none)."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False, add_generation_prompt=True)
+    head = "<|im_start|>system\n"
+    if not text.startswith(head) or "<|im_end|>" not in text:
+        return None
+    return text[len(head):text.index("<|im_end|>")]
 
 
 def pixel_bounds(path: Path) -> tuple[int, int]:
@@ -70,9 +88,10 @@ class QwenVL:
         self.tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         self.model = Qwen2VLForConditionalGeneration.from_pretrained(self.path, local_files_only=True).to(self.device).eval()
         self.enc = Encoder(self.tok, *pixel_bounds(self.path), cutoff_len=1 << 20)
+        self.system = None if kit_run(self.path) else default_system(self.tok)
 
     def _batch(self, content: str, images: list[str] | None = None, base: Path | None = None) -> dict[str, Any]:
-        batch = self.enc.collate([self.enc.prompt(content, images, base)])
+        batch = self.enc.collate([self.enc.prompt(content, images, base, self.system)])
         batch.pop("labels")
         return {k: v.to(self.device) for k, v in batch.items()}
 
