@@ -130,3 +130,58 @@ def test_a_run_resumed_mid_epoch_trains_on_the_same_rows(tmp_path):
     assert again["losses"] == pytest.approx(first["losses"], abs=1e-6)  # steps 1-2 from the checkpoint, 3-4 retrained
     assert (tmp_path / "run" / "rank0.checksum").read_text() == checksum
     assert json.loads((tmp_path / "run" / "train_summary.json").read_text())["rows"] == first["rows"]
+
+
+LIGER_UNDER_INTERPRETER = r"""
+import json, sys, torch
+from ainkit.services import tiny
+from ainkit.services.qwen2vl import Encoder
+from ainkit.stages.train import liger, trainer
+from ainkit.stages.train.packing import PackedCollate
+from transformers.models.qwen2_vl import modeling_qwen2_vl as mq
+
+tok = tiny.sample_tokenizer()
+cfg = trainer.load_config(None, [], bf16=False, cutoff_len=512)
+torch.manual_seed(0)
+model = trainer.load_model(cfg, tiny.config(tok), "sdpa").train()
+enc = Encoder(tok, cfg.min_pixels, cfg.max_pixels, cfg.cutoff_len)
+ex = [enc.encode(r) for r in trainer.sample_records(6)]
+batches = {"padded": enc.collate(ex), "packed": PackedCollate(enc)([ex[:3], ex[3:]])}
+
+def run(batch, n=None):
+    model.zero_grad()
+    out = model(**batch, **({} if n is None else {"num_items_in_batch": torch.tensor(n)}))
+    out.loss.backward()
+    return out.loss.item(), {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+cases = [("padded", None), ("packed", None), ("padded", 37)]
+before = [run(batches[m], n) for m, n in cases]
+counts = liger.apply(model)
+for m in model.modules():  # Triton's interpreter cannot run Liger's RMSNorm and SwiGLU kernels: the model's own here
+    if isinstance(m, (mq.Qwen2VLRMSNorm, mq.Qwen2MLP)):
+        del m.forward
+after = [run(batches[m], n) for m, n in cases]
+print(json.dumps({"counts": counts, "rope": mq.apply_rotary_pos_emb.__module__, "cases": [
+    {"loss": [a[0], b[0]], "grad": max((b[1][k] - a[1][k]).abs().max().item() for k in a[1])}
+    for a, b in zip(before, after)]}))
+"""
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("liger_kernel") is None,
+                    reason="liger-kernel is not installed (an optional GPU extra; bench/gpu_check.py checks it on a GPU)")
+def test_liger_rope_and_fused_loss_equal_the_models_own_under_triton_interpreter():
+    """Where liger-kernel is installed: Liger's rope and fused linear cross-entropy kernels, run on CPU by Triton's
+    interpreter (TRITON_INTERPRET=1), give the model's own loss and gradients, padded and packed, with and without
+    num_items_in_batch. (Its RMSNorm and SwiGLU kernels fail in the interpreter; bench/gpu_check.py checks all four.)"""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", LIGER_UNDER_INTERPRETER], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "TRITON_INTERPRET": "1", "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["counts"] == {"rms_norm": 5, "swiglu": 2, "rope": 2, "fused_linear_cross_entropy": 1}
+    assert r["rope"].startswith("liger_kernel")
+    for case in r["cases"]:
+        assert case["loss"][1] == pytest.approx(case["loss"][0], abs=5e-6) and case["grad"] < 1e-6
