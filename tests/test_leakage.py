@@ -105,9 +105,22 @@ def test_prompt_templates_are_not_matched(tmp_path):
     ('{"id": "a", "answer": "x"}\n', "line 1: no 'question' and no 'images'"),
 ])
 def test_bad_benchmark_named_with_its_line(tmp_path, content, message):
+    """A benchmark file the check cannot read stops it, naming the file and the line."""
     (tmp_path / "b.jsonl").write_text(content)
     with pytest.raises(leakage.LeakageError, match=message):
         leakage.read_benchmark("b", tmp_path / "b.jsonl")
+
+
+def test_bad_csv_named(tmp_path):
+    (tmp_path / "m.csv").write_text("ID,Question\nx1,\"What is the plural of book?\"\nx2,\n")
+    with pytest.raises(leakage.LeakageError, match=r"m.csv: line 3: empty Question"):
+        leakage.read_benchmark("m", tmp_path / "m.csv")
+    (tmp_path / "m.csv").write_bytes(b"ID,Question\nx1,\xff\xfe bad\n")
+    with pytest.raises(leakage.LeakageError, match="not a UTF-8 CSV"):
+        leakage.read_benchmark("m", tmp_path / "m.csv")
+    (tmp_path / "m.csv").write_text("ID,Text\nx1,a\n")
+    with pytest.raises(leakage.LeakageError, match="no 'Question' column"):
+        leakage.read_benchmark("m", tmp_path / "m.csv")
 
 
 def test_command_with_truth_and_a_missing_image(tmp_path, capsys):

@@ -15,7 +15,7 @@ from ainkit.ground.errors import epilog
 PARSER = dict(help="find benchmark images and questions (translated too) in training records; list the records to drop",
               description="""Match every training record (chat JSON Lines, images relative to --images) against the
                           benchmarks: images by sha256 (exact) and 64-bit perceptual hash (near duplicates: re-encoded,
-                          resized, cropped by 5 %%), questions by normalised text and by a multilingual sentence
+                          resized, cropped by 5 %), questions by normalised text and by a multilingual sentence
                           encoder (paraphrases and English-Arabic translations). Writes OUTPUT/report.json (per
                           benchmark: counts of each kind and the closest examples), OUTPUT/leaks.jsonl (every match)
                           and OUTPUT/drop.jsonl (the leaking training records with their reasons), which `ainkit curate

@@ -140,16 +140,20 @@ def read_benchmark(name: str, path: Path) -> list[Item]:
 
 def _read_csv(name: str, path: Path) -> list[Item]:
     """ArabicMMLU's published CSV: a question (and its context) a row."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if "Question" not in (reader.fieldnames or []):
-            raise LeakageError(f"benchmark {name}: {path}: no 'Question' column (ArabicMMLU's CSV schema)")
-        items = []
-        for n, row in enumerate(reader, start=2):
-            texts = [t for t in (row.get("Question"), row.get("Context")) if t and t.strip()]
-            if not texts:
-                raise LeakageError(f"benchmark {name}: {path}: line {n}: empty Question")
-            items.append(Item(name, row.get("ID") or f"line:{n}", row.get("Subject", ""), n, texts, []))
+    items = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if "Question" not in (reader.fieldnames or []):
+                raise LeakageError(f"benchmark {name}: {path}: no 'Question' column (ArabicMMLU's CSV schema)")
+            for row in reader:
+                texts = [t for t in (row.get("Question"), row.get("Context")) if t and t.strip()]
+                if not texts:
+                    raise LeakageError(f"benchmark {name}: {path}: line {reader.line_num}: empty Question")
+                items.append(Item(name, row.get("ID") or f"line:{reader.line_num}", row.get("Subject") or "",
+                                  reader.line_num, texts, []))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise LeakageError(f"benchmark {name}: {path}: not a UTF-8 CSV ({exc})") from None
     if not items:
         raise LeakageError(f"benchmark {name}: {path}: no rows")
     return items
@@ -300,7 +304,8 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
             for i, j, score in closest(emb, index.emb, index.spans, question_threshold):
                 line, rid, s = texts[i]
                 n, bt = index.emb_owner[j]
-                leaks.append(_leak(line, rid, index.items[n], "question-encoder", round(score, 4), s, bt))
+                if normalise(s) != normalise(bt):  # the same text is a question-exact leak already
+                    leaks.append(_leak(line, rid, index.items[n], "question-encoder", round(score, 4), s, bt))
             seconds["match questions"] += time.time() - t
     leaks = _deduplicated(leaks)
     settings = {"image_distance": image_distance, "question_threshold": question_threshold,
@@ -403,7 +408,8 @@ def _report(leaks, index, benchmarks, counts, unreadable, settings, examples) ->
                      "examples": {k: _examples([lk for lk in own if lk["kind"] == k], examples) for k in KINDS}}
     return {"train": {"records": n_train, "images": n_images, "questions": n_texts, "unreadable_images": n_unreadable,
                       "unreadable_examples": unreadable[:examples]},
-            "benchmarks": per, "bench_unreadable_images": index.unreadable[:examples],
+            "benchmarks": per, "bench_unreadable_images": len(index.unreadable),
+            "bench_unreadable_examples": index.unreadable[:examples],
             "bench_flat_images": index.flat, "bench_templates_skipped": index.templates[:examples], "records_to_drop": len({lk["line"] for lk in dropped(leaks)}), "settings": settings}
 
 
