@@ -407,3 +407,16 @@ def test_a_released_checkpoint_is_asked_after_its_templates_system_turn(tmp_path
     assert asked == list(expected)  # what vLLM or transformers' chat template would send
     (path / "config.yaml").write_text("min_pixels: 3136\nmax_pixels: 200704\n")
     assert local_vlm.QwenVL(path).system is None  # a kit run: asked in its training format, as it learned
+
+
+def test_a_missing_image_is_named_with_its_item_before_anything_is_asked(tmp_path):
+    from ainkit.services.records import RecordError
+    from ainkit.stages.evaluate import runner
+
+    item = {"dataset": "egypt", "id": "eg-7", "question": "?", "images": ["nowhere.png"], "answer": ["x"]}
+    with pytest.raises(RecordError, match=r"item eg-7 \(egypt\): image nowhere.png not found"):
+        runner.ask_items("jeem", "openai:v", [item], tmp_path, str(tmp_path / "o"), base_url="http://127.0.0.1:9/v1")
+    (tmp_path / "adir.png").mkdir()
+    with pytest.raises(RecordError, match="not a file"):
+        runner.ask_items("jeem", "openai:v", [{**item, "images": ["adir.png"]}], tmp_path, str(tmp_path / "o"),
+                         base_url="http://127.0.0.1:9/v1")

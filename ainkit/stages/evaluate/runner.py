@@ -343,6 +343,12 @@ def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Pat
                "(openai:NAME with OPENAI_BASE_URL / OPENAI_API_KEY) or a local Qwen2-VL checkpoint "
                "(hf:PATH); the embedded server is text-only")
     ep = _parse(model, base_url, refusal)
+    for i, it in enumerate(items, 1):
+        for p in it.get("images", [])[:max_images]:
+            path = base / p if not Path(p).is_absolute() else Path(p)
+            if not path.is_file():
+                raise RecordError(f"item {it.get('id', i)} ({it.get('dataset', '?')}): image {p} not found "
+                                  f"({'not a file' if path.exists() else 'no such file'}: {path})")
     if ep.kind == "hf":
         return _ask_local(ep.name, model, items, base, out, max_images, benchmark, max_tokens)
     backend = endpoint.vision_backend(ep, refusal=refusal, unset=refusal)
