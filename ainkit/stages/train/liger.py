@@ -30,7 +30,9 @@ CPU: Liger's kernels are Triton GPU kernels. On this kit's CPU install every one
 a debugging mode) the cross-entropy kernels gave the reference loss but RMSNorm and SwiGLU failed
 ("'float' object has no attribute 'to'"). So liger=true needs a CUDA device, and `require` refuses it
 before anything is built when the package, triton or CUDA is missing: the run never trains without the
-kernels it was asked for. Loss equality and tokens/s, Liger on vs off, are measured by bench/gpu_check.py.
+kernels it was asked for. Where liger-kernel is installed, tests/test_packing.py runs the rope and fused-loss
+kernels under the interpreter against the model's own loss and gradients (padded and packed); loss equality
+of all four and tokens/s, Liger on vs off, are measured by bench/gpu_check.py on a GPU. Not measured: ZeRO-3.
 """
 from __future__ import annotations
 
