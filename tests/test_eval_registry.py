@@ -420,3 +420,14 @@ def test_a_missing_image_is_named_with_its_item_before_anything_is_asked(tmp_pat
     with pytest.raises(RecordError, match="not a file"):
         runner.ask_items("jeem", "openai:v", [{**item, "images": ["adir.png"]}], tmp_path, str(tmp_path / "o"),
                          base_url="http://127.0.0.1:9/v1")
+
+
+def test_the_same_model_name_at_another_server_is_another_model(monkeypatch):
+    from ainkit.stages.evaluate import runner
+
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    a = runner.AnswerCache.key("jeem", "openai:v", "x/1", "p", "http://127.0.0.1:8000/v1")
+    assert a == runner.AnswerCache.key("jeem", "openai:v", "x/1", "p", "http://127.0.0.1:8000/v1/")
+    assert a != runner.AnswerCache.key("jeem", "openai:v", "x/1", "p", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+    assert runner.AnswerCache.key("jeem", "openai:v", "x/1", "p") == a  # the environment's URL is the same server

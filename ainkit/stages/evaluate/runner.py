@@ -48,6 +48,23 @@ def model_identity(model: str) -> str:
     return f"{model}@{cache.key(files)[:16]}"
 
 
+def answer_identity(model: str, base_url: str | None = None) -> str:
+    """Who answered: `model_identity`, plus for an OpenAI-compatible endpoint the server it is asked at (--base-url,
+    else OPENAI_BASE_URL, else OpenAI's): the same model name served elsewhere is another model, as in translate's
+    cache (ainkit.services.llm)."""
+    import os
+
+    ident = model_identity(model)
+    try:
+        ep = endpoint.parse_endpoint(model, base_url)
+    except LLMError:
+        return ident
+    if ep.kind != "openai":
+        return ident
+    url = ep.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    return f"{ident}@{url.rstrip('/').lower()}"
+
+
 class AnswerCache:
     """Model answers in the shared cache (ainkit.services.cache, namespace 'evaluate'): benchmark + model + item id + prompt."""
 
@@ -55,8 +72,8 @@ class AnswerCache:
         self.store = store or cache.open_cache()
 
     @staticmethod
-    def key(benchmark: str, model: str, item_id: str, phash: str) -> str:
-        return cache.key("evaluate", benchmark, model_identity(model), item_id, phash)
+    def key(benchmark: str, model: str, item_id: str, phash: str, base_url: str | None = None) -> str:
+        return cache.key("evaluate", benchmark, answer_identity(model, base_url), item_id, phash)
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.store.get("evaluate", key)
@@ -84,7 +101,7 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
     try:
         todo = []
         for it in items:
-            k = AnswerCache.key("arabic-mmlu", model, it["id"], arabic_mmlu.prompt_hash(it, form.name))
+            k = AnswerCache.key("arabic-mmlu", model, it["id"], arabic_mmlu.prompt_hash(it, form.name), base_url)
             hit = cache.get(k)
             todo.append((it, k, hit))
         missing = [(it, k) for it, k, hit in todo if hit is None]
@@ -358,7 +375,8 @@ def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Pat
         todo, keys = [], {}
         for i, it in enumerate(items, 1):
             keys[i] = camel_key(model, it, i, base, benchmark,
-                                f"long_side={long_side}|max_images={max_images}|max_tokens={max_tokens}|temperature=0")
+                                f"long_side={long_side}|max_images={max_images}|max_tokens={max_tokens}|temperature=0",
+                                base_url)
             if cache.get(keys[i]) is None:
                 parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
                 todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
@@ -396,7 +414,8 @@ def require_answers(model: str, rows: list[dict[str, Any]]) -> None:
                        "scored. The answers that came are cached: the same command asks only the rest")
 
 
-def camel_key(model: str, it: dict[str, Any], i: int, base: Path, benchmark: str = "camel-bench", settings: str = "") -> str:
+def camel_key(model: str, it: dict[str, Any], i: int, base: Path, benchmark: str = "camel-bench", settings: str = "",
+              base_url: str | None = None) -> str:
     """The answer-cache key of an item with images asked of `model`: its question, its images' bytes (a path
     relative to `base`) and the request `settings` (image size, image count, token limit), so a changed image or
     setting is asked again and a moved image is not; an unreadable image counts by its path (asking fails on it
@@ -408,7 +427,7 @@ def camel_key(model: str, it: dict[str, Any], i: int, base: Path, benchmark: str
             return f"unreadable:{p}"
     images = [content(str(p)) for p in it.get("images", [])]
     phash = hashlib.sha256((it["question"] + "|" + "|".join(images) + (f"|{settings}" if settings else "")).encode()).hexdigest()[:16]
-    return AnswerCache.key(benchmark, model, f"{it['dataset']}/{it.get('id', i)}", phash)
+    return AnswerCache.key(benchmark, model, f"{it['dataset']}/{it.get('id', i)}", phash, base_url)
 
 
 def camel_row(it: dict[str, Any], i: int, prediction: str | None) -> dict[str, Any]:
