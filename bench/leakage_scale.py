@@ -166,7 +166,8 @@ def planted(encoder, folder: Path) -> None:
     report = leakage.check(folder / "planted" / "train.jsonl", [("planted", folder / "planted" / "bench.jsonl")],
                            folder / "out", encoder=encoder, encoder_name=leakage.ENCODER)
     leaks = leakage.read_leaks(folder / "out" / "leaks.jsonl")
-    for what, kinds in (("images", ("image-exact", "image-near")), ("questions", ("question-exact", "question-encoder"))):
+    kinds_of = {"images": ("image-exact", "image-near"), "questions": ("question-exact", "question-encoder")}
+    for what, kinds in kinds_of.items():
         pr = leakage.precision_recall(leaks, truth, kinds, "planted")
         print(f"planted {what}: precision {pr['precision']} recall {pr['recall']} ({pr['true_positives']} of "
               f"{pr['planted']} planted, {pr['found']} found; {report['train']['records']} training records)")
@@ -215,7 +216,8 @@ def main() -> None:
           f"{2 * args.train * args.bench * args.dim / t_qm / 1e9:.0f} GFLOP/s, peak {mb_q:.0f} MB, "
           f"{found_q} random pairs at cosine >= {leakage.QUESTION_THRESHOLD}; one product a question "
           f"{t_row_mv * 1e3:.2f} ms")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end; process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+    print(f"load average {os.getloadavg()[0]:.1f} at the end; process peak RSS {rss:.0f} MB")
 
     scale = (PAPER_TRAIN * PAPER_BENCH) / (args.train * args.bench)
     items = PAPER_TRAIN + PAPER_BENCH

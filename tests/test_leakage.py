@@ -215,3 +215,18 @@ def test_a_truncated_image_is_refused_with_its_reason(tmp_path):
     with pytest.raises(ImageError, match="not an image"):
         phash.of_bytes(b"plain text")
     assert phash.of_bytes(data).bits == phash.of_file(buf).bits
+
+
+def test_shards_together_find_what_one_run_finds(tmp_path):
+    """--shard i/n: each shard checks its records (by id hash); the shards' drop lists together are the whole one."""
+    folder, _ = _planted(tmp_path, images=4)
+    bench = [("planted", folder / "bench.jsonl")]
+    whole = leakage.check(folder / "train.jsonl", bench, tmp_path / "all")
+    parts = [leakage.check(folder / "train.jsonl", bench, tmp_path / f"s{i}", shard=f"{i}/3") for i in range(3)]
+    ids = [{json.loads(line)["id"] for line in (tmp_path / d / "drop.jsonl").read_text().splitlines()}
+           for d in ("s0", "s1", "s2")]
+    whole_ids = {json.loads(line)["id"] for line in (tmp_path / "all" / "drop.jsonl").read_text().splitlines()}
+    assert set().union(*ids) == whole_ids
+    assert not (ids[0] & ids[1]) and sum(p["train"]["records"] for p in parts) == whole["train"]["records"]
+    with pytest.raises(Exception, match="--shard '3/3'"):
+        leakage.preflight(folder / "train.jsonl", bench, tmp_path / "x", "3/3")

@@ -1,7 +1,8 @@
 """`ainkit leakage`: training records that show a benchmark's images or ask its questions, in any language
 (ainkit.pipelines.leakage).
 
-    ainkit leakage --train runs/curate/demo/kept.jsonl --benchmarks camel=items.jsonl mmlu=ArabicMMLU.csv --output runs/leak
+    ainkit leakage --train runs/curate/demo/kept.jsonl --benchmarks camel=items.jsonl mmlu=ArabicMMLU.csv \\
+        --output runs/leak
     ainkit leakage --plant runs/planted          # a planted set with known leaks, then:
     ainkit leakage --train runs/planted/train.jsonl --benchmarks planted=runs/planted/bench.jsonl \\
         --truth runs/planted/truth.jsonl --output runs/planted/check
@@ -30,12 +31,13 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ainkit.pipelines import leakage
 
     p.add_argument("--train", help="training records, JSON Lines (curate's kept.jsonl or any chat records)")
-    p.add_argument("--images", help="folder the training records' image paths are relative to (default: --train's folder)")
+    p.add_argument("--images", help="folder the training records' image paths are relative to "
+                   "(default: --train's folder)")
     p.add_argument("--benchmarks", nargs="+", metavar="NAME=PATH", help="benchmark item files (see below)")
     p.add_argument("--output", help="folder for report.json, leaks.jsonl and drop.jsonl")
     p.add_argument("--image-distance", type=int, default=leakage.IMAGE_DISTANCE,
-                   help=f"near-duplicate threshold, bits of 64 (default: {leakage.IMAGE_DISTANCE}, chosen from measured "
-                        "distances; see `ainkit.pipelines.leakage`)")
+                   help=f"near-duplicate threshold, bits of 64 (default: {leakage.IMAGE_DISTANCE}, chosen from "
+                        "measured distances; see `ainkit.pipelines.leakage`)")
     p.add_argument("--question-threshold", type=float, default=leakage.QUESTION_THRESHOLD,
                    help=f"encoder cosine at or above which two questions match (default: {leakage.QUESTION_THRESHOLD}, "
                         f"measured for {leakage.ENCODER}; another encoder needs its own)")
@@ -45,14 +47,17 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--allow-download", action="store_true", help="allow fetching the encoder from the Hugging Face hub")
     p.add_argument("--chunk", type=int, default=leakage.CHUNK, help="training records matched at a time")
     p.add_argument("--examples", type=int, default=leakage.EXAMPLES, help="examples of each kind per benchmark")
+    p.add_argument("--shard", metavar="I/N", help="check only shard I of N of the training records (by id hash), e.g. "
+                   "one task of a SLURM array; concatenate the shards' drop.jsonl")
     p.add_argument("--truth", help="planted truth (JSON Lines {id, bench_id, kind}, as --plant writes): report "
                    "precision and recall of images and questions")
-    p.add_argument("--plant", metavar="DIR", help="write a planted set into DIR (bench.jsonl, train.jsonl, truth.jsonl, "
-                   "images/) and exit")
+    p.add_argument("--plant", metavar="DIR", help="write a planted set into DIR (bench.jsonl, train.jsonl, "
+                   "truth.jsonl, images/) and exit")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from ainkit.ground import atomic
@@ -69,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk < 1 or args.examples < 0:
         raise ValueError("--chunk must be at least 1 and --examples at least 0")
     benchmarks = [leakage.benchmark_spec(s) for s in args.benchmarks]
+    leakage.preflight(args.train, benchmarks, args.output, args.shard)  # before the encoder loads
     truth = None
     if args.truth:
         from ainkit.services.records import read_records
@@ -80,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
         encoder = similarity.load(args.encoder, args.allow_download or None)
     report = leakage.check(args.train, benchmarks, args.output, args.images, encoder, args.encoder,
-                           args.image_distance, args.question_threshold, args.chunk, args.examples)
+                           args.image_distance, args.question_threshold, args.chunk, args.examples, args.shard,
+                           progress=sys.stderr.isatty())
     for line in leakage.summary_lines(report):
         print(line)
     if truth is not None:

@@ -21,6 +21,9 @@ OUTPUT/drop.jsonl lists the records to leave out: every image match, and questio
 (ArabicMMLU's); a question of an item with images counts there only when the record also shows that image, since
 VQA benchmarks ask the same questions of thousands of images ("What colour is the car?"). The report counts all.
 
+`--shard i/n` checks the training records of shard i (by a hash of their id, the kit's rule), so n tasks of a SLURM
+array share a long check; concatenate their drop.jsonl files.
+
 Training records are chat records (ainkit.services.chat: the user turns of `messages` / `conversations`, and of their
 `source_` copies when curate kept the English; a `question` string too) with `images` relative to `images_dir`.
 Benchmarks are item files in the kit's evaluation format (JSON Lines: id, question, images relative to the file,
@@ -51,13 +54,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ainkit.ground import atomic
 from ainkit.ground.errors import UserError
 from ainkit.services import images, phash
 from ainkit.services.chat import CHAT_KEYS
 from ainkit.services.images import ImageError
-from ainkit.services.records import read_lines, record_id, write_records
+from ainkit.services.records import Shard, read_lines, record_id, write_records
 
 IMAGE_DISTANCE = 8          # bits of 64: the near-duplicate threshold (see the module docstring)
 QUESTION_THRESHOLD = 0.60   # cosine under use-multilingual (see the module docstring)
@@ -65,7 +69,7 @@ ENCODER = "use-multilingual"
 CHUNK = 2048                # training records a chunk (images hashed and texts encoded together)
 EXAMPLES = 5                # examples of each kind a benchmark, in the report
 MIN_CHARS = 12              # a normalised question shorter than this ("yes or no?") is not matched
-TEMPLATE_ITEMS = 5          # a question more than this many items of a benchmark ask is its prompt template: not matched
+TEMPLATE_ITEMS = 5          # a question more items of a benchmark ask is its prompt template: not matched
 KINDS = ("image-exact", "image-near", "question-exact", "question-encoder")
 SIGNATURE = f"phash:dct32x8|crops:0.05x5|flat:{phash.FLAT_STD}"
 _DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
@@ -226,16 +230,19 @@ def build_index(items: list[Item], encoder=None) -> Index:
     return index
 
 
-def _train_chunks(path: Path, images_dir: Path, chunk: int,
-                  malformed: list[str]) -> Iterator[list[tuple[int, str, list[str], list[Path]]]]:
-    """(line, id, question texts, image paths) of the training records, `chunk` at a time; a line that is not a
-    record goes to `malformed` ("line N: why") and is not matched."""
+def _train_chunks(path: Path, images_dir: Path, chunk: int, malformed: list[str],
+                  shard: Shard) -> Iterator[list[tuple[int, str, list[str], list[Path]]]]:
+    """(line, id, question texts, image paths) of the shard's training records, `chunk` at a time; a line that is
+    not a record goes to `malformed` ("line N: why") and is not matched."""
     batch = []
     for ln in read_lines(path):
         rec = ln.record
         imgs = rec.get("images") or [] if rec is not None else []
         if ln.error or not isinstance(imgs, list) or not all(isinstance(p, str) for p in imgs):
-            malformed.append(f"line {ln.number}: {ln.error or repr('images') + ' is not a list of paths'}")
+            if shard.index == 0:  # every shard sees it; the first one reports it
+                malformed.append(f"line {ln.number}: {ln.error or repr('images') + ' is not a list of paths'}")
+            continue
+        if not shard.owns(record_id(rec, ln.number)):
             continue
         batch.append((ln.number, record_id(rec, ln.number), train_texts(rec), [images_dir / p for p in imgs]))
         if len(batch) >= chunk:
@@ -245,12 +252,10 @@ def _train_chunks(path: Path, images_dir: Path, chunk: int,
         yield batch
 
 
-def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | Path, images_dir: str | Path | None = None,
-          encoder=None, encoder_name: str = "", image_distance: int = IMAGE_DISTANCE,
-          question_threshold: float = QUESTION_THRESHOLD, chunk: int = CHUNK, examples: int = EXAMPLES) -> dict[str, Any]:
-    """Match the training records against the benchmarks; write OUTPUT/leaks.jsonl, drop.jsonl, report.json; return
-    the report. `encoder`: a loaded sentence encoder (ainkit.stages.similarity), or None for exact questions only."""
-    t0 = time.time()
+def preflight(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | Path,
+              shard: str | None = None) -> Shard:
+    """The paths and the shard checked before any work (and before an encoder loads): the error names what is wrong."""
+    part = Shard.parse(shard)
     train, out = Path(train), Path(output)
     if not train.is_file():
         raise LeakageError(f"--train {train}: no such file")
@@ -258,6 +263,22 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
         raise LeakageError(f"--output {out}: is a file; give a folder")
     if len({n for n, _ in benchmarks}) != len(benchmarks):
         raise LeakageError("--benchmarks: two benchmarks have the same name; give NAME=PATH")
+    for name, path in benchmarks:
+        if not path.is_file():
+            raise LeakageError(f"benchmark {name}: {path}: no such file")
+    return part
+
+
+def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | Path,
+          images_dir: str | Path | None = None, encoder=None, encoder_name: str = "",
+          image_distance: int = IMAGE_DISTANCE, question_threshold: float = QUESTION_THRESHOLD, chunk: int = CHUNK, examples: int = EXAMPLES,
+          shard: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """Match the training records (of `shard` 'i/n' of them, by id hash) against the benchmarks; write
+    OUTPUT/leaks.jsonl, drop.jsonl, report.json; return the report. `encoder`: a loaded sentence encoder
+    (ainkit.stages.similarity), or None for exact questions only."""
+    t0 = time.time()
+    part = preflight(train, benchmarks, output, shard)
+    train, out = Path(train), Path(output)
     images_dir = Path(images_dir) if images_dir else train.parent
     items = [it for name, path in benchmarks for it in read_benchmark(name, path)]
     index = build_index(items, encoder)
@@ -267,8 +288,10 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
     unreadable: list[str] = []
     seconds = Counter()
     malformed: list[str] = []
-    for batch in _train_chunks(train, images_dir, chunk, malformed):
+    bar = tqdm(desc="leakage", unit="record", disable=not progress)
+    for batch in _train_chunks(train, images_dir, chunk, malformed, part):
         n_train += len(batch)
+        bar.update(len(batch))
         t = time.time()
         seen: dict[str, phash.ImageHash | str] = {}  # the chunk's image paths -> hash, or why unreadable (memory flat)
         hashes = []
@@ -307,8 +330,10 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
                 if normalise(s) != normalise(bt):  # the same text is a question-exact leak already
                     leaks.append(_leak(line, rid, index.items[n], "question-encoder", round(score, 4), s, bt))
             seconds["match questions"] += time.time() - t
+    bar.close()
     leaks = _deduplicated(leaks)
-    settings = {"image_distance": image_distance, "question_threshold": question_threshold,
+    settings = {"shard": f"{part.index}/{part.count}", "image_distance": image_distance,
+                "question_threshold": question_threshold,
                 "encoder": encoder_name if encoder is not None else "none (exact questions only)",
                 "signature": SIGNATURE, "min_chars": MIN_CHARS, "train": str(train), "images": str(images_dir),
                 "benchmarks": {n: str(p) for n, p in benchmarks}}
@@ -410,7 +435,8 @@ def _report(leaks, index, benchmarks, counts, unreadable, settings, examples) ->
                       "unreadable_examples": unreadable[:examples]},
             "benchmarks": per, "bench_unreadable_images": len(index.unreadable),
             "bench_unreadable_examples": index.unreadable[:examples],
-            "bench_flat_images": index.flat, "bench_templates_skipped": index.templates[:examples], "records_to_drop": len({lk["line"] for lk in dropped(leaks)}), "settings": settings}
+            "bench_flat_images": index.flat, "bench_templates_skipped": index.templates[:examples],
+            "records_to_drop": len({lk["line"] for lk in dropped(leaks)}), "settings": settings}
 
 
 def _examples(leaks: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
@@ -457,7 +483,8 @@ def read_drop(path: str | Path) -> dict[str, list[str]]:
     for ln in read_lines(path):
         rec = ln.record
         if ln.error or not isinstance(rec.get("id"), (str, int)) or not isinstance(rec.get("reasons"), list):
-            raise LeakageError(f"{path}: line {ln.number}: {ln.error or 'expected {id, reasons} (ainkit leakage drop.jsonl)'}")
+            why = ln.error or "expected {id, reasons} (ainkit leakage drop.jsonl)"
+            raise LeakageError(f"{path}: line {ln.number}: {why}")
         out.setdefault(str(rec["id"]), []).extend(str(r) for r in rec["reasons"])
     return out
 
