@@ -16,7 +16,8 @@ its output) in shards/NN/:
                     is translated and verified like any turn                        0_input.jsonl
     structure       the free checks, before any paid step: a chat a trainer takes (turn order,
                     roles, `<image>` placeholders = images), every image there and
-                    readable, text to translate within the limit                    1_structure.jsonl
+                    readable, text to translate within the limit; with `leakage.drop`
+                    set, the records `ainkit leakage` found in a benchmark          1_structure.jsonl
     translate       EN->AR of every chat turn, `<image>` kept in place             2_translate.jsonl
     pairs           `en` / `ar`: the chat's text on each side, placeholders out    3_pairs.jsonl
     back_translate  AR->EN of `ar` into `back_en`                                   4_back.jsonl
