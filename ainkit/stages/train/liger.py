@@ -92,8 +92,9 @@ def _forward(self, labels=None, logits_to_keep=0, **kwargs: Any):
                                             video_outputs=out.video_outputs)
 
 
-def apply(model) -> dict[str, int]:
-    """Patch a Qwen2VLForConditionalGeneration in place; returns how many modules each kernel took."""
+def apply(model, deepspeed: bool = False) -> dict[str, int]:
+    """Patch a Qwen2VLForConditionalGeneration in place (`deepspeed`: it will train under DeepSpeed); returns how many
+    modules each kernel took."""
     from liger_kernel.transformers.rms_norm import LigerRMSNorm
     from liger_kernel.transformers.rope import liger_rotary_pos_emb
     from liger_kernel.transformers.swiglu import LigerSwiGLUMLP
@@ -118,10 +119,8 @@ def apply(model) -> dict[str, int]:
     counts["rope"] = sum(isinstance(m, mq.Qwen2VLAttention) for m in text.modules())
     model.forward = MethodType(_forward, model)
     counts["fused_linear_cross_entropy"] = 1
-    try:  # ZeRO-3 gathers a parameter only inside its own module's forward; the fused loss reads lm_head's outside it
-        import deepspeed
+    if deepspeed:  # ZeRO-3 gathers a parameter only inside its own module's forward; the fused loss reads lm_head's outside
+        from deepspeed.zero import register_external_parameter
 
-        deepspeed.zero.register_external_parameter(model, model.lm_head.weight)
-    except ImportError:
-        pass
+        register_external_parameter(model, model.lm_head.weight)
     return counts

@@ -230,7 +230,7 @@ def patch_liger(cfg: TrainConfig, model) -> dict[str, int] | None:
     from ainkit.stages.train import liger
 
     liger.require(torch.cuda.is_available())
-    return liger.apply(model)
+    return liger.apply(model, deepspeed=bool(cfg.deepspeed))
 
 
 def build_trainer(cfg: TrainConfig, model, examples: list[dict[str, Any]], collate, world: int = 1, callbacks=None,
