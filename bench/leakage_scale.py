@@ -7,9 +7,9 @@ report's 3.6 M x 30 k; the planted set's precision and recall and the threshold 
 What is real and what is synthetic:
 
 - per-item costs are measured on real work: `phash.of_file` on drawn 640x480 JPEG images (read, decode whole, hash)
-  and `phash.crops` (the 6 hashes a benchmark image gets), use-multilingual encoding real English questions (the
+  and `phash.crops` (the 10 hashes a benchmark image gets), use-multilingual encoding real English questions (the
   kit's bilingual samples, joined to 10-40 words);
-- matching cost is measured on synthetic data of the real shapes: random 64-bit hashes (6 per benchmark image)
+- matching cost is measured on synthetic data of the real shapes: random 64-bit hashes (10 per benchmark image)
   through `phash.near` (blocked XOR + popcount, threshold 8 bits), and random unit vectors of 512 dimensions through
   `leakage.closest` (one matrix product per chunk of 2,048 training questions, the closest question per benchmark);
   random data has no matches, so the cost of writing leaks is not in it (leaks are rare);
@@ -41,7 +41,7 @@ from ainkit.services import phash  # noqa: E402
 from ainkit.services.records import load_samples  # noqa: E402
 
 PAPER_TRAIN, PAPER_BENCH = 3_600_000, 30_000
-CROPS = 6  # hashes per benchmark image: the image and its five 5 % crops
+CROPS = 10  # hashes per benchmark image: the image and its nine 5 % crops
 
 
 def timed(fn):
@@ -147,7 +147,7 @@ def image_evidence(folder: Path) -> None:
     from ainkit.services import images
 
     bench = sorted((folder / "images").glob("bench-[0-9]*.png"), key=lambda p: int(p.stem.split("-")[1]))
-    index = np.array([phash.crops(phash.decoded(images.read(p))) for p in bench], dtype=np.uint64)  # (n, 6)
+    index = np.array([phash.crops(phash.decoded(images.read(p))) for p in bench], dtype=np.uint64)  # (n, CROPS)
     copies = [int(np.bitwise_count(index[int(p.stem.split("-")[1])] ^ np.uint64(phash.of_file(p).bits)).min())
               for p in (folder / "images").glob("copy-[0-9]*")]
     others = phash.as_array([phash.of_file(p).bits for p in (folder / "images").glob("other-[0-9]*.jpg")])
@@ -159,10 +159,28 @@ def image_evidence(folder: Path) -> None:
           f"{int((unrelated <= th).sum())} unrelated pairs")
 
 
+def photo_evidence(n: int = 200) -> None:
+    """A real photo (matplotlib's sample grace_hopper.jpg, 512x600): the distances of n random copies of each kind."""
+    import matplotlib.cbook
+    from PIL import Image
+
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as im:
+        im.load()
+    index = phash.as_array(phash.crops(im))
+    rng = np.random.default_rng(2)
+    parts = []
+    for how in leakage_planted.COPIES:
+        d = [int(np.bitwise_count(index ^ np.uint64(phash.of_image(leakage_planted.copy_of(im, how, rng))[0])).min())
+             for _ in range(n if how in ("crop", "all") else 5)]
+        parts.append(f"{how} max {max(d)} (mean {np.mean(d):.1f}, {len(d)} copies)")
+    print(f"a real photo (grace_hopper.jpg) and its copies, bits: {'; '.join(parts)}")
+
+
 def planted(encoder, folder: Path) -> None:
     """The planted set through the real check: precision and recall of images and questions."""
     truth = leakage_planted.write(folder / "planted", images=40, distractors=200)
     image_evidence(folder / "planted")
+    photo_evidence()
     report = leakage.check(folder / "planted" / "train.jsonl", [("planted", folder / "planted" / "bench.jsonl")],
                            folder / "out", encoder=encoder, encoder_name=leakage.ENCODER)
     leaks = leakage.read_leaks(folder / "out" / "leaks.jsonl")

@@ -9,8 +9,8 @@ Four kinds of match, each a line of OUTPUT/leaks.jsonl:
 
     image-exact      the same bytes (sha256)
     image-near       64-bit DCT pHash (ainkit.services.phash) within `image_distance` bits of the benchmark image or
-                     of one of its 5 % crops (four corners and the centre; pHash alone does not survive a shifted
-                     crop); flat images (plain colours) match only exactly
+                     of one of its 9 crops by 5 % (a 3x3 grid of placements; pHash alone does not survive a
+                     shifted crop); flat images (plain colours) match only exactly
     question-exact   the same question once case, Arabic diacritics and tatweel, punctuation, digit script and
                      spacing are normalised away
     question-encoder cosine of the multilingual sentence encoder (use-multilingual by default, ainkit.stages.similarity)
@@ -71,7 +71,7 @@ EXAMPLES = 5                # examples of each kind a benchmark, in the report
 MIN_CHARS = 12              # a normalised question shorter than this ("yes or no?") is not matched
 TEMPLATE_ITEMS = 5          # a question more items of a benchmark ask is its prompt template: not matched
 KINDS = ("image-exact", "image-near", "question-exact", "question-encoder")
-SIGNATURE = f"phash:dct32x8|crops:0.05x5|flat:{phash.FLAT_STD}"
+SIGNATURE = f"phash:dct32x8|crops:{phash.CROP}x9|flat:{phash.FLAT_STD}"
 _DIACRITICS = re.compile(r"[\u0610-\u061A\u064B-\u065F\u0670\u06D6-\u06ED\u0640]")
 _PLACEHOLDER = re.compile(r"<image>|<video>")
 _USER_ROLES = ("user", "human")
@@ -197,7 +197,7 @@ class Index:
 
 
 def build_index(items: list[Item], encoder=None) -> Index:
-    """Hash every benchmark image (and its 5 % crops), normalise and encode every question."""
+    """Hash every benchmark image (and its 9 crops), normalise and encode every question."""
     index = Index(items)
     asked = Counter((it.benchmark, k) for it in items for k in {normalise(t) for t in it.texts})
     index.templates = sorted({k for (_, k), c in asked.items() if c > TEMPLATE_ITEMS})

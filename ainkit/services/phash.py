@@ -96,13 +96,15 @@ def of_file(path: str | os.PathLike) -> ImageHash:
 
 
 def crops(im, share: float = CROP) -> list[int]:
-    """pHashes of the image and of its crops by `share` of each side at the four corners and the centre: a copy
-    cropped by up to that much on any sides lies within a few bits of one of them (the hash alone does not)."""
+    """pHashes of the image and of its 9 crops by `share` of each side, placed on a 3x3 grid (left/top offset 0,
+    half, all of the cut): a copy cropped by up to that much, anywhere, lies within a few bits of one of them (the
+    hash alone moves by up to 20 bits under a 5 % corner crop)."""
     w, h = im.size
     dx, dy = int(w * share), int(h * share)
-    boxes = [(dx, dy, w, h), (0, 0, w - dx, h - dy), (dx, 0, w, h - dy), (0, dy, w - dx, h),
-             (dx // 2, dy // 2, w - dx + dx // 2, h - dy + dy // 2)]
-    return [of_image(im)[0]] + ([of_image(im.crop(b))[0] for b in boxes] if dx and dy else [])
+    if not dx or not dy:
+        return [of_image(im)[0]]
+    boxes = [(left, top, w - dx + left, h - dy + top) for left in (0, dx // 2, dx) for top in (0, dy // 2, dy)]
+    return [of_image(im)[0]] + [of_image(im.crop(b))[0] for b in boxes]
 
 
 def as_array(values: list[int]) -> np.ndarray:
