@@ -33,9 +33,9 @@ matched by brute force (XOR + popcount; one matrix product a chunk), costs in be
 
 The defaults were chosen from measured distances (tests/test_leakage.py and bench/leakage_scale.py compute them):
 `image_distance` 8 bits: on the planted set (ainkit.pipelines.leakage_planted) every re-encoded, resized or 5 %-cropped
-copy came within 6 bits of its original's closest crop (160 copies, mean 1.5), unrelated drawn images 12 bits at the
-closest (8,000 pairs, median 28), and random 64-bit hashes fall within 8 bits about 3 times in 10^10 pairs (binomial;
-the bench found 2 in 6 x 10^9). `question_threshold` 0.60 for use-multilingual: on the kit's 106
+copy came within 6 bits of its original's closest crop (160 copies), and so did 400 random copies of a real photo
+(matplotlib's grace_hopper.jpg); unrelated drawn images were 12 bits apart at the closest (8,000 pairs, median 28);
+random 64-bit hashes fall within 8 bits about 3 times in 10^10 pairs (binomial). `question_threshold` 0.60 for use-multilingual: on the kit's 106
 hand-made English-Arabic pairs (ainkit/data/bilingual_samples.jsonl) 96 % of the translations score 0.60 or more and
 1 of the 11,130 unrelated pairs does; on the planted questions every translation does (lowest 0.605) and so do near
 misses (the same question about another country or shape, up to 0.69). Each training question counts only against
