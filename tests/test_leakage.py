@@ -73,6 +73,16 @@ def test_normalise(text, want):
     assert leakage.normalise(text) == want
 
 
+def test_train_texts_are_the_user_turns_in_both_languages():
+    rec = {"messages": [{"role": "system", "content": "You are helpful."},
+                        {"role": "user", "content": "<image>ما هذا؟"}, {"role": "assistant", "content": "قطة."}],
+           "source_messages": [{"role": "user", "content": "<image>What is this?"},
+                               {"role": "assistant", "content": "A cat."}],
+           "conversations": [{"from": "human", "value": "<image>\nHow many?"}, {"from": "gpt", "value": "Two."}],
+           "question": "ما هذا؟"}
+    assert leakage.train_texts(rec) == ["ما هذا؟", "What is this?", "How many?"]
+
+
 def _planted(tmp_path: Path, images: int = 12) -> tuple[Path, list[dict]]:
     folder = tmp_path / "planted"
     return folder, leakage_planted.write(folder, images=images, distractors=30)

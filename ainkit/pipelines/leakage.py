@@ -273,8 +273,7 @@ def preflight(train: str | Path, benchmarks: list[tuple[str, Path]], output: str
 def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | Path,
           images_dir: str | Path | None = None, encoder=None, encoder_name: str = "",
           image_distance: int = IMAGE_DISTANCE, question_threshold: float = QUESTION_THRESHOLD, chunk: int = CHUNK,
-          examples: int = EXAMPLES,
-          shard: str | None = None, progress: bool = False) -> dict[str, Any]:
+          examples: int = EXAMPLES, shard: str | None = None, progress: bool = False) -> dict[str, Any]:
     """Match the training records (of `shard` 'i/n' of them, by id hash) against the benchmarks; write
     OUTPUT/leaks.jsonl, drop.jsonl, report.json; return the report. `encoder`: a loaded sentence encoder
     (ainkit.stages.similarity), or None for exact questions only."""
