@@ -173,9 +173,11 @@ def main() -> int:
 
     py = lm_eval_python(args.lm_eval_python)
     if py is None:
-        print("lm-evaluation-harness is not installed (tried --lm-eval-python, $AINKIT_LMEVAL_PYTHON, this interpreter, "
-              "../lmeval-venv/bin/python): python3 -m venv ../lmeval-venv && ../lmeval-venv/bin/pip install lm-eval gguf; "
-              "then rerun. Nothing measured.")
+        tried = (f"{args.lm_eval_python} cannot import lm_eval" if args.lm_eval_python else
+                 "tried $AINKIT_LMEVAL_PYTHON, this interpreter and ../lmeval-venv/bin/python")
+        print(f"lm-evaluation-harness is not installed ({tried}): python3 -m venv ../lmeval-venv && "
+              "../lmeval-venv/bin/pip install lm-eval gguf; then rerun with --lm-eval-python ../lmeval-venv/bin/python. "
+              "Nothing measured.")
         return 0
     version, pkg = lm_eval_info(py)
     out = Path(args.output).resolve()
@@ -211,12 +213,12 @@ def main() -> int:
 
     print(f"\nArabicMMLU, {n} items ({data}), 0-shot; model {folder.name}: {how}")
     print(f"lm-evaluation-harness {version}, task arabicmmlu's template (hf backend, dtype auto, cpu, batch 1)\n")
-    print(f"{'run':34s} {'accuracy':>8s}  {'correct':>7s}  {'same letter as lm-eval':>22s}")
-    print(f"{'lm-eval arabicmmlu':34s} {lm_acc:8.3f}  {round(lm_acc * n):>3d}/{n:<3d}  {'-':>22s}")
+    print(f"{'run':40s} {'accuracy':>8s}  {'correct':>7s}  {'same letter as lm-eval':>22s}")
+    print(f"{'lm-eval arabicmmlu':40s} {lm_acc:8.3f}  {round(lm_acc * n):>3d}/{n:<3d}  {'-':>22s}")
     for f in FORMS:
         acc = kit[f][0]["total"]["accuracy"]
         label = f"ainkit --mmlu-prompt {f}" + (" (default)" if f == arabic_mmlu.DEFAULT else "")
-        print(f"{label:34s} {acc:8.3f}  {round(acc * n):>3d}/{n:<3d}  {agree[f]:>18d}/{n}")
+        print(f"{label:40s} {acc:8.3f}  {round(acc * n):>3d}/{n:<3d}  {agree[f]:>18d}/{n}")
     print("\nbetween the kit's formulations (same letter): "
           + ", ".join(f"{k} {v}/{n}" for k, v in summary["pairwise_agreement"].items()))
     print(f"authors' prompt text == lm-eval's request context: {same_text}/{n}")
