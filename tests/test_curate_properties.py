@@ -129,3 +129,24 @@ def test_curate_accounts_for_every_line_and_is_the_same_for_any_shard_count(worl
         assert len(loaded[i]["input_ids"]) > 0
     for name in OUTPUTS:
         assert (outs[1] / name).read_bytes() == (out / name).read_bytes() == (outs[2] / name).read_bytes(), name
+
+
+def test_a_run_made_before_the_leakage_setting_resumes_without_restart(tmp_path):
+    import json as _json
+
+    from ainkit.pipelines.curate import rundir
+    from ainkit.pipelines.curate.config import CurateError, load_config
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n')
+    config = load_config("configs/curate/tiny.yaml")
+    rundir.prepare(config, src, tmp_path / "run")
+    meta = _json.loads((tmp_path / "run" / "run.json").read_text())
+    del meta["settings"]["leakage"]  # as a run prepared before the setting existed wrote it
+    (tmp_path / "run" / "run.json").write_text(_json.dumps(meta))
+    rundir.prepare(config, src, tmp_path / "run")  # resumes: the new setting is at its do-nothing default
+    drop = tmp_path / "drop.jsonl"
+    drop.write_text("")
+    (tmp_path / "run" / "run.json").write_text(_json.dumps(meta))
+    with pytest.raises(CurateError, match="settings.leakage: was None"):
+        rundir.prepare(load_config("configs/curate/tiny.yaml", [f"leakage.drop={drop}"]), src, tmp_path / "run")

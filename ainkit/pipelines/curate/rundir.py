@@ -103,8 +103,8 @@ def prepare(config: dict[str, Any], input: str | os.PathLike, output: str | os.P
             shutil.rmtree(root / name, ignore_errors=True)
         for name in ("kept.jsonl", "rejects.jsonl", "funnel.json", "funnel.png", "summary.json", "run.json"):
             (root / name).unlink(missing_ok=True)
-    elif old is not None and old != meta:
-        diffs = [f"{k}: was {a!r}, now {b!r}" for k, a, b in _differences(old, meta)]
+    elif old is not None and _with_later_defaults(old, meta) != meta:
+        diffs = [f"{k}: was {a!r}, now {b!r}" for k, a, b in _differences(_with_later_defaults(old, meta), meta)]
         o, n = old.get("input", {}), meta["input"]
         edited = (" (the input's content changed: same path and size, other bytes, so it was edited in place)"
                   if o.get("path") == n["path"] and o.get("bytes") == n["bytes"] and o.get("sha256") != n["sha256"] else "")
@@ -115,6 +115,19 @@ def prepare(config: dict[str, Any], input: str | os.PathLike, output: str | os.P
                       + yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     atomic.write_json(old_path, {"git_commit": commit, **meta})  # the commit the run began with: not compared
     return Run(root, config, src, img)
+
+
+LATER_DEFAULTS = {"leakage": {"drop": None}}  # settings added after runs were made, at values that change nothing
+
+
+def _with_later_defaults(old: dict, meta: dict) -> dict:
+    """`old` with each setting added since it was written filled in at its do-nothing default, when the new run
+    uses that default: a run prepared before the setting existed resumes without --restart."""
+    settings = old.get("settings")
+    if not isinstance(settings, dict):
+        return old
+    added = {k: v for k, v in LATER_DEFAULTS.items() if k not in settings and meta["settings"].get(k) == v}
+    return {**old, "settings": {**settings, **added}} if added else old
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> Iterator[tuple[str, Any, Any]]:
