@@ -1,4 +1,4 @@
-"""ArabicMMLU: the kit's three formulations against lm-evaluation-harness's `arabicmmlu` task, item by item (issue 22).
+"""ArabicMMLU: the kit's four formulations against lm-evaluation-harness's `arabicmmlu` task, item by item (issue 22).
 
     python3 -m venv ../lmeval-venv && ../lmeval-venv/bin/pip install lm-eval gguf       # lm-eval apart from .venv
     .venv/bin/python bench/arabicmmlu_harness.py --lm-eval-python ../lmeval-venv/bin/python
@@ -13,7 +13,7 @@ What it does, on the same items (default: the kit's 44-item fixture) and the sam
    utils.doc_to_text / doc_to_choice, target "Answer Key", metric acc) with only the data swapped, run 0-shot with
    `--model hf --model_args pretrained=FOLDER,dtype=auto --device cpu --batch_size 1 --log_samples`;
 3. the kit: `ainkit evaluate --benchmark arabic-mmlu --model hf:FOLDER --data CSV --mmlu-prompt F` for F in
-   authors (the default), kit, lighteval;
+   authors (the default), authors-script, kit, lighteval;
 4. printed: each accuracy (n), the agreement of each formulation's choices with lm-eval's (n/N), whether the
    authors' prompt text equals lm-eval's request context on every item, the largest difference between the kit's
    and lm-eval's log-likelihoods, and a per-item table with --per-item; OUTPUT/summary.json holds the same.
@@ -37,7 +37,7 @@ from ainkit.ground import atomic  # noqa: E402
 from ainkit.stages.evaluate import arabic_mmlu  # noqa: E402
 
 TASK = "ainkit_arabicmmlu"
-FORMS = ["authors", "kit", "lighteval"]
+FORMS = ["authors", "authors-script", "kit", "lighteval"]
 
 CONVERT = r"""
 import os, sys, torch

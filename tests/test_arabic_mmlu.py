@@ -42,6 +42,9 @@ AUTHORS_CASES = [
 @pytest.mark.parametrize("item,expected", AUTHORS_CASES)
 def test_authors_prompt_is_lm_eval_doc_to_text(item, expected):
     assert arabic_mmlu.prompt(item) == expected == arabic_mmlu.prompt(item, "authors")
+    # the authors' own script (util_prompt.py @ 8d5b148, prepare_data_en, lora_weights "x"): PROMPT + '\n\nAnswer: '
+    assert arabic_mmlu.prompt(item, "authors-script") == expected + " "
+    assert arabic_mmlu.formulation("authors-script").continuations(item) == ["A", "B", "C", "D", "E"][:len(item["options"])]
 
 
 # lighteval @ 3fd1526 src/lighteval/tasks/multilingual/tasks/arabic.py arabic_mmlu_pfn: instruction + Question + "\n",
@@ -67,14 +70,14 @@ def test_kit_prompt_and_the_choices_each_formulation_scores():
     assert arabic_mmlu.formulation("authors").continuations(five) == [" A", " B", " C", " D", " E"]
     assert arabic_mmlu.formulation("lighteval").continuations(_item()) == ["أ", "ب", "ج"]
     assert arabic_mmlu.formulation("lighteval").char_norm and not arabic_mmlu.formulation("authors").char_norm
-    with pytest.raises(ValueError, match="formulation 'harness' unknown: use one of authors, kit, lighteval"):
+    with pytest.raises(ValueError, match="formulation 'harness' unknown: use one of authors, authors-script, kit, lighteval"):
         arabic_mmlu.prompt(_item(), "harness")
 
 
 def test_answers_are_cached_per_formulation():
     it = _item()
     hashes = {arabic_mmlu.prompt_hash(it, n) for n in arabic_mmlu.FORMULATIONS}
-    assert len(hashes) == 3 and arabic_mmlu.prompt_hash(it) == arabic_mmlu.prompt_hash(it, "authors")
+    assert len(hashes) == 4 and arabic_mmlu.prompt_hash(it) == arabic_mmlu.prompt_hash(it, "authors")
     assert arabic_mmlu.prompt_hash(_item(level="Univ")) != arabic_mmlu.prompt_hash(it)
 
 
@@ -84,7 +87,7 @@ def test_fixture_uses_the_published_level_codes_and_renders_in_every_formulation
     assert {len(i["options"]) for i in items} == {2, 3, 4, 5} and sum(bool(i["context"]) for i in items) >= 3
     for it in items:
         for name in arabic_mmlu.FORMULATIONS:
-            assert arabic_mmlu.prompt(it, name).endswith(("Answer:", "الإجابة:"))
+            assert arabic_mmlu.prompt(it, name).endswith(("Answer:", "Answer: ", "الإجابة:"))
 
 
 def _csv(tmp_path, level="High", options=("one", "two", "three", "", "")):
@@ -114,6 +117,7 @@ def test_command_option_names_the_formulations():
     p = evaluate.add_arguments(argparse.ArgumentParser())
     assert p.parse_args(["--benchmark", "arabic-mmlu"]).mmlu_prompt == "authors"
     assert p.parse_args(["--mmlu-prompt", "lighteval"]).mmlu_prompt == "lighteval"
+    assert sorted(a.choices for a in p._actions if a.dest == "mmlu_prompt")[0] == list(arabic_mmlu.FORMULATIONS)
     with pytest.raises(SystemExit):
         p.parse_args(["--mmlu-prompt", "harness"])
 
@@ -148,6 +152,12 @@ def test_loglikelihood_is_lm_eval_arithmetic(tiny_lm):
     lev = arabic_mmlu.LogLikelihoodChooser(str(tiny_lm), "lighteval")
     raw = lev.loglikelihoods(arabic_mmlu.prompt(five, "lighteval"), lev.form.continuations(five))
     assert lev.choose(five)[1] == [raw[0], raw[1], raw[2], raw[3], raw[4] / 2]  # هـ is two characters
+    # the authors' script: the next-token logits of each bare letter's last token after "Answer: "
+    script = arabic_mmlu.LogLikelihoodChooser(str(tiny_lm), "authors-script")
+    with torch.no_grad():
+        last = script.model(torch.tensor([script.tok.encode(text + " ")])).logits[0, -1]
+    expected = [float(last[script.tok.encode(c)[-1]]) for c in "ABCD"]
+    assert script.choose(item) == ("ABCD"[expected.index(max(expected))], expected)
 
 
 def test_run_records_the_formulation_and_caches_per_formulation(tiny_lm, tmp_path):

@@ -53,9 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--predictions", help="CAMEL-Bench answers to score: JSON Lines {dataset, id, prediction, answer}, or the "
                    "benchmark's own results/ folder of <model>_<dataset>.json files")
     p.add_argument("--output", help="output folder (required with --benchmark)")
-    p.add_argument("--mmlu-prompt", choices=["authors", "kit", "lighteval"], default="authors",
+    p.add_argument("--mmlu-prompt", choices=["authors", "authors-script", "kit", "lighteval"], default="authors",
                    help="ArabicMMLU formulation: the authors' prompt as lm-evaluation-harness's arabicmmlu asks it "
-                   "(default), the kit's earlier English prompt, or lighteval's Arabic one (ainkit.stages.evaluate.arabic_mmlu)")
+                   "(default), as the authors' own script scores it, the kit's earlier English prompt, or lighteval's "
+                   "Arabic one (ainkit.stages.evaluate.arabic_mmlu)")
     p.add_argument("--limit", type=int, help="first N items only")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa) and ARB's final answers "

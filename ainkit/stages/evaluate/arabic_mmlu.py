@@ -6,7 +6,7 @@
 
 Items follow the schema of `MBZUAI/ArabicMMLU` (ID, Source, Country, Group, Subject, Level, Question,
 Context, Answer Key, Option 1-5, is_few_shot); Level is one of the published codes (Primary, Middle, High,
-Univ, Prof) or empty. Three formulations (`--mmlu-prompt`), each a prompt text, the choice strings scored
+Univ, Prof) or empty. Four formulations (`--mmlu-prompt`), each a prompt text, the choice strings scored
 after it, and the scoring rule:
 
 - `authors` (default): the ArabicMMLU authors' English prompt, as lm-evaluation-harness's `arabicmmlu` task
@@ -15,9 +15,12 @@ after it, and the scoring rule:
   letter); accuracy by the highest log-likelihood. Template facts from mbzuai-nlp/ArabicMMLU @ 8d5b148
   `util_prompt.py` (`prepare_data_en`, `level_en`, `alpa_en`) and EleutherAI/lm-evaluation-harness @ 4e7e0d4
   `lm_eval/tasks/arabicmmlu/utils.py` (`doc_to_text`, `doc_to_choice`) and `_default_arabicmmlu_template_yaml`
-  (`doc_to_target: "Answer Key"`, metric `acc`). The authors' own script differs only in where the space sits:
-  it ends the prompt with "Answer: " and reads the next-token logit of the bare letter
-  (`util_compute.py` `predict_classification_causal_by_letter`, `tokenizer.encode(choice)[-1]`).
+  (`doc_to_target: "Answer Key"`, metric `acc`).
+- `authors-script`: the same text as the authors' own script scores it (`evaluate.py` with `--lora_weights x`,
+  `--lang_prompt en --lang_alpa en`): the prompt ends "Answer: " (with the space) and the choice is the arg-max
+  of the next-token logits of the bare letters, each letter's id `tokenizer.encode(letter)[-1]` (util_compute.py
+  `predict_classification_causal_by_letter`). Only where the space sits differs from `authors`, and a model
+  can choose differently.
 - `kit`: the kit's earlier prompt: one fixed English instruction line, the context, the question, "A. opt"
   lines, "Answer:"; choices " A" ...; highest log-likelihood.
 - `lighteval`: lighteval's community Arabic task (huggingface/lighteval @ 3fd1526,
@@ -169,18 +172,22 @@ class Formulation:
     choices: tuple[str, ...]  # the continuation for option A, B, ... (delimiter included)
     char_norm: bool  # log-likelihood divided by the choice's length in characters
     source: str
+    next_token: bool = False  # score: the next-token logit of the choice's last token (not a log-likelihood)
 
     def continuations(self, item: dict[str, Any]) -> list[str]:
         return list(self.choices[: len(item["options"])])
 
     def signature(self) -> str:
         """What the answers depend on besides the prompt text (part of the cache key)."""
-        return f"{self.name}|choices:{'/'.join(self.choices)}|norm:{'char' if self.char_norm else 'none'}|ll:lm-eval-0.4"
+        score = "next-token-logit" if self.next_token else "ll:lm-eval-0.4"
+        return f"{self.name}|choices:{'/'.join(self.choices)}|norm:{'char' if self.char_norm else 'none'}|{score}"
 
 
 FORMULATIONS = {
     "authors": Formulation("authors", authors_prompt, tuple(" " + l for l in LETTERS), False,
                            "mbzuai-nlp/ArabicMMLU util_prompt.py as lm-evaluation-harness arabicmmlu renders it"),
+    "authors-script": Formulation("authors-script", lambda item: authors_prompt(item) + " ", tuple(LETTERS), False,
+                                  "mbzuai-nlp/ArabicMMLU util_prompt.py prepare_data_en + util_compute.py", next_token=True),
     "kit": Formulation("kit", kit_prompt, tuple(" " + l for l in LETTERS), False, "ainkit's earlier prompt"),
     "lighteval": Formulation("lighteval", lighteval_prompt, LIGHTEVAL_LETTERS, True,
                              "lighteval community arabic_mmlu (arabic_mmlu_pfn, LogProbCharNorm)"),
@@ -253,10 +260,20 @@ class LogLikelihoodChooser:
             out.append(float(torch.gather(logp, 1, torch.tensor(cont_ids).unsqueeze(-1)).sum()))
         return out
 
+    def next_token_logits(self, context: str, letters: list[str]) -> list[float]:
+        """The next-token logit of each letter's last token after the context (the ArabicMMLU authors' scoring)."""
+        ids = [self.tok.encode(letter)[-1] for letter in letters]
+        with self.torch.no_grad():
+            logits = self.model(self.torch.tensor([self.tok.encode(context)])).logits[0, -1]
+        return [float(logits[i]) for i in ids]
+
     def choose(self, item: dict[str, Any]) -> tuple[str, list[float]]:
         """(Latin letter chosen, the score of each option); the first maximum wins, as numpy's argmax."""
         conts = self.form.continuations(item)
-        scores = self.loglikelihoods(self.form.render(item), conts)
+        if self.form.next_token:
+            scores = self.next_token_logits(self.form.render(item), conts)
+        else:
+            scores = self.loglikelihoods(self.form.render(item), conts)
         if self.form.char_norm:
             scores = [s / len(c) for s, c in zip(scores, conts)]
         return LETTERS[max(range(len(scores)), key=scores.__getitem__)], scores
