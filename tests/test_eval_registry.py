@@ -41,6 +41,16 @@ def test_kitab_ocr_metrics_golden(name, rows, cer, wer, ed):
     assert (r["cer"], r["wer"], r["ed"]) == (cer, wer, ed)
 
 
+def test_kitab_intervals_redraw_the_corpus_rates():
+    rows = [{"gt": "كتب الولد", "pred": "كتب البنت", "images": ["a.png"]},
+            {"gt": "مرحبا بكم", "pred": "مرحبا بكم", "images": ["b.png"]}]
+    s = kitab.score_dataset(rows, resamples=500)
+    # drawing only the first item gives its own CER (3/9), only the second 0: the interval spans exactly that
+    assert s["ci95"]["cer"][0] == 0.0 and s["ci95"]["cer"][1] == pytest.approx(3 / 9)
+    assert s["ci95"]["wer"] == [0.0, pytest.approx(0.5)]
+    assert s["ci95"]["chrf"][0] <= s["unrounded"]["chrf"] <= s["ci95"]["chrf"][1] == 100.0
+
+
 def test_kitab_chrf_and_headline_mean_of_rounded_sets():
     assert kitab.score_dataset([{"gt": "مرحبا بكم", "pred": "مرحبا بكم"}])["chrf"] == 100.0
     assert kitab.score_dataset([{"gt": "abc", "pred": "xyz"}])["chrf"] == 0.0
@@ -84,8 +94,11 @@ def test_kitab_fixture_through_a_served_vision_model_then_cached(tmp_path):
         preds = [json.loads(line) for line in (tmp_path / "k" / "predictions.jsonl").read_text().splitlines()]
         assert res["items"] == 4 and res["unanswered"] == 0 and set(res["datasets"]) == {"khatt", "isippt"}
         assert all(p["prediction"] for p in preds)  # the server's answers, scored as the authors score them
-        assert res["datasets"]["khatt"] == kitab.score_dataset(
+        khatt = dict(res["datasets"]["khatt"])
+        ci = khatt.pop("ci95")
+        assert khatt == kitab.score_dataset(
             [{"gt": p["answer"], "pred": p["prediction"]} for p in preds if p["dataset"] == "khatt"])
+        assert all(ci[m][0] <= khatt["unrounded"][m] <= ci[m][1] for m in ("cer", "wer", "chrf"))
         sent = stats(port)["requests"]
         assert sum(v for k, v in sent.items() if k.endswith(":judge")) == 4  # one image request per item
         first = sum(sent.values())
@@ -431,3 +444,10 @@ def test_the_same_model_name_at_another_server_is_another_model(monkeypatch):
     assert a != runner.AnswerCache.key("jeem", "openai:v", "x/1", "p", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
     assert runner.AnswerCache.key("jeem", "openai:v", "x/1", "p") == a  # the environment's URL is the same server
+
+
+def test_arb_accuracy_comes_with_its_interval():
+    rows = [{"domain": "math", "correct": i < 3, "judge_score": int(i < 3), "id": i} for i in range(4)]
+    s = arb.summarize(rows)
+    assert s["accuracy"] == 0.75 and s["ci95"][0] <= 0.75 <= s["ci95"][1]
+    assert s["domains"]["math"]["ci95"] == s["ci95"] and all(4 * v == int(4 * v) for v in s["ci95"])

@@ -83,8 +83,15 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     per: dict[str, list[int]] = {}
     for r in rows:
         per.setdefault(r.get("domain") or "all", []).append(int(bool(r["correct"])))
+    from ainkit.stages.evaluate import compare
+
+    clusters = compare.clusters_of(rows)
+    ci = {d: compare.accuracy_interval([bool(r["correct"]) for r in rows if (r.get("domain") or "all") == d],
+                                       [c for r, c in zip(rows, clusters) if (r.get("domain") or "all") == d])
+          for d in per}
     return {"signature": SIGNATURE, "accuracy": sum(map(sum, per.values())) / len(rows),
-            "domains": {d: {"n": len(v), "accuracy": sum(v) / len(v)} for d, v in per.items()},
+            "ci95": compare.accuracy_interval([bool(r["correct"]) for r in rows], clusters),
+            "domains": {d: {"n": len(v), "accuracy": sum(v) / len(v), "ci95": ci[d]} for d, v in per.items()},
             "judge_unusable": sum(r["judge_score"] is None for r in rows)}
 
 

@@ -58,10 +58,33 @@ def error_rate(hypotheses: list[str], references: list[str], unit: str) -> float
     return errors / total
 
 
-def score_dataset(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """One data set's metrics as metrics.py's evaluate_file computes them ({gt, pred} rows; a null pred is '')."""
+def intervals(hyps: list[str], refs: list[str], clusters: list[str], resamples: int = 1000, seed: int = 0) -> dict:
+    """95 % bootstrap intervals of a set's CER, WER and CHrF (unrounded): items (clustered by image) drawn with
+    replacement, each corpus rate recomputed from the drawn items' edit counts and sacrebleu's chrF statistics."""
+    import numpy as np
+    from sacrebleu.metrics import CHRF
+
+    from ainkit.stages.evaluate import compare
+
+    chars = np.array([[T.edit_distance(list(h), list(r)), len(r)] for h, r in zip(hyps, refs)], dtype=float)
+    words = np.array([[T.edit_distance(h.split(), r.split()), len(r.split())] for h, r in zip(hyps, refs)], dtype=float)
+    metric = CHRF()
+    chrf = np.asarray(metric._extract_corpus_statistics(hyps, [refs]), dtype=float)
+    rate = lambda s: s[0] / s[1] if s[1] else float("nan")  # noqa: E731
+    return {"cer": compare.cluster_interval(chars, clusters, rate, resamples, seed),
+            "wer": compare.cluster_interval(words, clusters, rate, resamples, seed),
+            "chrf": compare.cluster_interval(chrf, clusters, lambda s: metric._compute_score_from_stats(
+                [int(x) for x in s]).score, resamples, seed)}
+
+
+def score_dataset(rows: Iterable[dict[str, Any]], resamples: int = 0, seed: int = 0) -> dict[str, Any]:
+    """One data set's metrics as metrics.py's evaluate_file computes them ({gt, pred[, images]} rows; a null pred
+    is ''); with `resamples`, their 95 % bootstrap intervals too (`ci95`, the kit's addition)."""
     from sacrebleu import corpus_chrf
 
+    from ainkit.stages.evaluate import compare
+
+    rows = list(rows)
     refs, hyps = [], []
     for r in rows:
         refs.append(preprocess_arabic_text(r["gt"]).strip())
@@ -71,15 +94,19 @@ def score_dataset(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     eds = [T.edit_distance(g, p) for g, p in zip(refs, hyps)]
     exact = {"cer": error_rate(hyps, refs, "char"), "wer": error_rate(hyps, refs, "word"),
              "chrf": corpus_chrf(hyps, [refs]).score, "ed": sum(eds) / len(eds)}
-    return {"n": len(refs), **{k: round(v, 2) for k, v in exact.items()}, "unrounded": exact}
+    out = {"n": len(refs), **{k: round(v, 2) for k, v in exact.items()}, "unrounded": exact}
+    if resamples:
+        out["ci95"] = intervals(hyps, refs, compare.clusters_of(rows), resamples, seed)
+    return out
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per data set and the authors' headline (plain mean of the rounded per-set CER, WER and CHrF)."""
     per: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        per.setdefault(r["dataset"], []).append({"gt": r["answer"], "pred": r.get("prediction")})
-    datasets = {ds: score_dataset(v) for ds, v in per.items()}
+        per.setdefault(r["dataset"], []).append({"gt": r["answer"], "pred": r.get("prediction"), "id": r.get("id"),
+                                                 "dataset": r["dataset"], "images": r.get("images")})
+    datasets = {ds: score_dataset(v, resamples=1000) for ds, v in per.items()}
     mean = {k: sum(d[k] for d in datasets.values()) / len(datasets) for k in ("cer", "wer", "chrf")}
     return {"signature": SIGNATURE, "datasets": datasets, "mean": mean}
 

@@ -38,7 +38,9 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               "ahmedheakl/arabic_<set>; github mbzuai-oryx/Camel-Bench scripts/utils.py",
               ("original scorers", "corrected scorers", "GPT judge for open-ended sets (with --judge)"), (), True),
     Benchmark("arabic-mmlu", "text, 40 tasks, school exams (the report's Table 2)", "14,575 questions", "public",
-              "CC-BY-NC-4.0", "open", "MBZUAI/ArabicMMLU", ("accuracy (letter choice)",), (), True),
+              "CC-BY-NC-4.0", "open", "MBZUAI/ArabicMMLU; github mbzuai-nlp/ArabicMMLU util_prompt.py",
+              ("accuracy (letter choice) in the authors' formulation, as lm-evaluation-harness's arabicmmlu asks it "
+               "(default; --mmlu-prompt kit / lighteval / authors-script for the others), with 95 % intervals",), (), True),
     Benchmark("kitab-bench", "Arabic OCR and document understanding, 9 domains, 36 sub-domains", "8,809 samples",
               "public (per-task sets)", "MIT (code)", "open", "ahmedheakl/arocrbench_<set>; github mbzuai-oryx/KITAB-Bench",
               ("text recognition (13 ocr-eval sets): CER, WER, CHrF, ED",),
