@@ -92,19 +92,27 @@ def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def whole(data: bytes):
-    """The image decoded whole (every pixel read) and converted to RGB, as the trainer and the judge meet it;
-    ImageError when the bytes are not a whole, reasonably sized image."""
+def whole(data: bytes, mode: str = "RGB", draft: int | None = None):
+    """The image decoded whole (every pixel read) and converted to `mode` (RGB: as the trainer and the judge meet
+    it); `draft`: a JPEG decoded at the smallest scale that keeps `draft` pixels a side (its decoder scales in the
+    DCT domain, so a thumbnail is read about 10x faster), without the separate verify pass. ImageError when the
+    bytes are not a whole, reasonably sized image."""
     from PIL import Image, UnidentifiedImageError
 
+    def sized(im):
+        if im.width * im.height > MAX_PIXELS:
+            raise ImageError(f"too large: {im.width}x{im.height} pixels > {MAX_PIXELS:,}")
+        return im
+
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            if probe.width * probe.height > MAX_PIXELS:
-                raise ImageError(f"too large: {probe.width}x{probe.height} pixels > {MAX_PIXELS:,}")
-            probe.verify()
+        if draft is None:
+            with Image.open(io.BytesIO(data)) as probe:
+                sized(probe).verify()
         with Image.open(io.BytesIO(data)) as im:
+            if draft is not None:
+                sized(im).draft(mode, (draft, draft))
             im.load()
-            return im.convert("RGB")
+            return im.convert(mode)
     except UnidentifiedImageError:
         raise ImageError("not an image") from None
     except Image.DecompressionBombError as exc:

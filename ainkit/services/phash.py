@@ -21,7 +21,6 @@ of BLOCK_PAIRS pairs so memory stays at 38 MB whatever the sizes; bench/leakage_
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from dataclasses import dataclass
 from typing import Iterator
@@ -59,27 +58,11 @@ def of_image(im) -> tuple[int, bool]:
 
 def decoded(data: bytes):
     """The image in grey levels, every pixel decoded (a truncated file is refused), a JPEG at the smallest scale
-    keeping DRAFT pixels a side (its decoder scales in the DCT domain: about 10x faster on a 640x480 photo, and the
-    32x32 thumbnail is the same); ImageError when the bytes are not a whole, reasonably sized image."""
-    from PIL import Image, UnidentifiedImageError
+    keeping DRAFT pixels a side (the 32x32 thumbnail is the same); ImageError when the bytes are not a whole,
+    reasonably sized image (ainkit.services.images.whole)."""
+    from ainkit.services.images import whole
 
-    from ainkit.services.images import MAX_PIXELS, ImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"too large: {im.width}x{im.height} pixels > {MAX_PIXELS:,}")
-            im.draft("L", (DRAFT, DRAFT))
-            im.load()
-            return im.convert("L")
-    except UnidentifiedImageError:
-        raise ImageError("not an image") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"too large: {exc}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        if isinstance(exc, ImageError):
-            raise
-        raise ImageError(f"unreadable or truncated image: {' '.join(str(exc).split())[:200]}") from None
+    return whole(data, mode="L", draft=DRAFT)
 
 
 def of_bytes(data: bytes) -> ImageHash:
