@@ -1,4 +1,6 @@
 """The paper-scale plan: memory and compute follow from the stated assumptions (worked out by hand here)."""
+import math
+
 import pytest
 
 from ainkit.stages.train.plan import Assumptions, compute_budget, memory_per_gpu
@@ -59,3 +61,15 @@ def test_mfu_comes_from_the_anchor_for_the_run_packed_or_not():
              for p in (False, True)}
     assert hours[False][0] == pytest.approx(hours[True][0] * 0.35 / 0.225)
     assert "22.5% MFU (lmms-engine's padded" in hours[False][1] and "35.0% MFU (lmms-engine's packed" in hours[True][1]
+
+
+def test_packed_runs_take_fewer_optimizer_steps_by_the_samples_a_row():
+    from ainkit.stages.train.plan import Assumptions, compute_budget, packed_samples_per_row
+
+    key = "optimizer steps (global batch = GPUs x micro x accumulation 2)"
+    per_row = packed_samples_per_row(2048)
+    assert 4.2 < per_row < 4.4  # the report-like mix at cutoff 2048 (bench/train_throughput.py prints 4.29)
+    padded, packed = compute_budget(Assumptions()), compute_budget(Assumptions(packing=True))
+    assert padded[key] == math.ceil(3.6e6 / (64 * 1 * 2))
+    assert packed[key] == math.ceil(3.6e6 / per_row / (64 * 1 * 2))
+    assert packed["tokens"] == padded["tokens"]  # the same work, in fewer, fuller rows

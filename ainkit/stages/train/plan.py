@@ -73,14 +73,25 @@ def memory_per_gpu(a: Assumptions) -> dict[str, float]:
             "total": total, "headroom of the GPU": a.gpu_memory_gb - total}
 
 
+def packed_samples_per_row(seq_len: int) -> float:
+    """Samples a packed row of `seq_len` tokens holds on the assumed report-like mix (report_like_lengths)."""
+    from ainkit.stages.train.packing import pack
+
+    lengths = report_like_lengths(cutoff=seq_len)
+    return len(lengths) / len(pack(lengths, seq_len))
+
+
 def compute_budget(a: Assumptions) -> dict[str, float]:
-    """Tokens, training FLOPs (6 x trainable params x tokens) and GPU-hours / wall hours at the assumed utilisation."""
+    """Tokens, training FLOPs (6 x trainable params x tokens), GPU-hours / wall hours at the assumed utilisation, and
+    the optimizer steps: a micro-batch is `micro_batch` samples, or with packing that many packed rows (each holding
+    packed_samples_per_row samples of the report-like mix)."""
     tokens = a.samples * (a.image_tokens + a.text_tokens) * a.epochs
     flops = 6 * (a.params_total - a.params_vision) * tokens
     per_gpu = a.peak_tflops * 1e12 * a.mfu
     gpu_hours = flops / per_gpu / 3600
+    rows = a.samples * a.epochs / (packed_samples_per_row(a.seq_len) if a.packing else 1)
     return {"tokens": tokens, "training FLOPs": flops, "GPU-hours": gpu_hours, "wall-clock hours": gpu_hours / a.gpus,
-            "optimizer steps (global batch = GPUs x micro x accumulation 2)": math.ceil(a.samples * a.epochs / (a.gpus * a.micro_batch * 2))}
+            "optimizer steps (global batch = GPUs x micro x accumulation 2)": math.ceil(rows / (a.gpus * a.micro_batch * 2))}
 
 
 def assumptions_table(a: Assumptions) -> dict[str, float]:
