@@ -451,3 +451,42 @@ def test_arb_accuracy_comes_with_its_interval():
     s = arb.summarize(rows)
     assert s["accuracy"] == 0.75 and s["ci95"][0] <= 0.75 <= s["ci95"][1]
     assert s["domains"]["math"]["ci95"] == s["ci95"] and all(4 * v == int(4 * v) for v in s["ci95"])
+
+
+def _tiny_qwen2_5_vl(path):
+    """A random tiny Qwen2.5-VL (model_type qwen2_5_vl) with the kit's tiny tokenizer, saved to `path`."""
+    import torch
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    from ainkit.services import tiny
+
+    tok = tiny.sample_tokenizer()
+    ids = {t: tok.convert_tokens_to_ids(t) for t in tiny.SPECIALS}
+    config = Qwen2_5_VLConfig(
+        text_config={"vocab_size": len(tok), "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+                     "bos_token_id": None, **tiny.TEXT},
+        vision_config={"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "patch_size": 14,
+                       "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3, "out_hidden_size": 64,
+                       "window_size": 112, "fullatt_block_indexes": [1]},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    torch.manual_seed(0)
+    Qwen2_5_VLForConditionalGeneration(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_qwen2_5_vl_checkpoint_is_evaluated_too(tmp_path):
+    from ainkit.stages.evaluate import local_vlm
+
+    path = _tiny_qwen2_5_vl(tmp_path / "q25")
+    assert local_vlm.is_qwen2_vl(path) and json.loads((path / "config.json").read_text())["model_type"] == "qwen2_5_vl"
+    proc = cli("evaluate", "--benchmark", "jeem", "--model", f"hf:{path}", "--output", str(tmp_path / "j"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "8 items, 8 generated now, 0 from the cache" in proc.stdout
+    assert json.loads((tmp_path / "j" / "results.json").read_text())["items"] == 8
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "llava"}))
+    proc = cli("evaluate", "--benchmark", "jeem", "--model", f"hf:{tmp_path / 'other'}", "--output", str(tmp_path / "x"))
+    assert proc.returncode == 2 and "qwen2_vl or qwen2_5_vl" in proc.stderr

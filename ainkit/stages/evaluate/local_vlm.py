@@ -20,13 +20,17 @@ from ainkit.ground.errors import UserError
 from ainkit.services.chat import MAX_PIXELS, MIN_PIXELS
 
 
+FAMILY = ("qwen2_vl", "qwen2_5_vl")  # config.json model_type of the checkpoints this module asks (AIN is qwen2_vl)
+
+
 def is_qwen2_vl(path: str | Path) -> bool:
-    """True when `path` is a Hugging Face folder holding a Qwen2-VL model (config.json's model_type)."""
+    """True when `path` is a Hugging Face folder holding a Qwen2-VL-family model (config.json's model_type qwen2_vl,
+    as `ainkit train` writes and MBZUAI/AIN is, or qwen2_5_vl): the same chat tokens and image processing."""
     config = Path(path) / "config.json"
     if not config.is_file():
         return False
     try:
-        return str(json.loads(config.read_text(encoding="utf-8")).get("model_type", "")).startswith("qwen2_vl")
+        return str(json.loads(config.read_text(encoding="utf-8")).get("model_type", "")) in FAMILY
     except (OSError, ValueError):
         return False
 
@@ -74,7 +78,7 @@ class QwenVL:
 
     def __init__(self, path: str | Path):
         import torch
-        from transformers import AutoTokenizer, Qwen2VLForConditionalGeneration
+        from transformers import AutoModelForImageTextToText, AutoTokenizer
 
         from ainkit.services.qwen2vl import Encoder
 
@@ -86,7 +90,7 @@ class QwenVL:
         self.torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tok = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
-        self.model = Qwen2VLForConditionalGeneration.from_pretrained(self.path, local_files_only=True).to(self.device).eval()
+        self.model = AutoModelForImageTextToText.from_pretrained(self.path, local_files_only=True).to(self.device).eval()
         self.enc = Encoder(self.tok, *pixel_bounds(self.path), cutoff_len=1 << 20)
         self.system = None if kit_run(self.path) else default_system(self.tok)
 

@@ -444,8 +444,8 @@ def _ask_local(path: str, model: str, items: list[dict[str, Any]], base: Path, o
     from ainkit.stages.evaluate import local_vlm
 
     if not local_vlm.is_qwen2_vl(path):
-        raise UserError(f"--model hf:{path}: {benchmark} needs a vision model; {path} is not a Qwen2-VL folder "
-                        "(config.json with model_type qwen2_vl)")
+        raise UserError(f"--model hf:{path}: {benchmark} needs a vision model; {path} is not a Qwen2-VL-family folder "
+                        "(config.json with model_type qwen2_vl or qwen2_5_vl)")
     cache, vlm, asked = AnswerCache(), None, 0
     try:
         preds = []
