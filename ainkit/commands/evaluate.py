@@ -43,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ainkit.services.endpoint import add_endpoint_options
 
     add_endpoint_options(p, "openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
-                         "local causal LM by its logits, or a Qwen2-VL checkpoint of `ainkit train`: logits for ArabicMMLU, "
+                         "local causal LM by its logits, or a Qwen2-VL-family checkpoint (`ainkit train`'s, MBZUAI/AIN, a Qwen2.5-VL): logits for ArabicMMLU, "
                          "generation with the images for CAMEL-Bench)", model_default="", named=False)
     p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench, KITAB-Bench: "
                    "item records (JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             kind = endpoint.parse_endpoint(args.model, args.base_url).kind if args.model else None
             if kind is None or args.data == "fixture" and kind not in ("openai", "hf"):
                 raise ValueError("camel-bench needs --predictions FILE|DIR, or --model openai:NAME (with --data items.jsonl) "
-                                 "or hf:PATH (a Qwen2-VL checkpoint)")
+                                 "or hf:PATH (a Qwen2-VL-family checkpoint)")
             data = hub.camel_bench_data(args.data, args.output, args.datasets, args.allow_download, args.limit)
             predictions = str(runner.ask_camel_bench(args.model, data, args.output, args.limit, args.concurrency,
                                                      base_url=args.base_url))
