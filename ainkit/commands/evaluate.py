@@ -43,8 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ainkit.services.endpoint import add_endpoint_options
 
     add_endpoint_options(p, "openai:NAME (OPENAI_BASE_URL/KEY), local:smollm2-135m (embedded), hf:PATH (a "
-                         "local causal LM by its logits, or a Qwen2-VL-family checkpoint (`ainkit train`'s, MBZUAI/AIN, a Qwen2.5-VL): logits for ArabicMMLU, "
-                         "generation with the images for CAMEL-Bench)", model_default="", named=False)
+                         "local causal LM by its logits, or a Qwen2-VL-family checkpoint (`ainkit train`'s, "
+                         "MBZUAI/AIN, a Qwen2.5-VL): logits for ArabicMMLU, generation with the images for the "
+                         "vision benchmarks)", model_default="", named=False)
     p.add_argument("--data", default="fixture", help="ArabicMMLU: a CSV in the published schema; CAMEL-Bench, KITAB-Bench: "
                    "item records (JSON Lines); 'fixture' (the kit's, default); 'hub' (the real sets, with --allow-download)")
     p.add_argument("--datasets", default="", help="CAMEL-Bench / KITAB-Bench sets to fetch with --data hub, comma-separated "
