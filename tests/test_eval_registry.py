@@ -490,3 +490,66 @@ def test_a_qwen2_5_vl_checkpoint_is_evaluated_too(tmp_path):
     (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "llava"}))
     proc = cli("evaluate", "--benchmark", "jeem", "--model", f"hf:{tmp_path / 'other'}", "--output", str(tmp_path / "x"))
     assert proc.returncode == 2 and "qwen2_vl or qwen2_5_vl" in proc.stderr
+
+
+def _mmlu_csv(path, questions):
+    from ainkit.stages.evaluate import arabic_mmlu
+
+    header = ",".join(arabic_mmlu.COLUMNS)
+    rows = [f"q{i},src,Jordan,STEM,Math,High,{q},,A,1,2,3,4,,0" for i, q in enumerate(questions)]
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_arabic_mmlu_scores_nothing_when_a_request_failed_or_no_answer_names_an_option(tmp_path):
+    with fault_server() as port:
+        base = ["evaluate", "--benchmark", "arabic-mmlu", "--model", "openai:m", "--base-url", f"http://127.0.0.1:{port}/v1"]
+        env = {"OPENAI_API_KEY": "sk-mmlu-test-1234"}
+        data = _mmlu_csv(tmp_path / "d.csv", ["كم 1+1؟", "كم 2+2؟ [fault:500x9]", "كم 3+3؟"])
+        proc = cli(*base, "--data", data, "--output", tmp_path / "o", env=env)
+        assert proc.returncode != 0 and "1 of 3 items got no answer" in proc.stderr and "nothing is" in proc.stderr
+        assert not (tmp_path / "o" / "results.json").exists()
+        # the server answers in words, never a letter: no score from replies that name no option
+        proc = cli(*base, "--data", _mmlu_csv(tmp_path / "e.csv", ["كم 1+1؟", "كم 3+3؟"]), "--output", tmp_path / "p",
+                   env=env)
+        assert proc.returncode != 0 and "none of the 2 answers names an option" in proc.stderr
+        assert not (tmp_path / "p" / "results.json").exists()
+
+
+def test_arabic_mmlu_rows_without_options_or_items_are_refused(tmp_path):
+    from ainkit.stages.evaluate import arabic_mmlu
+
+    header = ",".join(arabic_mmlu.COLUMNS)
+    (tmp_path / "short.csv").write_text(header + "\nq1,src,Jordan,STEM,Math,High,كم؟,,,,,,,,0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: 0 option"):
+        arabic_mmlu.load(tmp_path / "short.csv")
+    (tmp_path / "head.csv").write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no items"):
+        arabic_mmlu.load(tmp_path / "head.csv")
+    (tmp_path / "nokey.csv").write_text(header + "\nq1,src,Jordan,STEM,Math,High,كم؟,,,1,2,,,,0\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 2: Answer Key"):
+        arabic_mmlu.load(tmp_path / "nokey.csv")
+
+
+def test_compare_names_rows_that_carry_an_error_and_refuses_zero_resamples(tmp_path):
+    a = _write(tmp_path / "a.jsonl", [{"dataset": "d", "id": i, "correct": i > 0, "prediction": None if i == 0 else "x",
+                                      "error": "prediction is missing" if i == 0 else ""} for i in range(4)])
+    b = _write(tmp_path / "b.jsonl", [{"dataset": "d", "id": i, "correct": True} for i in range(4)])
+    r = compare.compare(a, b, resamples=50)
+    assert r["rows_with_errors"] == {"a": 1, "b": 0} and "A: 1 row(s) carry an 'error'" in compare.render(r)
+    with pytest.raises(ValueError, match="at least 1"):
+        compare.compare(a, b, resamples=0)
+
+
+def test_arb_scores_nothing_when_no_judge_reply_is_0_or_1(tmp_path, monkeypatch):
+    from ainkit.services.llm import LLMError
+    from ainkit.stages.evaluate import judge, runner
+
+    data = arb.data_file("fixture", tmp_path)
+    monkeypatch.setattr(runner, "ask_items", lambda *a, **k: _write(
+        tmp_path / "asked.jsonl", [{"dataset": "arb", "id": it["id"], "prediction": "أ"}
+                                   for it in (json.loads(l) for l in data.read_text().splitlines())]))
+    monkeypatch.setattr(judge, "ask", lambda model, requests, *a, **k: [None] * len(requests))
+    with pytest.raises(LLMError, match="none of its 3 replies was 0 or 1"):
+        arb.run("openai:m", "openai:judge", data, str(tmp_path / "o"))
+    assert not (tmp_path / "o" / "results.json").exists()

@@ -28,6 +28,7 @@ PARSER = dict(help="score a model on ArabicMMLU or KITAB-Bench, score CAMEL-Benc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from ainkit.commands.options import positive
     from ainkit.stages.evaluate.registry import BENCHMARKS
 
     p.add_argument("--benchmark", choices=[n for n, b in BENCHMARKS.items() if b.runnable],
@@ -38,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    "the same items (writes OUTPUT/compare.json when --output is given)")
     p.add_argument("--compare-field", default="", help="--compare: the true/false field to read (default: 'correct', "
                    "else CAMEL-Bench's 'correct_corrected')")
-    p.add_argument("--resamples", type=int, default=2000, help="--compare: bootstrap resamples")
+    p.add_argument("--resamples", type=positive, default=2000, help="--compare: bootstrap resamples")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (compare, JEEM)")
     from ainkit.services.endpoint import add_endpoint_options
 
@@ -58,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="ArabicMMLU formulation: the authors' prompt as lm-evaluation-harness's arabicmmlu asks it "
                    "(default), as the authors' own script scores it, the kit's earlier English prompt, or lighteval's "
                    "Arabic one (ainkit.stages.evaluate.arabic_mmlu)")
-    p.add_argument("--limit", type=int, help="first N items only")
+    p.add_argument("--limit", type=positive, help="first N items only")
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa) and ARB's final answers "
                    "(required there): an LLM judge, openai:NAME (both benchmarks used gpt-4o) or local:NAME; without one "

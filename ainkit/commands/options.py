@@ -71,3 +71,14 @@ def client_for(args: argparse.Namespace, backend):
     return Client(backend, concurrency=args.concurrency, rpm=args.rpm, tpm=args.tpm, timeout=args.timeout,
                   max_retries=args.max_retries, cache=cache.open_cache(args.cache_dir, enabled=not args.no_cache),
                   share_across_endpoints=args.cache_across_endpoints)
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value

@@ -116,8 +116,11 @@ def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[
                 raise ValueError(f"{path}: line {line}: an option follows an empty one "
                                  f"(Option {filled.index(False) + 1} is empty); fill the options in order")
             options = [c for c, f in zip(cells, filled) if f]
+            if len(options) < 2:
+                raise ValueError(f"{path}: line {line}: {len(options)} option(s); an item needs at least 2 "
+                                 "(Option 1, Option 2, ...)")
             key = (row["Answer Key"] or "").strip().upper()
-            if key not in LETTERS[: len(options)]:
+            if len(key) != 1 or key not in LETTERS[: len(options)]:
                 raise ValueError(f"{path}: line {line}: Answer Key {row['Answer Key']!r} does not name one of {len(options)} options")
             ident = (row["Subject"], row["ID"])  # IDs are unique within a subject (per-subject files restart them)
             if ident in first_line:
@@ -130,6 +133,8 @@ def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[
                           "answer": key})
             if limit and len(items) >= limit:
                 break
+    if not items:
+        raise ValueError(f"{path}: no items (only a header, or every row is a few-shot example)")
     return items
 
 
@@ -177,9 +182,10 @@ class Formulation:
     def continuations(self, item: dict[str, Any]) -> list[str]:
         return list(self.choices[: len(item["options"])])
 
-    def signature(self) -> str:
-        """What the answers depend on besides the prompt text (part of the cache key)."""
-        score = "next-token-logit" if self.next_token else "ll:lm-eval-0.4"
+    def signature(self, kind: str = "hf") -> str:
+        """What the answers depend on besides the prompt text (part of the cache key); `kind` the model's endpoint kind
+        (an API model generates and its letter is extracted)."""
+        score = "generate+extract" if kind != "hf" else "next-token-logit" if self.next_token else "ll:lm-eval-0.4"
         return f"{self.name}|choices:{'/'.join(self.choices)}|norm:{'char' if self.char_norm else 'none'}|{score}"
 
 

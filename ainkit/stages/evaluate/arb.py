@@ -153,6 +153,11 @@ def run(model: str, judge_model: str, data: str | Path, output: str, limit: int 
     score = dict(zip(todo, scores))
     rows = [{**it, "prediction": answers[i], "judge_score": score.get(i), "correct": bool(score.get(i))}
             for i, it in enumerate(items)]
+    if all(r["judge_score"] is None for r in rows):
+        from ainkit.services.llm import LLMError
+
+        raise LLMError(f"{judge_model}: none of its {len(rows)} replies was 0 or 1 (the judge did not follow the "
+                       "authors' request): nothing is scored; try another judge model")
     results = {"benchmark": "arb", "model": model, "judge": judge_model, "data": str(data), "items": len(rows),
                "unanswered": sum(a is None for a in answers), **summarize(rows)}
     write_records(Path(output) / "predictions.jsonl", rows)

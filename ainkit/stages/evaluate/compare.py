@@ -154,10 +154,18 @@ def compare(path_a: str | Path, path_b: str | Path, field: str = "", resamples: 
         only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
         raise RecordError(f"the two files hold different items: {len(only_a)} only in {path_a} (first {only_a[:3]}), "
                           f"{len(only_b)} only in {path_b} (first {only_b[:3]})")
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, not {resamples}")
     keys = sorted(a)
     per = {ds: _paired(a, b, [k for k in keys if k[0] == ds], resamples, seed) for ds in sorted({k[0] for k in keys})}
     return {"a": str(path_a), "b": str(path_b), "signature": signature(resamples, seed), "datasets": per,
-            "overall": _paired(a, b, keys, resamples, seed)}
+            "overall": _paired(a, b, keys, resamples, seed),
+            "rows_with_errors": {"a": errored(path_a), "b": errored(path_b)}}
+
+
+def errored(path: str | Path) -> int:
+    """Rows of a predictions file that carry an 'error' (an unusable prediction, which its scoring counted wrong)."""
+    return sum(1 for line in read_lines(path) if isinstance(line.record, dict) and line.record.get("error"))
 
 
 def render(result: dict) -> str:
@@ -167,5 +175,7 @@ def render(result: dict) -> str:
         return (f"{name:24} n={r['n']:<6} A {a['accuracy']:.3f} [{a['ci95'][0]:.3f}, {a['ci95'][1]:.3f}]  "
                 f"B {b['accuracy']:.3f} [{b['ci95'][0]:.3f}, {b['ci95'][1]:.3f}]  B-A {d['b_minus_a']:+.3f} "
                 f"[{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]  McNemar p={m['p_value']:.4g} ({m['a_only']} vs {m['b_only']})")
+    notes = [f"{side.upper()}: {n} row(s) carry an 'error' (unusable predictions, counted wrong as they were scored): "
+             f"read {result[side]}" for side, n in result.get("rows_with_errors", {}).items() if n]
     return "\n".join([*(line(ds, r) for ds, r in result["datasets"].items()), line("overall", result["overall"]),
-                      result["signature"]])
+                      result["signature"], *notes])

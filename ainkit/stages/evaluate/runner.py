@@ -105,6 +105,7 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
             hit = cache.get(k)
             todo.append((it, k, hit))
         missing = [(it, k) for it, k, hit in todo if hit is None]
+        from_cache = len(todo) - len(missing)
         if missing and kind == "hf":
             from ainkit.stages.evaluate import local_vlm
 
@@ -142,11 +143,16 @@ def run_arabic_mmlu(model: str, data: str | None, output: str, limit: int | None
                           "error": "" if hit else "no answer (request failed)"})
     finally:
         cache.close()
+    require_answers(model, [{"prediction": p["raw"] or p["prediction"]} if not p["error"] else {"prediction": None}
+                            for p in preds])
+    if preds and all(p["prediction"] is None for p in preds):
+        raise LLMError(f"{model}: none of the {len(preds)} answers names an option (the first: "
+                       f"{str(preds[0]['raw'])[:80]!r}): nothing is scored; is it a chat model that follows the prompt?")
     summary = arabic_mmlu.summarize(preds)
     add_intervals(summary, preds)
     results = {"benchmark": "arabic-mmlu", "model": model, "data": str(data or "fixture"), "formulation": form.name,
-               "formulation_signature": form.signature(), "items": len(items),
-               "asked_now": asked, "from_cache": len(items) - asked, "seconds": round(time.time() - t0, 2), **summary}
+               "formulation_signature": form.signature(kind), "items": len(items),
+               "asked_now": asked, "from_cache": from_cache, "seconds": round(time.time() - t0, 2), **summary}
     write_records(out / "predictions.jsonl", preds)
     atomic.write_json(out / "results.json", results)
     return results
