@@ -256,3 +256,22 @@ def test_shards_together_find_what_one_run_finds(tmp_path):
     assert not (ids[0] & ids[1]) and sum(p["train"]["records"] for p in parts) == whole["train"]["records"]
     with pytest.raises(Exception, match="--shard '3/3'"):
         leakage.preflight(folder / "train.jsonl", bench, tmp_path / "x", "3/3")
+
+
+def test_nothing_read_is_not_a_pass_and_folders_are_named(tmp_path):
+    from ainkit.pipelines import leakage
+
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(json.dumps({"id": "b1", "question": "ما عاصمة الأردن؟", "dataset": "x"}) + "\n")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    with pytest.raises(leakage.LeakageError, match="no training record read \\(1 malformed line"):
+        leakage.check(bad, [("b", bench)], tmp_path / "out")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(leakage.LeakageError, match="no training record read"):
+        leakage.check(empty, [("b", bench)], tmp_path / "out2")
+    with pytest.raises(leakage.LeakageError, match="is a folder"):
+        leakage.preflight(tmp_path, [("b", bench)], tmp_path / "out3")
+    with pytest.raises(leakage.LeakageError, match="is a folder"):
+        leakage.preflight(bad, [("b", tmp_path)], tmp_path / "out3")

@@ -259,14 +259,16 @@ def preflight(train: str | Path, benchmarks: list[tuple[str, Path]], output: str
     part = Shard.parse(shard)
     train, out = Path(train), Path(output)
     if not train.is_file():
-        raise LeakageError(f"--train {train}: no such file")
+        raise LeakageError(f"--train {train}: " + ("is a folder; give the JSON Lines file of training records"
+                                                   if train.is_dir() else "no such file"))
     if out.exists() and not out.is_dir():
         raise LeakageError(f"--output {out}: is a file; give a folder")
     if len({n for n, _ in benchmarks}) != len(benchmarks):
         raise LeakageError("--benchmarks: two benchmarks have the same name; give NAME=PATH")
     for name, path in benchmarks:
         if not path.is_file():
-            raise LeakageError(f"benchmark {name}: {path}: no such file")
+            raise LeakageError(f"benchmark {name}: {path}: " + ("is a folder; give its items file (JSON Lines) or CSV"
+                                                                if path.is_dir() else "no such file"))
     return part
 
 
@@ -320,6 +322,9 @@ def check(train: str | Path, benchmarks: list[tuple[str, Path]], output: str | P
             seconds["match questions"] += time.time() - t
     bar.close()
     leaks = _deduplicated(leaks)
+    if n_train == 0 and part.count == 1:
+        raise LeakageError(f"--train {train}: no training record read ({len(malformed)} malformed line(s)"
+                           + (f", the first: {malformed[0]}" if malformed else "") + "): nothing was checked")
     settings = {"shard": f"{part.index}/{part.count}", "image_distance": image_distance,
                 "question_threshold": question_threshold,
                 "encoder": encoder_name if encoder is not None else "none (exact questions only)",
