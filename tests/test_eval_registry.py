@@ -553,3 +553,17 @@ def test_arb_scores_nothing_when_no_judge_reply_is_0_or_1(tmp_path, monkeypatch)
     with pytest.raises(LLMError, match="none of its 3 replies was 0 or 1"):
         arb.run("openai:m", "openai:judge", data, str(tmp_path / "o"))
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_an_unreadable_image_and_an_empty_reference_are_named_before_anything_is_asked(tmp_path):
+    from ainkit.services.records import RecordError
+    from ainkit.stages.evaluate import runner
+
+    (tmp_path / "text.png").write_text("not an image")
+    item = {"dataset": "khatt", "id": "k-9", "question": "?", "images": ["text.png"], "answer": "نص"}
+    with fault_server() as port:
+        with pytest.raises(RecordError, match=r"item k-9 \(khatt\): image .*text.png: not an image"):
+            runner.ask_items("kitab-bench", "openai:v", [item], tmp_path, str(tmp_path / "o"),
+                             base_url=f"http://127.0.0.1:{port}/v1")
+    with pytest.raises(RecordError, match="line 1: item k-9: the reference 'answer' is empty"):
+        kitab.validate("x.jsonl", [("line 1", {**item, "answer": " \u064b "})])

@@ -132,6 +132,9 @@ def validate(source: str | Path, located: list[tuple[str, dict[str, Any]]]) -> N
         if it.get("dataset") not in DATASETS or not isinstance(it.get("answer"), str) or not it.get("images"):
             raise RecordError(f"{source}: {where}: needs a KITAB OCR 'dataset' ({', '.join(DATASETS)}), 'images' and a "
                               "string 'answer'")
+        if not preprocess_arabic_text(it["answer"]):
+            raise RecordError(f"{source}: {where}: item {it.get('id', '?')}: the reference 'answer' is empty (after the "
+                              "authors' normalisation): its error rates are undefined")
 
 
 FIXTURE_LINES = {"khatt": ["بسم الله الرحمن الرحيم", "مرحبا بكم في المدينة"],

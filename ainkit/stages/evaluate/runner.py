@@ -334,6 +334,16 @@ def load_benchmark_results(folder: str | Path) -> list[tuple[str, dict[str, Any]
     return located
 
 
+def _item_image(it: dict[str, Any], i: int, path: Path, long_side: int) -> dict[str, Any]:
+    """The image part of item `it` (number `i`), or a RecordError naming the item and the file."""
+    from ainkit.services.images import ImageError
+
+    try:
+        return image_part(path, long_side)
+    except ImageError as exc:
+        raise RecordError(f"item {it.get('id', i)} ({it.get('dataset', '?')}): image {path}: {exc}") from None
+
+
 def image_part(path: str | Path, long_side: int = 420) -> dict[str, Any]:
     """An OpenAI image_url part: the image resized so its long side is `long_side` (the benchmark's 420 px), as JPEG."""
     from ainkit.services import images
@@ -384,7 +394,8 @@ def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Pat
                                 f"long_side={long_side}|max_images={max_images}|max_tokens={max_tokens}|temperature=0",
                                 base_url)
             if cache.get(keys[i]) is None:
-                parts = [image_part(base / p if not Path(p).is_absolute() else p, long_side) for p in it.get("images", [])[:max_images]]
+                parts = [_item_image(it, i, base / p if not Path(p).is_absolute() else Path(p), long_side)
+                         for p in it.get("images", [])[:max_images]]
                 todo.append((i, [{"role": "user", "content": [*parts, {"type": "text", "text": it["question"]}]}]))
         if todo:  # every answer cached: nothing to ask, not even whether the model sees images
             endpoint.require_vision(backend, client)
