@@ -319,3 +319,11 @@ def test_liger_on_a_machine_without_it_is_refused_before_anything_is_built(tmp_p
     else:  # installed on a CPU machine: refused where the job starts, before the model is built
         assert "a CUDA device" in proc.stderr
     assert not (cwd / "run" / "tiny-model").exists() and not list(cwd.rglob("checkpoint-*"))
+
+
+def test_a_true_false_setting_refuses_anything_else():
+    from ainkit.stages.train.trainer import load_config
+
+    assert load_config("configs/train/tiny.yaml", ["packing=yes", "liger=off"]).packing is True
+    with pytest.raises(ValueError, match="packing='maybe': expected true or false"):
+        load_config("configs/train/tiny.yaml", ["packing=maybe"])  # trained packed before: 'maybe' is truthy

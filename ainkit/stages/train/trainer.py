@@ -73,6 +73,9 @@ class TrainConfig:
     mem_gb_per_task: float | None = None  # host GB per task; None: ainkit.pipelines.launch's default (48 a GPU rank, the cluster's for CPU)
 
 
+BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
 def load_config(preset: str | None = None, overrides: list[str] | None = None, **kw: Any) -> TrainConfig:
     """Defaults <- preset YAML <- 'key=value' overrides (ainkit.services.config) <- keyword arguments. A relative
     `deepspeed` path not found in the current folder is taken from the kit's own folder (the presets name
@@ -93,8 +96,10 @@ def load_config(preset: str | None = None, overrides: list[str] | None = None, *
                 values[key] = float(value)
             elif kind == "int" and value is not None:
                 values[key] = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{key}={value!r}: expected {kind}") from None
+            elif kind == "bool" and not isinstance(value, bool):
+                values[key] = BOOLEANS[str(value).strip().lower()]
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"{key}={value!r}: expected {'true or false' if kind == 'bool' else kind}") from None
     ds = values.get("deepspeed")  # a preset's configs/deepspeed/... is the kit's file, wherever the command runs
     if isinstance(ds, str) and not os.path.isabs(ds) and not Path(ds).exists() and (ROOT / ds).is_file():
         values["deepspeed"] = str(ROOT / ds)
