@@ -93,7 +93,8 @@ def plan_hours(cfg: TrainConfig) -> tuple[float, str]:
         a.samples = n * cfg.epochs
         source = f"{n:,} records in {cfg.data} x {cfg.epochs:g} epoch(s)"
     else:
-        source = f"the report's {a.samples / 1e6:g} M samples ({cfg.data} not found) x {cfg.epochs:g} epoch(s)"
+        why = "data=sample: the kit's sample set stands in" if cfg.data == "sample" else f"{cfg.data} not found"
+        source = f"the report's {a.samples / 1e6:g} M samples ({why}) x {cfg.epochs:g} epoch(s)"
         a.samples *= cfg.epochs
     hours = compute_budget(a)["wall-clock hours"]
     return hours, (f"{source}, {a.image_tokens + a.text_tokens} tokens each, Qwen2-VL-7B on {gpus} GPUs at "
