@@ -410,7 +410,9 @@ def ask_items(benchmark: str, model: str, items: list[dict[str, Any]], base: Pat
     finally:
         cache.close()
     path = write_records(out / "asked.jsonl", preds)
-    print(client.stats.line(benchmark))
+    cached = len(items) - len(todo)
+    print(client.stats.line(benchmark) + f"; {cached} of {len(items)} items from the answer cache" if todo else
+          f"[{benchmark}] {model}: {len(items)} items, all from the answer cache: nothing asked")
     return path
 
 
