@@ -63,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--judge", help="CAMEL-Bench open-ended sets (vqav2, mathvista, geochat, mtvqa) and ARB's final answers "
                    "(required there): an LLM judge, openai:NAME (both benchmarks used gpt-4o) or local:NAME; without one "
-                   "CAMEL-Bench's open-ended sets count as errors")
+                   "(or when none of its replies is 0 or 1) CAMEL-Bench's open-ended sets are not scored "
+                   "(results.json: not_scored)")
     p.add_argument("--weighting", choices=["subdomain-mean", "question"], default="subdomain-mean",
                    help="CAMEL-Bench: a domain is the plain mean of its sub-domains (default) or question-weighted")
     return p
@@ -122,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
                   f"data sets; total corrected {r['corrected']['total']:.4f}, original {r['original']['total']:.4f}; "
                   f"{len(r['differences'])} data sets differ between modes; "
                   f"{sum(d.get('prediction_errors', 0) for d in r['datasets'].values())} unusable predictions (counted wrong)")
-        else:
+        elif not r["not_scored"]:
             print("[evaluate] camel-bench: no item with an answer key: nothing scored (scores need the authors' keys)")
+        for ds, why in r["not_scored"].items():
+            print(f"[evaluate] camel-bench: {ds} not scored: {why}")
     return 0
 
 

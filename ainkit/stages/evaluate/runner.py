@@ -256,12 +256,16 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
             per[ds]["defects"][defect] = per[ds]["defects"].get(defect, 0) + 1
         scored.append({**r, **{f"correct_{m}": v.correct for m, v in verdicts.items()},
                        "original_error": verdicts["original"].error, "original_defect": defect, "error": problem})
+    not_scored = unjudged(rows, grades, judge_model)
+    for ds in not_scored:
+        per.pop(ds, None)
+    scored = [r for r in scored if r["dataset"] not in not_scored]
     datasets = {ds: {"n": len(v["corrected"]), **{m: sum(v[m]) / len(v[m]) for m in camel_bench.MODES},
                      "original_errors": sum(v["errors"]), "prediction_errors": sum(v["prediction_errors"]),
                      "original_defects": v["defects"]}
                 for ds, v in per.items()}
     results = {"benchmark": "camel-bench", "model": name, "scoring_modes": list(camel_bench.MODES),
-               "scored_items": len(rows), "withheld_answers": len(withheld),
+               "scored_items": len(scored), "withheld_answers": len(withheld), "not_scored": not_scored,
                "submission": str(submission) if submission else None,
                "datasets": datasets, "differences": {ds: round(d["corrected"] - d["original"], 4) for ds, d in datasets.items()
                                                      if d["corrected"] != d["original"]},
@@ -269,9 +273,25 @@ def run_camel_bench(predictions: str, output: str, model: str = "", judge_model:
     for m in camel_bench.MODES:
         results[m] = camel_bench.aggregate({ds: (d[m], d["n"]) for ds, d in datasets.items()}, weighting) if datasets else {}
     results["ci95"] = camel_intervals(scored, weighting) if scored else {}
-    write_records(out / "predictions.jsonl", scored + [{**r, "error": "no answer key (withheld): not scored"} for r in withheld])
+    unjudged_rows = [{**r, "error": f"not scored: {not_scored[r['dataset']]}"} for r in rows if r["dataset"] in not_scored]
+    write_records(out / "predictions.jsonl", scored + unjudged_rows
+                  + [{**r, "error": "no answer key (withheld): not scored"} for r in withheld])
     atomic.write_json(out / "results.json", results)
     return results
+
+
+def unjudged(rows: list[dict[str, Any]], grades: dict[int, bool | None], judge_model: str | None) -> dict[str, str]:
+    """CAMEL-Bench's open-ended data sets that cannot be scored, with why: without --judge, every one present; with
+    a judge, those where no reply about a usable prediction was 0 or 1. Their items are left out of the scores
+    (not counted wrong): no accuracy from answers nobody graded."""
+    out = {}
+    for ds in sorted({r["dataset"] for r in rows} & camel_bench.JUDGED):
+        idx = [i for i, r in enumerate(rows) if r["dataset"] == ds and i in grades]  # the items the judge was asked
+        if not judge_model:
+            out[ds] = "open-ended set: needs an LLM judge (--judge)"
+        elif idx and all(grades[i] is None for i in idx):
+            out[ds] = f"no reply of the judge {judge_model} was 0 or 1 for any of its {len(idx)} item(s)"
+    return out
 
 
 def write_submission(rows: list[dict[str, Any]], folder: Path, model: str) -> Path:
