@@ -28,10 +28,14 @@ def ask(judge_model: str, requests: list[list[dict[str, Any]]], parse: Callable[
     endpoint.endpoint_backend(ep, unset=refusal)  # refused before anything is asked
     if not requests:
         return []
-    with endpoint.open_endpoint(ep, unset=refusal) as b:
-        client = Client(b, concurrency=concurrency)
-        answers = client.run(requests, max_tokens=max_tokens, temperature=0)
-        client.close()
+    try:
+        with endpoint.open_endpoint(ep, unset=refusal) as b:
+            client = Client(b, concurrency=concurrency)
+            answers = client.run(requests, max_tokens=max_tokens, temperature=0)
+            client.close()
+    except LLMError as exc:  # the client speaks of "this run": here that is the judge's part of it
+        exc.args = (f"the judge (--judge {judge_model}): {exc}", *exc.args[1:])
+        raise
     failed = [a for a in answers if not a.ok]
     if failed:
         raise LLMError(f"--judge {judge_model}: {len(failed)} of {len(answers)} judge requests failed (first: "
