@@ -275,3 +275,13 @@ def test_nothing_read_is_not_a_pass_and_folders_are_named(tmp_path):
         leakage.preflight(tmp_path, [("b", bench)], tmp_path / "out3")
     with pytest.raises(leakage.LeakageError, match="is a folder"):
         leakage.preflight(bad, [("b", tmp_path)], tmp_path / "out3")
+
+
+def test_a_csv_row_is_named_by_the_line_it_starts_on(tmp_path):
+    from ainkit.pipelines import leakage
+
+    (tmp_path / "m.csv").write_text('ID,Question\nx1,"a question\nover two lines"\nx2,\n')
+    with pytest.raises(leakage.LeakageError, match=r"m.csv: line 4: empty Question"):
+        leakage.read_benchmark("m", tmp_path / "m.csv")
+    (tmp_path / "m.csv").write_text('ID,Question\nx1,"a question\nover two lines"\nx2,second\n')
+    assert [it.line for it in leakage.read_benchmark("m", tmp_path / "m.csv")] == [2, 4]

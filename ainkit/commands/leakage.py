@@ -28,6 +28,7 @@ PARSER = dict(help="find benchmark images and questions (translated too) in trai
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from ainkit.commands.options import positive
     from ainkit.pipelines import leakage
 
     p.add_argument("--train", help="training records, JSON Lines (curate's kept.jsonl or any chat records)")
@@ -45,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help=f"sentence encoder for questions (default: {leakage.ENCODER}, offline, reads Arabic); "
                         "'none': exact questions only")
     p.add_argument("--allow-download", action="store_true", help="allow fetching the encoder from the Hugging Face hub")
-    p.add_argument("--chunk", type=int, default=leakage.CHUNK, help="training records matched at a time")
+    p.add_argument("--chunk", type=positive, default=leakage.CHUNK, help="training records matched at a time")
     p.add_argument("--examples", type=int, default=leakage.EXAMPLES, help="examples of each kind per benchmark")
     p.add_argument("--shard", metavar="I/N", help="check only shard I of N of the training records (by id hash), e.g. "
                    "one task of a SLURM array; concatenate the shards' drop.jsonl")
@@ -71,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not (args.train and args.benchmarks and args.output):
         raise ValueError("--train, --benchmarks and --output are required (or --plant DIR)")
-    if args.chunk < 1 or args.examples < 0:
-        raise ValueError("--chunk must be at least 1 and --examples at least 0")
+    if args.examples < 0:
+        raise ValueError("--examples must be at least 0")
     benchmarks = [leakage.benchmark_spec(s) for s in args.benchmarks]
     leakage.preflight(args.train, benchmarks, args.output, args.shard)  # before the encoder loads
     truth = None

@@ -144,21 +144,29 @@ def read_benchmark(name: str, path: Path) -> list[Item]:
 
 
 def _read_csv(name: str, path: Path) -> list[Item]:
-    """ArabicMMLU's published CSV: a question (and its context) a row."""
+    """ArabicMMLU's published CSV: a question (and its context) a row, read as the evaluation reads it
+    (arabic_mmlu.csv_records: a row's line is where it starts, a quoted field may span lines); only Question is
+    required."""
+    from ainkit.stages.evaluate.arabic_mmlu import csv_records
+
     items = []
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh)
-            if "Question" not in (reader.fieldnames or []):
+            header = fh.readline()
+            if "Question" not in next(csv.reader([header]), []):
                 raise LeakageError(f"benchmark {name}: {path}: no 'Question' column (ArabicMMLU's CSV schema)")
-            for row in reader:
+            fh.seek(0)
+            for line, row in csv_records(fh, path, required=("Question",)):
                 texts = [t for t in (row.get("Question"), row.get("Context")) if t and t.strip()]
                 if not texts:
-                    raise LeakageError(f"benchmark {name}: {path}: line {reader.line_num}: empty Question")
-                items.append(Item(name, row.get("ID") or f"line:{reader.line_num}", row.get("Subject") or "",
-                                  reader.line_num, texts, []))
-    except (UnicodeDecodeError, csv.Error) as exc:
+                    raise LeakageError(f"benchmark {name}: {path}: line {line}: empty Question")
+                items.append(Item(name, row.get("ID") or f"line:{line}", row.get("Subject") or "", line, texts, []))
+    except UnicodeDecodeError as exc:
         raise LeakageError(f"benchmark {name}: {path}: not a UTF-8 CSV ({exc})") from None
+    except ValueError as exc:
+        if isinstance(exc, LeakageError):
+            raise
+        raise LeakageError(f"benchmark {name}: {exc}") from None
     if not items:
         raise LeakageError(f"benchmark {name}: {path}: no rows")
     return items

@@ -68,12 +68,13 @@ def category(subject: str) -> str:
     return next((c for c in CATEGORIES if s.startswith(c.lower())), "other")
 
 
-def _records(fh, path: Path):
+def csv_records(fh, path: Path, required: tuple[str, ...] | list[str] = COLUMNS):
     """(physical line where the record starts, row as a dict) for each CSV record: a quoted field may span lines,
-    so the record number is not the line; blank lines are skipped, as csv.DictReader does."""
+    so the record number is not the line; blank lines are skipped, as csv.DictReader does. ValueError naming the
+    columns of `required` the header lacks."""
     reader = csv.reader(fh)
     fieldnames = next(reader, None) or []
-    missing = [c for c in COLUMNS if c not in fieldnames]
+    missing = [c for c in required if c not in fieldnames]
     if missing:
         raise ValueError(f"{path}: not the ArabicMMLU schema, missing {missing}")
     end = reader.line_num  # the last physical line read so far
@@ -107,7 +108,7 @@ def load(path: str | Path | None = None, limit: int | None = None) -> list[dict[
         raise FileNotFoundError(f"ArabicMMLU data {path} not found (download MBZUAI/ArabicMMLU, or use --data fixture)")
     items, first_line = [], {}
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        for line, row in _records(fh, path):
+        for line, row in csv_records(fh, path):
             if str(row.get("is_few_shot", "0")).strip() in ("1", "True", "true"):
                 continue
             cells = [(row.get(f"Option {i}") or "") for i in range(1, 6)]

@@ -50,21 +50,34 @@ def load(path: str | Path, field: str = "") -> dict[tuple[str, str], tuple[bool,
         key = (ds, str(r["id"]))
         if key in rows:
             raise RecordError(f"{path}: line {line.number}: item {ds}/{r['id']} appears twice")
-        images = r.get("images")
-        cluster = "|".join(map(str, images)) if images else f"item:{ds}/{r['id']}"
-        rows[key] = (r[name], cluster)
+        rows[key] = (r[name], cluster_of(r))
     if not rows:
         raise RecordError(f"{path}: no predictions")
     return rows
 
 
+def cluster_of(row: dict[str, Any], i: int = 0) -> str:
+    """A row's cluster: its images (items that share an image are drawn together), else the item itself (its data
+    set or category and id; `i` when it has no id)."""
+    images = row.get("images")
+    ds = row.get("dataset") or row.get("category") or "all"
+    return "|".join(map(str, images)) if images else f"item:{ds}/{row.get('id', i)}"
+
+
 def clusters_of(rows: list[dict[str, Any]]) -> list[str]:
-    """Each row's cluster: its images (items that share an image are drawn together), else the item itself."""
-    out = []
-    for i, r in enumerate(rows):
-        images = r.get("images")
-        out.append("|".join(map(str, images)) if images else f"item:{r.get('dataset', 'all')}/{r.get('id', i)}")
-    return out
+    """Each row's cluster (`cluster_of`)."""
+    return [cluster_of(r, i) for i, r in enumerate(rows)]
+
+
+def _cluster_sums(values, clusters: list[str]):
+    """(clusters x k) sums of the rows of `values` (items x k) by cluster, clusters in order of first appearance."""
+    import numpy as np
+
+    index: dict[str, int] = {}
+    members = np.array([index.setdefault(c, len(index)) for c in clusters])
+    sums = np.zeros((len(index), values.shape[1]))
+    np.add.at(sums, members, values)
+    return sums
 
 
 def cluster_interval(values, clusters: list[str], statistic, resamples: int = 1000, seed: int = 0) -> list[float]:
@@ -74,12 +87,8 @@ def cluster_interval(values, clusters: list[str], statistic, resamples: int = 10
     statistics); a draw sums the rows of the drawn clusters and applies `statistic`."""
     import numpy as np
 
-    values = np.asarray(values, dtype=float)
-    index: dict[str, int] = {}
-    members = np.array([index.setdefault(c, len(index)) for c in clusters])
-    per_cluster = np.zeros((len(index), values.shape[1]))
-    np.add.at(per_cluster, members, values)
-    draws = np.random.default_rng(seed).integers(0, len(index), size=(resamples, len(index)))
+    per_cluster = _cluster_sums(np.asarray(values, dtype=float), clusters)
+    draws = np.random.default_rng(seed).integers(0, len(per_cluster), size=(resamples, len(per_cluster)))
     sums = per_cluster[draws].sum(axis=1)
     stats = np.array([statistic(s) for s in sums])
     return [float(v) for v in np.percentile(stats, [2.5, 97.5])]
@@ -101,13 +110,9 @@ def stratified(groups: dict[str, tuple[list[bool], list[str]]], resamples: int =
     rng = np.random.default_rng(seed)
     out = {}
     for name, (correct, clusters) in sorted(groups.items()):
-        index: dict[str, int] = {}
-        members = np.array([index.setdefault(c, len(index)) for c in clusters])
-        right, size = np.zeros(len(index)), np.zeros(len(index))
-        np.add.at(right, members, np.asarray(correct, dtype=float))
-        np.add.at(size, members, 1.0)
-        draws = rng.integers(0, len(index), size=(resamples, len(index)))
-        out[name] = (right[draws].sum(axis=1), size[draws].sum(axis=1))
+        sums = _cluster_sums(np.column_stack([np.asarray(correct, dtype=float), np.ones(len(correct))]), clusters)
+        drawn = sums[rng.integers(0, len(sums), size=(resamples, len(sums)))].sum(axis=1)
+        out[name] = (drawn[:, 0], drawn[:, 1])
     return out
 
 
@@ -121,26 +126,21 @@ def _paired(a: dict, b: dict, keys: list, resamples: int, seed: int) -> dict[str
     """Accuracies, difference, intervals and McNemar for the items `keys`."""
     import numpy as np
 
-    clusters: dict[str, list[int]] = {}
-    for i, k in enumerate(keys):
-        clusters.setdefault(a[k][1], []).append(i)
     ya = np.array([a[k][0] for k in keys], dtype=float)
     yb = np.array([b[k][0] for k in keys], dtype=float)
-    members = list(clusters.values())
-    sa = np.array([ya[m].sum() for m in members])  # per cluster: right answers of A, of B, and items
-    sb = np.array([yb[m].sum() for m in members])
-    size = np.array([len(m) for m in members], dtype=float)
+    # per cluster: right answers of A, of B, and items
+    sums = _cluster_sums(np.column_stack([ya, yb, np.ones(len(keys))]), [a[k][1] for k in keys])
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(members), size=(resamples, len(members)))  # clusters drawn with replacement
-    n = size[draws].sum(axis=1)
-    acc_a, acc_b = sa[draws].sum(axis=1) / n, sb[draws].sum(axis=1) / n
+    draws = rng.integers(0, len(sums), size=(resamples, len(sums)))  # clusters drawn with replacement
+    drawn = sums[draws].sum(axis=1)
+    acc_a, acc_b = drawn[:, 0] / drawn[:, 2], drawn[:, 1] / drawn[:, 2]
 
     def interval(x) -> list[float]:
         return [float(v) for v in np.percentile(x, [2.5, 97.5])]
 
     disc_a = int(((ya == 1) & (yb == 0)).sum())
     disc_b = int(((ya == 0) & (yb == 1)).sum())
-    return {"n": len(keys), "clusters": len(members),
+    return {"n": len(keys), "clusters": len(sums),
             "a": {"accuracy": float(ya.mean()), "ci95": interval(acc_a)},
             "b": {"accuracy": float(yb.mean()), "ci95": interval(acc_b)},
             "difference": {"b_minus_a": float(yb.mean() - ya.mean()), "ci95": interval(acc_b - acc_a)},
